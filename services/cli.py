@@ -1,0 +1,310 @@
+"""`wcml`: the one command. Composition root: the only place (with embedded.py) that wires services."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+
+from shared import log as wcml_log
+from shared import settings as wcml_settings
+from shared.broker import ConsumeOptions, connect, topology
+from shared.database import create_engine, migrate
+from shared.lifecycle import stop_on_signals
+
+log = logging.getLogger("wcml")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def load_settings(args, *required: str) -> wcml_settings.Settings:
+    settings = wcml_settings.load(embedded_defaults=getattr(args, "embedded_defaults", False))
+    wcml_settings.require(settings, *required)
+    return settings
+
+
+def _rules(settings):
+    from services.dispatcher.rules import load_rules
+
+    return load_rules(settings.routes_file)
+
+
+def _consume(settings, queue: str, handler, tasks=(), options: ConsumeOptions | None = None) -> int:
+    broker = connect(settings.broker_url)
+    topology.declare(broker, tasks)
+    stop = stop_on_signals()
+    log.info("consuming %s", queue)
+    broker.consume(queue, handler, stop, options or ConsumeOptions())
+    broker.close()
+    log.info("stopped cleanly")
+    return 0
+
+
+# -- services -------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    from services import embedded
+
+    return embedded.serve(args.bind)
+
+
+def cmd_migrate(args) -> int:
+    settings = load_settings(args)
+    migrate(settings.database_url)
+    print("database schema is up to date")
+    return 0
+
+
+def _serve_wsgi(factory, bind: str, workers: int, name: str) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class App(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
+            self.cfg.set("proc_name", name)
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            return factory()
+
+    App().run()
+
+
+def cmd_ingest(args) -> int:
+    settings = load_settings(args, "WCML_WEBHOOK_SECRETS")
+    migrate(settings.database_url)
+    relay = None if args.no_relay else subprocess.Popen([sys.executable, "-m", "services.cli", "relay"])
+
+    def factory():
+        from services.ingest.app import create_app
+        from services.ingest.event_log import EventLog
+
+        return create_app(EventLog(create_engine(settings.database_url)), settings.webhook_secrets,
+                          settings.max_body_bytes)
+
+    try:
+        _serve_wsgi(factory, args.bind, args.workers, "wcml-ingest")
+    finally:
+        if relay is not None:
+            relay.terminate()
+            relay.wait(30)
+    return 0
+
+
+def cmd_relay(args) -> int:
+    from services.ingest.event_log import EventLog
+    from services.ingest.outbox_relay import OutboxRelay
+
+    settings = load_settings(args)
+    broker = connect(settings.broker_url)
+    topology.declare(broker)
+    stop = stop_on_signals()
+    OutboxRelay(EventLog(create_engine(settings.database_url)), broker).run(stop)
+    broker.close()
+    return 0
+
+
+def cmd_dispatcher(args) -> int:
+    from services.dispatcher.rules import tasks_of
+    from services.dispatcher.worker import Dispatcher
+
+    settings = load_settings(args)
+    rules = _rules(settings)
+    broker = connect(settings.broker_url)
+    return _consume(settings, topology.EVENTS_QUEUE.name, Dispatcher(rules, broker).handle,
+                    tasks=tasks_of(rules))
+
+
+def cmd_predictor(args) -> int:
+    from services.predictor.bundle import load_bundle
+    from services.predictor.worker import Predictor
+
+    settings = load_settings(args)
+    bundle = load_bundle(settings.models_dir, args.task, args.model)
+    log.info("loaded %s model %s", args.task, bundle.version)
+    broker = connect(settings.broker_url)
+    worker = Predictor(args.task, settings.models_dir, broker, bundle)
+    return _consume(settings, topology.task_queue(args.task).name, worker.handle, tasks=[args.task],
+                    options=ConsumeOptions(prefetch=args.prefetch, max_batch=args.batch,
+                                           max_wait=args.max_wait))
+
+
+def cmd_store(args) -> int:
+    from services.store.writer import PredictionWriter
+    from shared.blobs import open_blob_store
+
+    settings = load_settings(args)
+    migrate(settings.database_url)
+    writer = PredictionWriter(create_engine(settings.database_url), open_blob_store(settings.blob_url))
+    return _consume(settings, topology.RESULTS_QUEUE.name, writer.handle)
+
+
+def cmd_api(args) -> int:
+    settings = load_settings(args, "WCML_API_KEYS")
+    migrate(settings.database_url)
+
+    def factory():
+        from services.store.api import create_app
+
+        return create_app(create_engine(settings.database_url), settings.api_keys)
+
+    _serve_wsgi(factory, args.bind, args.workers, "wcml-api")
+    return 0
+
+
+# -- tools ----------------------------------------------------------------------
+
+def cmd_models_demo(args) -> int:
+    from services.predictor.demo import ensure_demo_bundles
+
+    settings = load_settings(args)
+    from services.dispatcher.rules import tasks_of
+
+    tasks = args.task or tasks_of(_rules(settings))
+    ensure_demo_bundles(settings.models_dir, tasks)
+    return 0
+
+
+def cmd_dead_list(args) -> int:
+    settings = load_settings(args)
+    broker = connect(settings.broker_url)
+    topology.declare(broker)
+    messages = broker.get(topology.DEAD_QUEUE.name, args.limit)
+    for d in messages:
+        death = (d.headers.get("x-death") or [{}])[0]
+        print(json.dumps({"queue": d.headers.get("x-wcml-queue", death.get("queue")),
+                          "reason": d.headers.get("x-wcml-reason", death.get("reason")),
+                          "routing_key": _origin(d)[1],
+                          "message_id": d.message_id, "bytes": len(d.body)}))
+    if messages:
+        broker.settle(messages, requeue=True)
+    print(f"{len(messages)} dead-lettered message(s) shown", file=sys.stderr)
+    return 0
+
+
+def _origin(d) -> tuple[str, str]:
+    """Where a dead letter came from: our own headers, else RabbitMQ's x-death record."""
+    if "x-wcml-exchange" in d.headers:
+        return d.headers["x-wcml-exchange"], d.headers.get("x-wcml-routing-key", "")
+    death = (d.headers.get("x-death") or [{}])[0]
+    keys = death.get("routing-keys") or [""]
+    return death.get("exchange", ""), keys[0]
+
+
+def _plain_headers(d) -> dict:
+    return {k: v for k, v in d.headers.items() if not k.startswith("x-")}
+
+
+def cmd_dead_requeue(args) -> int:
+    from shared.broker import Outgoing
+
+    settings = load_settings(args)
+    broker = connect(settings.broker_url)
+    topology.declare(broker)
+    moved = 0
+    while moved < args.limit:
+        batch = broker.get(topology.DEAD_QUEUE.name, min(100, args.limit - moved))
+        if not batch:
+            break
+        broker.publish([Outgoing(*_origin(d), d.body, _plain_headers(d), d.message_id) for d in batch])
+        broker.settle(batch, requeue=False)
+        moved += len(batch)
+    print(f"requeued {moved} message(s) to their original exchange")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from services import samples
+
+    settings = load_settings(args)
+    status, body = samples.post_sample(args.url, settings.webhook_secrets[0], args.event, args.number)
+    print(f"{status} {body}")
+    return 0 if status < 300 else 1
+
+
+# -- argument parsing -------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wcml", description="webcompat-ml pipeline: GitHub issue "
+                                     "events in, ML predictions out. Configuration is by WCML_* variables.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text, embedded_defaults=False):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func, embedded_defaults=embedded_defaults)
+        return p
+
+    p = add("run", cmd_run, "embedded mode: every service in one process (SQLite, in-process queue)", True)
+    p.add_argument("--bind", default="127.0.0.1:8080", help="host:port to serve on (default %(default)s)")
+    add("migrate", cmd_migrate, "bring the database schema up to date")
+    p = add("ingest", cmd_ingest, "webhook endpoint (gunicorn) plus its outbox relay")
+    p.add_argument("--bind", default="127.0.0.1:8000")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-relay", action="store_true", help="do not start the outbox relay beside it")
+    add("relay", cmd_relay, "outbox relay: publish committed events to the broker")
+    add("dispatcher", cmd_dispatcher, "route events to one task message per matching task")
+    p = add("predictor", cmd_predictor, "score one task's messages with its model bundle")
+    p.add_argument("--task", required=True)
+    p.add_argument("--model", help="model version (default: the newest installed)")
+    p.add_argument("--prefetch", type=int, default=256)
+    p.add_argument("--batch", type=int, default=64, help="largest micro-batch")
+    p.add_argument("--max-wait", type=float, default=0.02, help="seconds a partial batch waits")
+    add("store", cmd_store, "persist predictions to the database and the blob store")
+    p = add("api", cmd_api, "query API and dashboard (gunicorn)")
+    p.add_argument("--bind", default="127.0.0.1:8001")
+    p.add_argument("--workers", type=int, default=2)
+
+    p = add("models", None, "model bundles")
+    models = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    q = models.add_parser("demo", help="train demo models for tasks that have none installed",
+                          description="train demo models for tasks that have none installed")
+    q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
+    q.set_defaults(func=cmd_models_demo, embedded_defaults=True)
+
+    p = add("dead", None, "inspect and retry dead-lettered messages")
+    dead = p.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
+    q = dead.add_parser("list", help="show dead-lettered messages with their reasons",
+                        description="show dead-lettered messages with their reasons (left in place)")
+    q.add_argument("--limit", type=int, default=100)
+    q.set_defaults(func=cmd_dead_list)
+    q = dead.add_parser("requeue", help="send dead-lettered messages back where they came from",
+                        description="send dead-lettered messages back where they came from")
+    q.add_argument("--limit", type=int, default=1000)
+    q.set_defaults(func=cmd_dead_requeue)
+
+    p = add("sample-webhook", cmd_sample, "post a signed sample issues.opened webhook", True)
+    p.add_argument("--url", default="http://127.0.0.1:8080/webhooks/github")
+    p.add_argument("--event", default="issues")
+    p.add_argument("--number", type=int, default=1)
+    return parser
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors a user can fix, each printed as one line with exit status 2."""
+    from services.dispatcher.rules import RulesError
+    from services.predictor.bundle import BundleError
+
+    return (CliError, wcml_settings.SettingsError, RulesError, BundleError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    wcml_log.setup(f"wcml-{args.command}")
+    try:
+        return args.func(args) or 0
+    except _user_errors() as exc:
+        print(f"wcml {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

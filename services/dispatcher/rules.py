@@ -1,0 +1,96 @@
+"""Routing rules: a declarative TOML file mapping GitHub events to ML tasks."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.messages import EventEnvelope
+
+DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
+_FIELDS = {"task", "event", "actions", "repos", "senders", "exclude_senders", "label"}
+
+
+class RulesError(ValueError):
+    """The rules file is unreadable or a rule is malformed."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    task: str
+    event: str
+    actions: frozenset[str] | None = None
+    repos: frozenset[str] | None = None
+    senders: frozenset[str] | None = None
+    exclude_senders: frozenset[str] = frozenset()
+    label: str | None = None
+
+    def matches(self, e: EventEnvelope) -> bool:
+        if e.event != self.event:
+            return False
+        if self.actions is not None and e.action not in self.actions:
+            return False
+        if self.repos is not None and e.repo not in self.repos:
+            return False
+        if self.senders is not None and e.sender not in self.senders:
+            return False
+        if e.sender in self.exclude_senders:
+            return False
+        if self.label is not None:
+            label = e.payload.get("label")
+            if not isinstance(label, dict) or label.get("name") != self.label:
+                return False
+        return True
+
+
+def _names(rule: dict, key: str, where: str) -> frozenset[str] | None:
+    value = rule.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RulesError(f"{where}: {key} must be a list of strings")
+    return frozenset(value)
+
+
+def parse_rules(text: str, source: str = "rules") -> tuple[Rule, ...]:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(f"{source}: not valid TOML: {exc}") from None
+    rules = doc.get("rule")
+    if not isinstance(rules, list) or not rules:
+        raise RulesError(f"{source}: no [[rule]] tables")
+    out = []
+    for i, rule in enumerate(rules, 1):
+        where = f"{source}: rule {i}"
+        unknown = set(rule) - _FIELDS
+        if unknown:
+            raise RulesError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+        for key in ("task", "event"):
+            if not isinstance(rule.get(key), str) or not rule[key]:
+                raise RulesError(f"{where}: {key} must be a non-empty string")
+        label = rule.get("label")
+        if label is not None and not isinstance(label, str):
+            raise RulesError(f"{where}: label must be a string")
+        out.append(Rule(task=rule["task"], event=rule["event"], actions=_names(rule, "actions", where),
+                        repos=_names(rule, "repos", where), senders=_names(rule, "senders", where),
+                        exclude_senders=_names(rule, "exclude_senders", where) or frozenset(),
+                        label=label))
+    return tuple(out)
+
+
+def load_rules(path: Path | None = None) -> tuple[Rule, ...]:
+    path = path or DEFAULT_ROUTES
+    try:
+        return parse_rules(path.read_text(), str(path))
+    except OSError as exc:
+        raise RulesError(f"{path}: {exc.strerror}") from None
+
+
+def tasks_of(rules: tuple[Rule, ...]) -> list[str]:
+    return sorted({r.task for r in rules})
+
+
+def matching_tasks(rules: tuple[Rule, ...], e: EventEnvelope) -> list[str]:
+    return sorted({r.task for r in rules if r.matches(e)})

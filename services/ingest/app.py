@@ -1,0 +1,69 @@
+"""Ingest HTTP entry point: parse -> append to the log -> answer. No logic beyond that."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, request
+
+from services.ingest.event_log import EventLog
+from services.ingest.webhook import WebhookError, parse
+from shared import metrics
+from shared.http import add_health_and_metrics, answer, json_errors
+
+log = logging.getLogger(__name__)
+deliveries_total = metrics.counter("wcml_ingest_deliveries_total", "Webhook deliveries by event and outcome",
+                                   ("event", "outcome"))
+
+
+def _read_body(limit: int) -> bytes:
+    """Refuse an oversized body from its Content-Length, or after reading ``limit`` + 1 bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise WebhookError(413, f"body over the {limit}-byte limit")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise WebhookError(413, f"body over the {limit}-byte limit")
+    return body
+
+
+def ingest_blueprint(event_log: EventLog, secrets: Sequence[str], max_body_bytes: int,
+                     on_append: Callable[[], None] = lambda: None) -> Blueprint:
+    bp = Blueprint("ingest", __name__)
+
+    @bp.post("/webhooks/github")
+    def github_webhook():
+        event = request.headers.get("X-GitHub-Event", "")[:64] or "unknown"
+        try:
+            delivery = parse(dict(request.headers), _read_body(max_body_bytes), secrets)
+        except WebhookError as exc:
+            deliveries_total.labels(event if exc.status != 401 else "unverified", f"http_{exc.status}").inc()
+            log.info("refused a delivery: %s", exc.reason,
+                     extra={"status": exc.status, "delivery": request.headers.get("X-GitHub-Delivery")})
+            return answer(exc.status, error=exc.reason)
+        if delivery.event == "ping":
+            deliveries_total.labels("ping", "pong").inc()
+            return answer(200, status="pong", delivery=delivery.delivery_id)
+        try:
+            appended = event_log.append(delivery)
+        except sa.exc.SQLAlchemyError as exc:
+            deliveries_total.labels(delivery.event, "unavailable").inc()
+            log.warning("event log unavailable: %s", type(exc).__name__)
+            return answer(503, error="event log unavailable, retry the delivery")
+        if not appended.new:
+            deliveries_total.labels(delivery.event, "duplicate").inc()
+            return answer(200, status="duplicate", delivery=delivery.delivery_id, position=appended.position)
+        deliveries_total.labels(delivery.event, "accepted").inc()
+        on_append()
+        return answer(202, status="accepted", delivery=delivery.delivery_id, position=appended.position)
+
+    return bp
+
+
+def create_app(event_log: EventLog, secrets: Sequence[str], max_body_bytes: int) -> Flask:
+    app = Flask("wcml-ingest")
+    app.register_blueprint(ingest_blueprint(event_log, secrets, max_body_bytes))
+    add_health_and_metrics(app, event_log.ping)
+    json_errors(app)
+    return app

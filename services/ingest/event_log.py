@@ -1,0 +1,147 @@
+"""The append-only event log: every accepted delivery, with a global increasing position.
+
+On PostgreSQL appends are serialised with a transaction-scoped advisory lock, so
+positions commit in order: a reader that follows the log by position (relay,
+replay) never skips an event that commits late under a lower position.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.ingest.webhook import WebhookDelivery
+from shared.database import as_utc, utcnow
+from shared.messages import EventEnvelope
+
+APPEND_LOCK = 726374
+metadata = sa.MetaData()
+event_log = sa.Table(
+    "event_log", metadata,
+    sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("hook_id", sa.String(32)),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64)),
+    sa.Column("repo", sa.String(255)),
+    sa.Column("issue_number", sa.Integer),
+    sa.Column("sender", sa.String(255)),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+)
+
+
+@dataclass(frozen=True)
+class Appended:
+    position: int
+    new: bool
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """A slice of history: the same filters serve replay and inspection."""
+
+    from_position: int | None = None
+    to_position: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    repo: str | None = None
+    event: str | None = None
+    action: str | None = None
+
+    def where(self) -> list:
+        c = event_log.c
+        clauses = []
+        if self.from_position is not None:
+            clauses.append(c.position >= self.from_position)
+        if self.to_position is not None:
+            clauses.append(c.position <= self.to_position)
+        if self.since is not None:
+            clauses.append(c.received_at >= self.since)
+        if self.until is not None:
+            clauses.append(c.received_at < self.until)
+        for column, value in ((c.repo, self.repo), (c.event, self.event), (c.action, self.action)):
+            if value is not None:
+                clauses.append(column == value)
+        return clauses
+
+
+class EventLog:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
+
+    def append(self, delivery: WebhookDelivery) -> Appended:
+        """Commit the delivery (or find it already logged) before anyone answers GitHub."""
+        row = {
+            "delivery_id": delivery.delivery_id, "hook_id": delivery.hook_id,
+            "event": delivery.event, "action": delivery.action, "repo": delivery.repo,
+            "issue_number": delivery.issue_number, "sender": delivery.sender,
+            "received_at": utcnow(), "payload": delivery.payload_text,
+        }
+        stmt = (self._insert(event_log).values(row)
+                .on_conflict_do_nothing(index_elements=["delivery_id"])
+                .returning(event_log.c.position))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
+            position = conn.execute(stmt).scalar()
+            if position is not None:
+                return Appended(position, True)
+            existing = conn.execute(sa.select(event_log.c.position)
+                                    .where(event_log.c.delivery_id == delivery.delivery_id)).scalar_one()
+            return Appended(existing, False)
+
+    def unpublished(self, limit: int) -> list[EventEnvelope]:
+        query = (sa.select(event_log).where(event_log.c.published_at.is_(None))
+                 .order_by(event_log.c.position).limit(limit))
+        with self.engine.connect() as conn:
+            return [envelope(row) for row in conn.execute(query)]
+
+    def mark_published(self, positions: Sequence[int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(event_log.update().where(event_log.c.position.in_(positions))
+                         .values(published_at=utcnow()))
+
+    def lag(self) -> tuple[int, float]:
+        """Unpublished events, and the age in seconds of the oldest one."""
+        query = sa.select(sa.func.count(), sa.func.min(event_log.c.received_at)).where(
+            event_log.c.published_at.is_(None))
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(query).one()
+        age = (utcnow() - as_utc(oldest)).total_seconds() if oldest is not None else 0.0
+        return count, age
+
+    def read(self, selection: LogFilter, after: int = 0, limit: int = 500) -> list[EventEnvelope]:
+        """A page of the log in position order, strictly after ``after``."""
+        query = (sa.select(event_log).where(event_log.c.position > after, *selection.where())
+                 .order_by(event_log.c.position).limit(limit))
+        with self.engine.connect() as conn:
+            return [envelope(row) for row in conn.execute(query)]
+
+    def count(self, selection: LogFilter) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(event_log)
+                                .where(*selection.where())).scalar_one()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+
+def envelope(row) -> EventEnvelope:
+    return EventEnvelope(
+        position=row.position, delivery_id=row.delivery_id, event=row.event, action=row.action,
+        repo=row.repo, issue_number=row.issue_number, sender=row.sender,
+        received_at=as_utc(row.received_at).isoformat(), payload=json.loads(row.payload),
+    )
+
+
+def positions(envelopes: Iterable[EventEnvelope]) -> list[int]:
+    return [e.position for e in envelopes]

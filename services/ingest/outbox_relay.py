@@ -1,0 +1,102 @@
+"""Outbox relay: publish what the log committed and the broker has not confirmed yet.
+
+At-least-once: an event is marked published only after the broker confirmed it,
+so a crash between the two republishes it and the idempotent consumers absorb
+the duplicate. One relay publishes at a time (a PostgreSQL advisory lock), so
+several ingest replicas can each run one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+
+from services.ingest.event_log import EventLog, positions
+from shared import metrics
+from shared.broker import Broker, Outgoing, PublishError
+from shared.messages import EVENTS_EXCHANGE, encode
+
+log = logging.getLogger(__name__)
+RELAY_LOCK = 726375
+
+published_total = metrics.counter("wcml_relay_published_total", "Events confirmed by the broker")
+lag_events = metrics.gauge("wcml_relay_lag_events", "Committed events not yet published")
+lag_seconds = metrics.gauge("wcml_relay_lag_seconds", "Age of the oldest unpublished event")
+
+
+class OutboxRelay:
+    def __init__(self, event_log: EventLog, broker: Broker, *, batch: int = 500, idle: float = 0.05):
+        self.log = event_log
+        self.broker = broker
+        self.batch = batch
+        self.idle = idle
+        self.wakeup = threading.Event()
+
+    def wake(self) -> None:
+        """Called after an append, so an idle relay does not wait out its poll interval."""
+        self.wakeup.set()
+
+    def relay_once(self) -> int:
+        """Publish one page of unpublished events; return how many were confirmed."""
+        pending = self.log.unpublished(self.batch)
+        if not pending:
+            return 0
+        self.broker.publish([Outgoing(EVENTS_EXCHANGE, e.routing_key, encode(e), message_id=e.delivery_id)
+                             for e in pending])
+        self.log.mark_published(positions(pending))
+        published_total.inc(len(pending))
+        return len(pending)
+
+    def run(self, stop: threading.Event) -> None:
+        delay = self.idle
+        lock = _RelayLock(self.log.engine)
+        while not stop.is_set():
+            try:
+                if not lock.acquire():
+                    stop.wait(1.0)
+                    continue
+                sent = self.relay_once()
+                count, age = self.log.lag()
+                lag_events.set(count)
+                lag_seconds.set(age)
+                delay = self.idle
+                if sent:
+                    continue
+            except (PublishError, sa.exc.OperationalError, sa.exc.DBAPIError) as exc:
+                lock.release()
+                log.warning("relay paused: %s", str(exc).splitlines()[0][:200])
+                delay = min(max(delay * 2, 0.2), 5.0)
+            self.wakeup.wait(delay)
+            self.wakeup.clear()
+        lock.release()
+
+
+class _RelayLock:
+    """A session-level advisory lock on PostgreSQL; SQLite has one process anyway."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.conn = None
+
+    def acquire(self) -> bool:
+        if self.engine.dialect.name != "postgresql":
+            return True
+        if self.conn is not None:
+            return True
+        conn = self.engine.connect()
+        if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar():
+            conn.commit()
+            self.conn = conn
+            return True
+        conn.close()
+        return False
+
+    def release(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()  # closing the session releases the lock
+            except sa.exc.DBAPIError:
+                pass
+            self.conn = None

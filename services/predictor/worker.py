@@ -1,0 +1,68 @@
+"""Predictor consumer: task messages in micro-batches, one predict call per batch, ack after confirm."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from services.predictor.bundle import Bundle, BundleError, load_bundle
+from shared import metrics
+from shared.broker import Broker, Delivery, Outgoing, Rejection
+from shared.database import utcnow
+from shared.messages import RESULTS_EXCHANGE, MessageError, Prediction, TaskMessage, decode, encode
+
+log = logging.getLogger(__name__)
+predicted_total = metrics.counter("wcml_predictor_predictions_total", "Predictions published",
+                                  ("task", "model_version"))
+batch_size = metrics.histogram("wcml_predictor_batch_size", "Messages per predict call", ("task",),
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+
+
+class Predictor:
+    """Scores one task; the default bundle is loaded once, pinned versions on first use."""
+
+    def __init__(self, task: str, models_dir: Path, broker: Broker, bundle: Bundle | None = None):
+        self.task = task
+        self.models_dir = models_dir
+        self.broker = broker
+        self.default = bundle or load_bundle(models_dir, task)
+        self._pinned: dict[str, Bundle] = {self.default.version: self.default}
+
+    def bundle_for(self, version: str | None) -> Bundle:
+        if version is None:
+            return self.default
+        if version not in self._pinned:
+            self._pinned[version] = load_bundle(self.models_dir, self.task, version)
+        return self._pinned[version]
+
+    def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
+        rejections: list[Rejection] = []
+        groups: dict[str, list[TaskMessage]] = {}
+        bundles: dict[str, Bundle] = {}
+        for d in deliveries:
+            try:
+                message = decode(d.body, TaskMessage)
+                if message.task != self.task:
+                    raise MessageError(f"task {message.task!r} sent to the {self.task} predictor")
+                bundle = self.bundle_for(message.model_version)
+            except (MessageError, BundleError) as exc:
+                rejections.append(Rejection(d, str(exc)))
+                continue
+            bundles[bundle.version] = bundle
+            groups.setdefault(bundle.version, []).append(message)
+        outgoing = []
+        for version, messages in groups.items():
+            scored = bundles[version].predict([m.issue for m in messages])
+            batch_size.labels(self.task).observe(len(messages))
+            now = utcnow().isoformat()
+            for m, s in zip(messages, scored, strict=True):
+                p = Prediction(task=self.task, model_version=version, delivery_id=m.delivery_id,
+                               position=m.position, repo=m.issue.repo, number=m.issue.number,
+                               label=s.label, confidence=s.confidence, probabilities=s.probabilities,
+                               predicted_at=now, event=m.event, action=m.action, replay_id=m.replay_id)
+                outgoing.append(Outgoing(RESULTS_EXCHANGE, self.task, encode(p),
+                                         message_id=f"{m.delivery_id}:{self.task}:{version}"))
+            predicted_total.labels(self.task, version).inc(len(messages))
+        if outgoing:
+            self.broker.publish(outgoing)
+        return rejections

@@ -1,0 +1,30 @@
+"""One stored prediction as a plain JSON-ready dict: the same shape in S3 documents and API items."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.database import as_utc
+
+FIELDS = ("id", "task", "model_version", "delivery_id", "position", "event", "action", "repo", "number",
+          "label", "confidence", "probabilities", "predicted_at", "stored_at", "replay_id", "blob_key")
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC, ISO 8601 with a ``Z``: one spelling whatever the database hands back."""
+    value = as_utc(value)
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def record(row: Any) -> dict[str, Any]:
+    """A ``predictions`` row (SQLAlchemy Row or mapping) as a dict of JSON values."""
+    data = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+    out = {name: data.get(name) for name in FIELDS}
+    out["predicted_at"] = iso(out["predicted_at"])
+    out["stored_at"] = iso(out["stored_at"])
+    out["confidence"] = float(out["confidence"])
+    out["probabilities"] = {str(k): float(v) for k, v in (out["probabilities"] or {}).items()}
+    return out

@@ -1,0 +1,43 @@
+"""The store's view of the ``predictions`` table (migration 0001), for SQLAlchemy Core.
+
+The migration owns the schema; this copy only lets the store build queries, so its
+metadata is local and never used to create anything.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as in 0001: SQLite autoincrements INTEGER
+
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False),
+    sa.Column("task", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("event", sa.String(64)),
+    sa.Column("action", sa.String(64)),
+    sa.Column("repo", sa.String(255), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("probabilities", sa.JSON, nullable=False),
+    sa.Column("predicted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("replay_id", sa.String(64)),
+    sa.Column("blob_key", sa.String(512)),
+    sa.UniqueConstraint("delivery_id", "task", "model_version", name="uq_prediction_identity"),
+    sa.Index("ix_predictions_issue", "repo", "number", "task", "id"),
+    sa.Index("ix_predictions_task_label", "task", "label", "id"),
+    sa.Index("ix_predictions_predicted_at", "predicted_at"),
+    sa.Index("ix_predictions_replay", "replay_id", "id"),
+    sa.Index("ix_predictions_model", "model_version", "id"),
+)
+
+IDENTITY = ("delivery_id", "task", "model_version")
+"""The unique key a prediction is stored under (DESIGN.md, "Identity and idempotency")."""

@@ -1,0 +1,240 @@
+"""RabbitMQ adapter (pika): durable quorum queues, publisher confirms, manual acks.
+
+pika connections are not thread-safe, so each thread gets its own. Every
+connection failure is retried with capped exponential backoff, and the topology
+is declared again on each new connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import pika
+import pika.exceptions
+
+from shared.broker.batches import Stopped, run_batch
+from shared.broker.port import (
+    DEFAULT_CONSUME,
+    BatchHandler,
+    Broker,
+    ConsumeOptions,
+    Delivery,
+    Exchange,
+    Outgoing,
+    PublishError,
+    Queue,
+)
+from shared.messages import DEAD_EXCHANGE
+
+log = logging.getLogger(__name__)
+
+DELIVERY_LIMIT = 10
+CONNECTION_ERRORS = (pika.exceptions.AMQPError, OSError)
+
+
+def queue_arguments(queue: Queue) -> dict:
+    args = {"x-queue-type": "quorum"}
+    if queue.dead_letter:
+        args.update({
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_EXCHANGE,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        })
+    return args
+
+
+class RabbitBroker(Broker):
+    def __init__(self, url: str, *, connect_attempts: int | None = None, max_backoff: float = 5.0):
+        self._params = pika.URLParameters(url)
+        self._params.heartbeat = self._params.heartbeat or 30
+        self._params.blocked_connection_timeout = 60
+        self._attempts = connect_attempts
+        self._max_backoff = max_backoff
+        self._local = threading.local()
+        self._declared: tuple[tuple[Exchange, ...], tuple[Queue, ...]] = ((), ())
+        self._lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------
+    def _connect(self) -> pika.BlockingConnection:
+        delay, attempt = 0.2, 0
+        while True:
+            attempt += 1
+            try:
+                connection = pika.BlockingConnection(self._params)
+                self._declare_on(connection)
+                return connection
+            except CONNECTION_ERRORS as exc:
+                if self._attempts is not None and attempt >= self._attempts:
+                    raise
+                log.warning("RabbitMQ unreachable (%s), retrying in %.1fs", type(exc).__name__, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self._max_backoff)
+
+    def _publisher(self):
+        channel = getattr(self._local, "channel", None)
+        if channel is None or channel.is_closed or channel.connection.is_closed:
+            self._drop_publisher()
+            connection = self._connect()
+            channel = connection.channel()
+            channel.confirm_delivery()
+            self._local.connection, self._local.channel = connection, channel
+        return channel
+
+    def _drop_publisher(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = self._local.channel = None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except CONNECTION_ERRORS:
+                pass
+
+    # -- topology ----------------------------------------------------------
+    def declare(self, exchanges: Sequence[Exchange], queues: Sequence[Queue]) -> None:
+        with self._lock:
+            known_ex, known_q = self._declared
+            self._declared = (
+                known_ex + tuple(e for e in exchanges if e not in known_ex),
+                known_q + tuple(q for q in queues if q not in known_q),
+            )
+        connection = self._connect()  # declares everything known so far
+        connection.close()
+
+    def _declare_on(self, connection: pika.BlockingConnection) -> None:
+        exchanges, queues = self._declared
+        if not exchanges and not queues:
+            return
+        channel = connection.channel()
+        for ex in exchanges:
+            channel.exchange_declare(ex.name, ex.type, durable=True)
+        for q in queues:
+            channel.queue_declare(q.name, durable=True, arguments=queue_arguments(q))
+            for exchange, key in q.bindings:
+                channel.queue_bind(q.name, exchange, routing_key=key)
+        channel.close()
+
+    # -- publishing --------------------------------------------------------
+    def publish(self, messages: Sequence[Outgoing]) -> None:
+        for attempt in range(3):
+            try:
+                channel = self._publisher()
+                for m in messages:
+                    channel.basic_publish(
+                        m.exchange, m.routing_key, m.body, mandatory=True,
+                        properties=pika.BasicProperties(
+                            content_type="application/json", delivery_mode=2,
+                            headers=m.headers or None, message_id=m.message_id),
+                    )
+                return
+            except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+                raise PublishError(f"broker refused a message: {type(exc).__name__}") from exc
+            except CONNECTION_ERRORS as exc:
+                self._drop_publisher()
+                if attempt == 2:
+                    raise PublishError(f"publish failed: {type(exc).__name__}: {exc}") from exc
+
+    # -- consuming ---------------------------------------------------------
+    def consume(self, queue: str, handler: BatchHandler, stop: threading.Event,
+                options: ConsumeOptions = DEFAULT_CONSUME) -> None:
+        while not stop.is_set():
+            connection = None
+            try:
+                connection = self._connect()
+                self._consume_on(connection, queue, handler, stop, options)
+            except CONNECTION_ERRORS as exc:
+                if stop.is_set():
+                    break
+                log.warning("consumer of %s lost its connection (%s); reconnecting", queue,
+                            type(exc).__name__)
+                self._drop_publisher()
+                time.sleep(0.5)
+            finally:
+                if connection is not None and connection.is_open:
+                    try:
+                        connection.close()
+                    except CONNECTION_ERRORS:
+                        pass
+
+    def _consume_on(self, connection, queue, handler, stop, options) -> None:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=options.prefetch)
+        buffer: list[Delivery] = []
+
+        def on_message(ch, method, props, body):
+            buffer.append(_delivery(method, props, body))
+
+        tag = channel.basic_consume(queue, on_message)
+        first_at = None
+        while not stop.is_set():
+            connection.process_data_events(time_limit=options.max_wait if buffer else 0.2)
+            if not buffer:
+                continue
+            first_at = first_at or time.monotonic()
+            if len(buffer) < options.max_batch and time.monotonic() - first_at < options.max_wait:
+                continue
+            batch, buffer[:] = list(buffer), []
+            first_at = None
+            try:
+                run_batch(batch, handler, queue, self.publish, connection.sleep, stop)
+            except Stopped:
+                channel.basic_nack(batch[-1].tag, multiple=True, requeue=True)
+                break
+            channel.basic_ack(batch[-1].tag, multiple=True)
+        if buffer:
+            channel.basic_nack(buffer[-1].tag, multiple=True, requeue=True)
+        channel.basic_cancel(tag)
+
+    # -- inspection (dead letters, tests) ----------------------------------
+    def get(self, queue: str, limit: int) -> list[Delivery]:
+        connection = self._connect()
+        channel = connection.channel()
+        out = []
+        for _ in range(limit):
+            method, props, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                break
+            d = _delivery(method, props, body)
+            d.tag = (connection, channel, method.delivery_tag)
+            out.append(d)
+        if not out:
+            connection.close()
+        return out
+
+    def settle(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
+        connections = set()
+        for d in deliveries:
+            connection, channel, tag = d.tag
+            if requeue:
+                channel.basic_nack(tag, requeue=True)
+            else:
+                channel.basic_ack(tag)
+            connections.add(connection)
+        for connection in connections:
+            connection.close()
+
+    def purge(self, queue: str) -> int:
+        connection = self._connect()
+        try:
+            return connection.channel().queue_purge(queue).method.message_count
+        finally:
+            connection.close()
+
+    def queue_depth(self, queue: str) -> int:
+        connection = self._connect()
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        self._drop_publisher()
+
+
+def _delivery(method, props, body) -> Delivery:
+    return Delivery(body=body, routing_key=method.routing_key, exchange=method.exchange,
+                    headers=dict(props.headers or {}), redelivered=method.redelivered,
+                    tag=method.delivery_tag, message_id=props.message_id)

@@ -1,0 +1,28 @@
+"""The pipeline's exchanges and queues, named once (DESIGN.md, "Messages on the broker")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.broker.port import Broker, Exchange, Queue
+from shared.messages import DEAD_EXCHANGE, EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE
+
+EXCHANGES = (
+    Exchange(EVENTS_EXCHANGE, "topic"),
+    Exchange(TASKS_EXCHANGE, "direct"),
+    Exchange(RESULTS_EXCHANGE, "topic"),
+    Exchange(DEAD_EXCHANGE, "fanout"),
+)
+
+EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"),))
+RESULTS_QUEUE = Queue("results.store", ((RESULTS_EXCHANGE, "#"),))
+DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)
+
+
+def task_queue(task: str) -> Queue:
+    return Queue(f"tasks.{task}", ((TASKS_EXCHANGE, task),))
+
+
+def declare(broker: Broker, tasks: Iterable[str] = ()) -> None:
+    """Declare everything a service touches; every service calls it at start (idempotent)."""
+    broker.declare(EXCHANGES, [EVENTS_QUEUE, RESULTS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks)])

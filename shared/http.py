@@ -1,0 +1,46 @@
+"""HTTP pieces every service's app shares: JSON errors, /healthz, /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify
+
+from shared import metrics
+
+
+def answer(status: int, **fields) -> Response:
+    response = jsonify(fields)
+    response.status_code = status
+    return response
+
+
+def add_health_and_metrics(app: Flask, ping: Callable[[], None]) -> None:
+    """/healthz (the database answers) and /metrics, for any service's app."""
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            ping()
+        except sa.exc.SQLAlchemyError as exc:
+            return answer(503, status="unavailable", error=type(exc).__name__)
+        return answer(200, status="ok")
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        body, content_type = metrics.render()
+        return Response(body, content_type=content_type)
+
+
+def json_errors(app: Flask) -> None:
+    """Every error a client can cause is JSON with one line, never an HTML page or a trace."""
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def not_found(exc):
+        return answer(exc.code, error=exc.description.split(".")[0])
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        return answer(500, error="internal error")

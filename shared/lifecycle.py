@@ -1,0 +1,23 @@
+"""Graceful stop: SIGTERM/SIGINT set an event; loops finish their batch and exit 0."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+log = logging.getLogger(__name__)
+
+
+def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
+    stop = stop or threading.Event()
+
+    def handler(signum, _frame):
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second signal: stop now
+        log.info("received %s, stopping after the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop

@@ -1,0 +1,177 @@
+"""The message contract: one frozen dataclass per message, versioned JSON both ways.
+
+Every message carries ``{"v": 1, "kind": ...}``; ``decode`` refuses anything else
+with ``MessageError`` so a consumer can dead-letter it with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+SCHEMA_VERSION = 1
+
+EVENTS_EXCHANGE = "wcml.events"
+TASKS_EXCHANGE = "wcml.tasks"
+RESULTS_EXCHANGE = "wcml.results"
+DEAD_EXCHANGE = "wcml.dead"
+
+
+class MessageError(ValueError):
+    """A message body does not match the contract."""
+
+
+@dataclass(frozen=True)
+class EventEnvelope:
+    """One GitHub webhook delivery as committed to the event log."""
+
+    kind = "event"
+    position: int
+    delivery_id: str
+    event: str
+    action: str | None
+    repo: str | None
+    issue_number: int | None
+    sender: str | None
+    received_at: str
+    payload: dict[str, Any]
+    replay_id: str | None = None
+    model_version: str | None = None
+
+    @property
+    def routing_key(self) -> str:
+        return f"github.{self.event}.{self.action or 'none'}"
+
+
+@dataclass(frozen=True)
+class IssueSnapshot:
+    kind = "issue"
+    repo: str
+    number: int
+    url: str
+    title: str
+    body: str
+    author: str | None
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskMessage:
+    """Ask the predictor of ``task`` to score one issue snapshot."""
+
+    kind = "task"
+    task: str
+    delivery_id: str
+    position: int
+    event: str
+    action: str | None
+    issue: IssueSnapshot
+    replay_id: str | None = None
+    model_version: str | None = None
+
+    @property
+    def task_id(self) -> str:
+        """Deterministic: the same event routed twice yields the same id."""
+        return f"{self.delivery_id}:{self.task}"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    kind = "prediction"
+    task: str
+    model_version: str
+    delivery_id: str
+    position: int
+    repo: str
+    number: int
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+    predicted_at: str
+    event: str | None = None
+    action: str | None = None
+    replay_id: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.delivery_id, self.task, self.model_version)
+
+
+Message = EventEnvelope | TaskMessage | Prediction
+M = TypeVar("M", EventEnvelope, TaskMessage, Prediction)
+_KINDS = {cls.kind: cls for cls in (EventEnvelope, TaskMessage, Prediction)}
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    data = dataclasses.asdict(message)
+    return {"v": SCHEMA_VERSION, "kind": message.kind, **data}
+
+
+def encode(message: Message) -> bytes:
+    return json.dumps(to_dict(message), separators=(",", ":"), sort_keys=True).encode()
+
+
+def _build(cls: type, data: dict[str, Any]):
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise MessageError(f"{cls.kind}: unknown field(s) {', '.join(sorted(unknown))}")
+    missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise MessageError(f"{cls.kind}: missing field(s) {', '.join(missing)}")
+    if cls is TaskMessage:
+        issue = data.get("issue")
+        if not isinstance(issue, dict):
+            raise MessageError("task: issue must be an object")
+        issue = dict(issue)
+        issue["labels"] = tuple(issue.get("labels") or ())
+        data = {**data, "issue": _build(IssueSnapshot, issue)}
+    try:
+        message = cls(**data)
+    except TypeError as exc:
+        raise MessageError(f"{cls.kind}: {exc}") from None
+    _check_types(message)
+    return message
+
+
+def _check_types(message) -> None:
+    """Cheap structural checks on the fields consumers rely on."""
+    for f in dataclasses.fields(message):
+        value = getattr(message, f.name)
+        expected = {"int": int, "str": str, "float": (int, float), "dict[str, Any]": dict,
+                    "dict[str, float]": dict}.get(str(f.type))
+        if expected and (not isinstance(value, expected) or isinstance(value, bool)):
+            raise MessageError(f"{message.kind}: field {f.name} has type "
+                               f"{type(value).__name__}")
+
+
+
+def decode(body: bytes, expected: type[M]) -> M:
+    """Parse and validate one message of the expected kind."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"body is not JSON: {exc.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise MessageError("body is not a JSON object")
+    if data.get("v") != SCHEMA_VERSION:
+        raise MessageError(f"unsupported schema version {data.get('v')!r}")
+    kind = data.get("kind")
+    if kind != expected.kind:
+        raise MessageError(f"expected a {expected.kind} message, got {kind!r}")
+    fields = {k: v for k, v in data.items() if k not in ("v", "kind")}
+    return _build(_KINDS[kind], fields)
+
+
+def replace(message: M, **changes) -> M:
+    return dataclasses.replace(message, **changes)
+
+
+__all__ = [
+    "DEAD_EXCHANGE", "EVENTS_EXCHANGE", "RESULTS_EXCHANGE", "TASKS_EXCHANGE",
+    "EventEnvelope", "IssueSnapshot", "Message", "MessageError", "Prediction", "TaskMessage",
+    "decode", "encode", "replace", "to_dict",
+]

@@ -1,0 +1,132 @@
+"""Configuration from the environment (12-factor).
+
+A missing or malformed variable stops start-up with one line naming it
+(``SettingsError``); nothing else reads ``os.environ`` for WCML_* names.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+class SettingsError(Exception):
+    """A configuration variable is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker_url: str
+    database_url: str
+    blob_url: str
+    webhook_secrets: tuple[str, ...]
+    api_keys: tuple[str, ...]
+    models_dir: Path
+    routes_file: Path | None
+    var_dir: Path
+    max_body_bytes: int
+
+    @property
+    def embedded(self) -> bool:
+        return self.broker_url.startswith("memory://")
+
+
+EMBEDDED_DEFAULTS = {
+    "WCML_BROKER_URL": "memory://",
+    "WCML_DATABASE_URL": "sqlite:///var/wcml.db",
+    "WCML_BLOB_URL": "file://var/blobs",
+    "WCML_MODELS_DIR": "var/models",
+}
+
+GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024
+
+
+def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    scheme = urlparse(value).scheme
+    if not any(scheme == s or scheme.startswith(s + "+") for s in schemes):
+        raise SettingsError(name, f"scheme {scheme or '(none)'!r} is not one of {', '.join(schemes)}")
+    return value
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _generated_secret(var_dir: Path, filename: str, announce) -> tuple[str, ...]:
+    """Embedded mode only: create a secret once, keep it under var/, print it at first start."""
+    path = var_dir / filename
+    if path.exists():
+        return _csv(path.read_text())
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(24)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    announce(f"generated {filename.replace('_', ' ')} (kept in {path}): {value}")
+    return (value,)
+
+
+def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, announce=print) -> Settings:
+    """Read settings; ``embedded_defaults`` fills the embedded-mode defaults for what is unset."""
+    env = dict(os.environ if env is None else env)
+    if embedded_defaults:
+        for name, default in EMBEDDED_DEFAULTS.items():
+            env.setdefault(name, default)
+
+    def required(name: str) -> str:
+        value = env.get(name, "").strip()
+        if not value:
+            raise SettingsError(name, "is not set")
+        return value
+
+    var_dir = Path(env.get("WCML_VAR_DIR", "var"))
+    broker_url = _check_url("WCML_BROKER_URL", required("WCML_BROKER_URL"), ("amqp", "amqps", "memory"))
+    database_url = _check_url("WCML_DATABASE_URL", required("WCML_DATABASE_URL"), ("postgresql", "sqlite"))
+    blob_url = _check_url("WCML_BLOB_URL", required("WCML_BLOB_URL"), ("s3", "file"))
+    if blob_url.startswith("s3://") and not urlparse(blob_url).netloc:
+        raise SettingsError("WCML_BLOB_URL", "s3:// URL names no bucket")
+    embedded = broker_url.startswith("memory://")
+
+    secrets_value = _csv(env.get("WCML_WEBHOOK_SECRETS", ""))
+    if not secrets_value and embedded:
+        secrets_value = _generated_secret(var_dir, "webhook_secret", announce)
+    api_keys = _csv(env.get("WCML_API_KEYS", ""))
+    if not api_keys and embedded:
+        api_keys = _generated_secret(var_dir, "api_key", announce)
+
+    try:
+        max_body = int(env.get("WCML_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD))
+        if max_body <= 0:
+            raise ValueError
+    except ValueError:
+        raise SettingsError("WCML_MAX_BODY_BYTES", "must be a positive integer") from None
+
+    routes = env.get("WCML_ROUTES", "").strip()
+    if routes and not Path(routes).is_file():
+        raise SettingsError("WCML_ROUTES", f"no such file: {routes}")
+
+    return Settings(
+        broker_url=broker_url,
+        database_url=database_url,
+        blob_url=blob_url,
+        webhook_secrets=secrets_value,
+        api_keys=api_keys,
+        models_dir=Path(env.get("WCML_MODELS_DIR", "var/models")),
+        routes_file=Path(routes) if routes else None,
+        var_dir=var_dir,
+        max_body_bytes=max_body,
+    )
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Stop a distributed service whose own required variables are empty."""
+    values = {"WCML_WEBHOOK_SECRETS": settings.webhook_secrets, "WCML_API_KEYS": settings.api_keys}
+    for name in names:
+        if not values[name]:
+            raise SettingsError(name, "is not set (required outside the embedded mode)")

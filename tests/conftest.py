@@ -1,0 +1,78 @@
+"""Fixtures: each test gets real services, fresh and cleaned up (see tests/harness.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+from tests import harness
+
+
+@pytest.fixture(scope="session")
+def _stack():
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def _vhosts(_stack):
+    manager = harness.VhostManager(harness.rabbit_base_url(_stack))
+    names: list[str] = []
+    yield manager, names
+    for name in names:
+        manager.delete(name)
+
+
+@pytest.fixture
+def amqp_url(_vhosts) -> str:
+    """A fresh RabbitMQ vhost for this test, deleted at the end of the session."""
+    if os.environ.get("WCML_TEST_AMQP_URL"):
+        return os.environ["WCML_TEST_AMQP_URL"]
+    manager, names = _vhosts
+    name = harness.unique("wcml-test")
+    names.append(name)
+    return manager.create(name)
+
+
+@pytest.fixture(scope="session")
+def _databases(_stack):
+    factory = harness.DatabaseFactory(harness.postgres_admin_url(_stack))
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture
+def pg_url(_databases) -> str:
+    """A fresh, migrated PostgreSQL database for this test."""
+    return _databases.create()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    from shared.database import migrate
+
+    url = f"sqlite:///{tmp_path}/wcml.db"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    endpoint = harness.S3Endpoint()
+    saved = {k: os.environ.get(k) for k in endpoint.env}
+    os.environ.update(endpoint.env)
+    yield endpoint
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    endpoint.stop()
+
+
+@pytest.fixture
+def s3_url(s3_endpoint) -> str:
+    """``s3://<fresh bucket>/wcml`` on the loopback S3 endpoint (AWS_* variables are set)."""
+    return f"s3://{s3_endpoint.create_bucket()}/wcml"

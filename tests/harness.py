@@ -1,0 +1,203 @@
+"""Real services for tests: RabbitMQ vhosts, PostgreSQL databases, an S3 endpoint.
+
+Order of preference for each: an explicit URL (WCML_TEST_AMQP_URL /
+WCML_TEST_DATABASE_URL), then containers where a Docker engine answers, then
+the local services. When none is reachable the test fails saying what to start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import closing
+from urllib.parse import quote, urlparse, urlunparse
+
+import pytest
+
+
+def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with closing(socket.create_connection((host, port), timeout=timeout)):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def docker_available() -> bool:
+    if not (os.environ.get("DOCKER_HOST") or os.path.exists("/var/run/docker.sock")):
+        return False
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "no engine"
+        return False
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+# -- RabbitMQ ---------------------------------------------------------------
+
+class VhostManager:
+    """Create and delete vhosts through the management API, else rabbitmqctl."""
+
+    def __init__(self, base_url: str, management_port: int = 15672):
+        self.base = urlparse(base_url)
+        self.api = f"http://{self.base.hostname}:{management_port}/api"
+        auth = f"{self.base.username or 'guest'}:{self.base.password or 'guest'}"
+        self.auth = "Basic " + base64.b64encode(auth.encode()).decode()
+
+    def _http(self, method: str, path: str, body=None) -> bool:
+        request = urllib.request.Request(self.api + path, method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Authorization": self.auth,
+                                                  "content-type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+            return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _ctl(self, *args: str) -> bool:
+        ctl = shutil.which("rabbitmqctl")
+        if not ctl or self.base.hostname not in ("127.0.0.1", "localhost"):
+            return False
+        return subprocess.run([ctl, "-q", *args], capture_output=True, timeout=60).returncode == 0
+
+    def create(self, name: str) -> str:
+        user = self.base.username or "guest"
+        vh = quote(name, safe="")
+        ok = (self._http("PUT", f"/vhosts/{vh}")
+              and self._http("PUT", f"/permissions/{vh}/{quote(user)}",
+                             {"configure": ".*", "write": ".*", "read": ".*"}))
+        if not ok:
+            ok = self._ctl("add_vhost", name) and self._ctl("set_permissions", "-p", name, user,
+                                                              ".*", ".*", ".*")
+        if not ok:
+            pytest.fail(f"cannot create a RabbitMQ vhost on {self.base.hostname}: enable the management "
+                        "plugin (rabbitmq-plugins enable rabbitmq_management) or run as a user that "
+                        "may call rabbitmqctl", pytrace=False)
+        return urlunparse(self.base._replace(path="/" + vh))
+
+    def delete(self, name: str) -> None:
+        if not self._http("DELETE", f"/vhosts/{quote(name, safe='')}"):
+            self._ctl("delete_vhost", name)
+
+
+def rabbit_base_url(stack) -> str:
+    url = os.environ.get("WCML_TEST_AMQP_URL")
+    if url:
+        return url
+    if port_open("127.0.0.1", 5672):
+        return "amqp://guest:guest@127.0.0.1:5672/"
+    if docker_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        container = stack.enter_context(RabbitMqContainer("rabbitmq:3.13-management"))
+        host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
+        return f"amqp://guest:guest@{host}:{port}/"
+    pytest.fail("RabbitMQ is not reachable at 127.0.0.1:5672 and no Docker engine answers: start it "
+                "(rabbitmq-server -detached) or set WCML_TEST_AMQP_URL", pytrace=False)
+
+
+# -- PostgreSQL -------------------------------------------------------------
+
+def postgres_admin_url(stack) -> str:
+    url = os.environ.get("WCML_TEST_DATABASE_URL")
+    if url:
+        return url
+    if port_open("127.0.0.1", 5432):
+        return "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    if docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        container = stack.enter_context(PostgresContainer("postgres:16-alpine", driver="psycopg2"))
+        return container.get_connection_url()
+    pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and no Docker engine answers: start it "
+                "(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set "
+                "WCML_TEST_DATABASE_URL", pytrace=False)
+
+
+class DatabaseFactory:
+    """Fresh databases copied from one migrated template: isolation at ~50 ms a test."""
+
+    def __init__(self, admin_url: str):
+        import sqlalchemy as sa
+
+        from shared.database import migrate
+
+        self.sa = sa
+        self.admin_url = sa.engine.make_url(admin_url)
+        self.admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+        self.template = unique("wcml_tpl")
+        self.created = [self.template]
+        self._execute(f'CREATE DATABASE "{self.template}"')
+        migrate(self.url_of(self.template))
+
+    def url_of(self, name: str) -> str:
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def _execute(self, sql: str) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(self.sa.text(sql))
+
+    def create(self) -> str:
+        name = unique("wcml_test")
+        self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self.created.append(name)
+        return self.url_of(name)
+
+    def drop_all(self) -> None:
+        for name in reversed(self.created):
+            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+
+
+# -- S3 -----------------------------------------------------------------------
+
+class S3Endpoint:
+    """moto's S3 server on a free loopback port, in this test process."""
+
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id="testing",
+                            aws_secret_access_key="testing", region_name="us-east-1")
+
+    def create_bucket(self) -> str:
+        name = unique("wcml").replace("_", "-")
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        self.server.stop()

@@ -1,0 +1,106 @@
+"""The in-process broker is a product feature (embedded mode): routing, acks, dead letters."""
+
+import threading
+
+import pytest
+
+from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
+from shared.broker.memory import MemoryBroker, topic_matches
+from shared.errors import TransientError
+from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
+
+
+@pytest.mark.parametrize("pattern, key, ok", [
+    ("github.#", "github.issues.opened", True), ("github.#", "github", True),
+    ("github.*", "github.issues.opened", False), ("github.*.opened", "github.issues.opened", True),
+    ("#", "anything.at.all", True), ("a.#.z", "a.z", True), ("a.#.z", "a.b.c.z", True), ("a.b", "a.c", False),
+])
+def test_topic_matching(pattern, key, ok):
+    assert topic_matches(pattern, key) is ok
+
+
+def broker():
+    b = MemoryBroker()
+    topology.declare(b, ["issuetype"])
+    return b
+
+
+def run_until(b, queue, handler, expected, options=ConsumeOptions(max_batch=10, max_wait=0.01)):
+    stop = threading.Event()
+    seen = []
+
+    def wrapped(batch):
+        seen.extend(batch)
+        out = handler(batch)
+        if len(seen) >= expected:
+            stop.set()
+        return out
+
+    t = threading.Thread(target=b.consume, args=(queue, wrapped, stop, options))
+    t.start()
+    t.join(5)
+    assert not t.is_alive()
+    return seen
+
+
+def test_direct_routing_and_unroutable():
+    b = broker()
+    b.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"1")])
+    assert b.queue_depth("tasks.issuetype") == 1
+    with pytest.raises(PublishError):
+        b.publish([Outgoing(TASKS_EXCHANGE, "unknown-task", b"1")])
+
+
+def test_rejections_go_to_the_dead_queue_with_reason():
+    b = broker()
+    b.publish([Outgoing(EVENTS_EXCHANGE, "github.issues.opened", str(i).encode()) for i in range(4)])
+    run_until(b, "events.dispatcher", lambda batch: [Rejection(d, "bad") for d in batch if d.body == b"2"], 4)
+    assert b.queue_depth("events.dispatcher") == 0
+    [dead] = b.get("dead", 10)
+    assert dead.body == b"2" and dead.headers["x-wcml-reason"] == "bad"
+    assert dead.headers["x-wcml-queue"] == "events.dispatcher"
+
+
+def test_a_crashing_message_is_isolated_and_its_neighbours_pass():
+    b = broker()
+    b.publish([Outgoing(EVENTS_EXCHANGE, "github.x", str(i).encode()) for i in range(8)])
+    handled = []
+
+    def handler(batch):
+        if any(d.body == b"5" for d in batch):
+            raise KeyError("boom")
+        handled.extend(d.body for d in batch)
+        return []
+
+    run_until(b, "events.dispatcher", handler, 8, ConsumeOptions(max_batch=8, max_wait=0.05))
+    assert sorted(handled) == [str(i).encode() for i in range(8) if i != 5]
+    [dead] = b.get("dead", 10)
+    assert dead.body == b"5" and "KeyError" in dead.headers["x-wcml-reason"]
+
+
+def test_transient_failures_are_retried_in_place_not_dead_lettered():
+    b = broker()
+    b.publish([Outgoing(EVENTS_EXCHANGE, "github.x", b"1")])
+    calls = []
+
+    def handler(batch):
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError("database down")
+        return []
+
+    run_until(b, "events.dispatcher", handler, 3)
+    assert len(calls) == 3 and b.queue_depth("dead") == 0
+
+
+def test_requeued_messages_hit_the_delivery_limit():
+    b = broker()
+    b.publish([Outgoing(EVENTS_EXCHANGE, "github.x", b"loop")])
+    for _ in range(20):
+        got = b.get("events.dispatcher", 1)
+        if not got:
+            break
+        b.settle(got, requeue=True)
+    assert b.queue_depth("events.dispatcher") == 0
+    [dead] = b.get("dead", 1)
+    assert dead.headers["x-wcml-reason"] == "delivery limit exceeded"
