@@ -10,9 +10,9 @@ from flask import Flask, Response, jsonify
 from shared import metrics
 
 
-def answer(status: int, **fields) -> Response:
+def answer(http_status: int, **fields) -> Response:
     response = jsonify(fields)
-    response.status_code = status
+    response.status_code = http_status
     return response
 
 

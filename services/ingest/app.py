@@ -36,7 +36,7 @@ def ingest_blueprint(event_log: EventLog, secrets: Sequence[str], max_body_bytes
     def github_webhook():
         event = request.headers.get("X-GitHub-Event", "")[:64] or "unknown"
         try:
-            delivery = parse(dict(request.headers), _read_body(max_body_bytes), secrets)
+            delivery = parse(request.headers, _read_body(max_body_bytes), secrets)
         except WebhookError as exc:
             deliveries_total.labels(event if exc.status != 401 else "unverified", f"http_{exc.status}").inc()
             log.info("refused a delivery: %s", exc.reason,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 from services.ingest.signature import verify
 
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-EVENT_NAME = re.compile(r"^[a-z_]{1,64}$")
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class WebhookError(Exception):
@@ -65,7 +65,7 @@ def _nested(payload: dict, *path: str) -> Any:
     return value
 
 
-def parse(headers: dict[str, str], body: bytes, secrets: Sequence[str]) -> WebhookDelivery:
+def parse(headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> WebhookDelivery:
     """Verify the signature first: an unsigned request learns nothing about what else is wrong."""
     if not verify(secrets, body, headers.get("X-Hub-Signature-256")):
         raise WebhookError(401, "missing or invalid X-Hub-Signature-256")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from services.store.validation import InvalidPrediction, check, parse_timestamp
 from shared import metrics
 from shared.blobs import BlobStore
 from shared.broker.port import Delivery, Rejection
-from shared.database import utcnow
+from shared.database import as_utc, utcnow
 from shared.messages import MessageError, Prediction, decode
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None
     those rows' issues lack or hold behind the database; return how many objects were written."""
     if isinstance(since, str):
         since = parse_timestamp(since)
+    elif since is not None:  # SQLite compares the UTC text, so bind UTC
+        since = as_utc(since).astimezone(UTC)
     everything = since is None  # a narrow repair lists only the issues it touches
     known = set(blobs.keys(HISTORY_PREFIX)) if everything else set()
     listed: set[str] = set()

@@ -1,0 +1,233 @@
+"""Model bundles: ``<models_dir>/<task>/<version>/`` = a skops model file + ``manifest.json``.
+
+The manifest's sha256 is checked on the bytes read, before anything is deserialised, and skops
+loads only types on an explicit allow-list, so a bundle cannot run code on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy
+import skops
+import skops.io as sio
+import sklearn
+
+from services.predictor.tasks import Task, get_task
+from shared.messages import IssueSnapshot
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.skops"
+MANIFEST_FILE = "manifest.json"
+VERSION_FORMAT = "%Y%m%dT%H%M%SZ"  # UTC; sorts lexicographically in time order
+
+# Types skops does not trust by itself that our pipelines contain (sklearn estimators it trusts).
+ALLOWED_TYPES = frozenset({
+    "numpy.dtype",
+    "numpy.float32", "numpy.float64", "numpy.int32", "numpy.int64", "numpy.ndarray",
+    "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
+})
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class BundleError(Exception):
+    """A bundle that is missing, malformed, tampered with or unsafe to load."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    """A loaded, verified model for one task, ready to score batches of issues."""
+
+    task: Task
+    version: str
+    manifest: dict[str, Any]
+    path: Path
+    pipeline: Any = field(repr=False)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(str(c) for c in self.pipeline.classes_)
+
+    def predict(self, issues: Sequence[IssueSnapshot]) -> list[Scored]:
+        """Score a whole batch with one predict_proba call (batching is where the throughput is)."""
+        if not issues:
+            return []
+        proba = self.pipeline.predict_proba([self.task.text(issue) for issue in issues])
+        labels = self.labels
+        best = proba.argmax(axis=1)
+        return [Scored(labels[b], float(row[b]), {label: float(p) for label, p in zip(labels, row)})
+                for row, b in zip(proba, best)]
+
+
+def new_version(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime(VERSION_FORMAT)
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _SAFE_NAME.match(name or ""):
+        raise BundleError(f"invalid {kind} name {name!r} (letters, digits, '.', '_', '-' only)")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _trusted_types(data: bytes, where: str) -> list[str]:
+    """The non-default types in a skops file, refusing any that is not on our allow-list."""
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise BundleError(f"{where}: {MODEL_FILE} is not a readable skops file ({exc})") from None
+    refused = sorted(set(untrusted) - ALLOWED_TYPES)
+    if refused:
+        raise BundleError(f"{where}: {MODEL_FILE} contains types outside the allow-list: {', '.join(refused)}")
+    return list(untrusted)
+
+
+def _libraries() -> dict[str, str]:
+    return {"python": platform.python_version(), "sklearn": sklearn.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__, "skops": skops.__version__}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_bundle(models_dir: Path, task: Task, pipeline: Any, *, data_fingerprint: str, data_size: int,
+                 metrics: dict[str, Any], version: str | None = None,
+                 thresholds: dict[str, float] | None = None, data_source: str | None = None) -> Path:
+    """Write a bundle into a hidden temp dir, then rename it in place: readers never see half of one."""
+    version = version or new_version()
+    _check_name("task", task.name)
+    _check_name("version", version)
+    where = f"bundle {task.name}/{version}"
+    labels = [str(c) for c in getattr(pipeline, "classes_", [])]
+    if not labels or set(labels) - set(task.labels):
+        raise BundleError(f"{where}: the model's classes {labels} are not labels of task {task.name}")
+    task_dir = Path(models_dir) / task.name
+    final = task_dir / version
+    if final.exists():
+        raise BundleError(f"{where}: already exists at {final}")
+    task_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=task_dir))
+    try:
+        model = sio.dumps(pipeline)
+        _trusted_types(model, where)  # refuse now what load_bundle would refuse later
+        _write_synced(tmp / MODEL_FILE, model)
+        manifest = {
+            "task": task.name, "version": version,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model_file": MODEL_FILE, "sha256": _sha256(model), "labels": labels,
+            "thresholds": dict(thresholds or {}),
+            "data": {"fingerprint": data_fingerprint, "size": int(data_size),
+                     **({"source": data_source} if data_source else {})},
+            "metrics": metrics, "libraries": _libraries(),
+        }
+        text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
+        _write_synced(tmp / MANIFEST_FILE, text.encode())
+        os.rename(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise BundleError(f"{where}: could not install at {final} ({exc.strerror or exc})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def list_versions(models_dir: Path, task_name: str) -> list[str]:
+    """Installed versions of a task, oldest first; temp dirs and dirs without a manifest are ignored."""
+    _check_name("task", task_name)
+    task_dir = Path(models_dir) / task_name
+    if not task_dir.is_dir():
+        return []
+    return sorted(p.name for p in task_dir.iterdir()
+                  if _SAFE_NAME.match(p.name) and (p / MANIFEST_FILE).is_file())
+
+
+def _read_manifest(path: Path, where: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{where}: no {MANIFEST_FILE} in {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{where}: unreadable {MANIFEST_FILE} ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{where}: {MANIFEST_FILE} is not a JSON object")
+    missing = [k for k in ("task", "version", "model_file", "sha256", "labels") if k not in manifest]
+    if missing:
+        raise BundleError(f"{where}: {MANIFEST_FILE} lacks {', '.join(missing)}")
+    return manifest
+
+
+def load_bundle(models_dir: Path, task_name: str, version: str | None = None) -> Bundle:
+    """Load a verified bundle; ``version=None`` picks the newest installed one."""
+    task = get_task(task_name)
+    if version is None:
+        versions = list_versions(models_dir, task_name)
+        if not versions:
+            raise BundleError(f"no model installed for {task_name}: no bundle in {Path(models_dir) / task_name}")
+        version = versions[-1]
+    _check_name("version", version)
+    where = f"bundle {task_name}/{version}"
+    path = Path(models_dir) / task_name / version
+    if not path.is_dir():
+        raise BundleError(f"{where}: not installed (no directory {path})")
+    manifest = _read_manifest(path, where)
+    if (manifest["task"], manifest["version"]) != (task_name, version):
+        raise BundleError(f"{where}: manifest says {manifest['task']}/{manifest['version']}")
+    model_file = str(manifest["model_file"])
+    _check_name("model file", model_file)
+    try:
+        data = (path / model_file).read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{where}: cannot read {model_file} ({exc.strerror or exc})") from None
+    digest = _sha256(data)
+    if digest != manifest["sha256"]:
+        raise BundleError(f"{where}: {model_file} sha256 mismatch "
+                          f"(manifest {str(manifest['sha256'])[:12]}…, file {digest[:12]}…)")
+    trusted = _trusted_types(data, where)
+    try:
+        pipeline = sio.loads(data, trusted=trusted)
+    except Exception as exc:
+        raise BundleError(f"{where}: {model_file} failed to load ({exc.__class__.__name__}: {exc})") from None
+    classes = [str(c) for c in getattr(pipeline, "classes_", [])]
+    if not hasattr(pipeline, "predict_proba") or classes != list(manifest["labels"]):
+        raise BundleError(f"{where}: model classes {classes} do not match manifest labels {manifest['labels']}")
+    built_with = (manifest.get("libraries") or {}).get("sklearn")
+    if built_with and built_with != sklearn.__version__:
+        log.warning("%s: built with scikit-learn %s, running %s", where, built_with, sklearn.__version__)
+    return Bundle(task=task, version=version, manifest=manifest, path=path, pipeline=pipeline)

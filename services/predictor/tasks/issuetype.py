@@ -1,0 +1,42 @@
+"""Issue type: bug, feature request or question, read from the repository's own labels."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from services.predictor.tasks import history
+from services.predictor.tasks.base import Task
+
+# Checked in this order for each label; letters around a match make it another word ("debug").
+_PATTERNS = (
+    ("bug", re.compile(r"(?<![a-z])bugs?(?![a-z])")),
+    ("feature", re.compile(r"(?<![a-z])(features?|enhancements?)(?![a-z])")),
+    ("question", re.compile(r"(?<![a-z])questions?(?![a-z])")),
+)
+
+
+def type_of_label(name: str) -> str | None:
+    lowered = name.lower()
+    for label, pattern in _PATTERNS:
+        if pattern.search(lowered):
+            return label
+    return None
+
+
+@dataclass(frozen=True)
+class IssueType(Task):
+    name: str = "issuetype"
+    labels: tuple[str, ...] = ("bug", "feature", "question")
+
+    def label_from_history(self, issue: dict[str, Any], events: list[dict[str, Any]]) -> str | None:
+        """The first of the issue's labels that names a type; None when none does."""
+        for name in history.label_names(issue, events):
+            label = type_of_label(name)
+            if label is not None:
+                return label
+        return None
+
+
+TASK = IssueType()

@@ -1,0 +1,129 @@
+"""HTTP entry points of the store: the query API, its OpenAPI document and the dashboard.
+
+Routes only parse the request, call ``queries`` and shape the answer. ``api_blueprint``
+is what the embedded mode mounts beside ingest; ``create_app`` adds the process-level
+``/healthz`` and ``/metrics`` for ``wcml api``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, jsonify, request
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from services.store import dashboard, queries
+from services.store.auth import ApiKeys
+from services.store.filters import FilterError, Filters
+from services.store.openapi import openapi_document
+from shared import metrics
+
+log = logging.getLogger(__name__)
+
+PAGING_PARAMS = ("cursor", "limit")
+
+
+def _error(status: int, message: str, **headers: str) -> tuple[Response, int, dict[str, str]]:
+    return jsonify(error=message), status, headers
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
+    keys = ApiKeys(api_keys)  # digests only from here on
+    if not len(keys):
+        log.warning("no API keys configured: every /api/ request will be refused")
+    bp = Blueprint("store", __name__, template_folder="templates")
+
+    @bp.before_request
+    def require_key():
+        if _is_api() and not keys.allows(request.headers.get("Authorization")):
+            return _error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'",
+                          **{"WWW-Authenticate": 'Bearer realm="wcml"'})
+        return None
+
+    @bp.get("/api/v1/predictions")
+    def list_predictions():
+        repeated = next((k for k in request.args if len(request.args.getlist(k)) > 1), None)
+        if repeated:
+            raise FilterError(f"give {repeated!r} once")
+        filters = Filters.parse(request.args, ignore=PAGING_PARAMS)
+        page = queries.list_predictions(engine, filters, request.args.get("cursor"),
+                                        request.args.get("limit"))
+        return jsonify(items=page.items, next_cursor=page.next_cursor)
+
+    @bp.get("/api/v1/issues/<owner>/<repo>/<int:number>")
+    def issue(owner: str, repo: str, number: int):
+        latest = queries.latest_for_issue(engine, f"{owner}/{repo}", number)
+        if not latest:
+            return _error(404, f"no predictions for {owner}/{repo}#{number}")
+        return jsonify(repo=f"{owner}/{repo}", number=number, predictions=latest)
+
+    @bp.get("/api/v1/models")
+    def models():
+        return jsonify(items=queries.model_versions(engine))
+
+    @bp.get("/openapi.json")
+    def openapi():
+        return jsonify(openapi_document())
+
+    @bp.get("/")
+    def index():
+        html, status = dashboard.render(engine, request.args)
+        return Response(html, status=status, mimetype="text/html")
+
+    @bp.errorhandler(FilterError)
+    def bad_filter(exc: FilterError):
+        return _error(400, str(exc))
+
+    @bp.errorhandler(OperationalError)
+    def database_down(exc: OperationalError):
+        log.error("database unavailable: %s", exc.__class__.__name__)
+        if _is_api():
+            return _error(503, "database unavailable, try again shortly", **{"Retry-After": "5"})
+        return Response("database unavailable, try again shortly\n", 503, mimetype="text/plain")
+
+    # Routing errors (unknown path, wrong method) happen before a blueprint is chosen, so these
+    # are app-wide; outside /api/ they give the app's usual answer back.
+    def json_for_api(exc: HTTPException):
+        if not _is_api():
+            return exc
+        if exc.code == 405:
+            allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
+            return _error(405, f"method {request.method} not allowed here", Allow=allowed)
+        if exc.code == 404:
+            return _error(404, f"no API route {request.path[:200]}")
+        return _error(500, "internal error")
+
+    for code in (404, 405, 500):
+        bp.app_errorhandler(code)(json_for_api)
+    return bp
+
+
+def create_app(engine: Engine, api_keys: Sequence[str]) -> Flask:
+    """``wcml api``: the blueprint plus /healthz and /metrics."""
+    app = Flask(__name__)
+    app.register_blueprint(api_blueprint(engine, api_keys))
+
+    @app.get("/healthz")
+    def healthz():
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("health check failed: %s", exc.__class__.__name__)
+            return jsonify(status="unavailable", error="database unreachable"), 503
+        return jsonify(status="ok")
+
+    @app.get("/metrics")
+    def prometheus():
+        body, content_type = metrics.render()
+        return Response(body, mimetype=None, content_type=content_type)
+
+    return app

@@ -1,0 +1,78 @@
+"""One signed webhook through ingest, RabbitMQ, dispatcher, predictors and store, each its own process."""
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from services.samples import issue_payload, signed_request
+from tests.harness import free_port
+from tests.processes import Pipeline, get_json, wait_http
+
+SECRET, API_KEY = "e2e-webhook-secret", "e2e-api-key"
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def pipeline(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
+    env = {"WCML_BROKER_URL": amqp_url, "WCML_DATABASE_URL": pg_url, "WCML_BLOB_URL": s3_url,
+           "WCML_WEBHOOK_SECRETS": SECRET, "WCML_API_KEYS": API_KEY,
+           "WCML_MODELS_DIR": str(tmp_path / "models"), "WCML_VAR_DIR": str(tmp_path / "var"),
+           **s3_endpoint.env}
+    p = Pipeline(env, tmp_path)
+    trained = p.run("models", "demo")
+    assert trained.returncode == 0, trained.stderr
+    p.ingest_url = f"http://127.0.0.1:{free_port()}"
+    p.api_url = f"http://127.0.0.1:{free_port()}"
+    p.start("ingest", "ingest", "--bind", p.ingest_url[7:], "--workers", "2")
+    p.start("dispatcher", "dispatcher")
+    p.start("predictor-needsdiagnosis", "predictor", "--task", "needsdiagnosis")
+    p.start("predictor-issuetype", "predictor", "--task", "issuetype")
+    p.start("store", "store")
+    p.start("api", "api", "--bind", p.api_url[7:], "--workers", "1")
+    try:
+        wait_http(p.ingest_url + "/healthz")
+        wait_http(p.api_url + "/healthz")
+        yield p
+    except BaseException:
+        print(p.diagnostics())
+        raise
+    finally:
+        p.exit_codes = p.stop_all()
+
+
+def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeline, s3_url, s3_endpoint):
+    payload = issue_payload(number=4242, title="www.example.com - site is not usable",
+                            body="The login button does nothing in Firefox; works in Chrome.")
+    request = signed_request(pipeline.ingest_url + "/webhooks/github", SECRET, "issues", payload,
+                             delivery_id="e2e-delivery-1")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+        assert json.loads(response.read())["position"] >= 1
+
+    url = pipeline.api_url + "/api/v1/issues/webcompat/web-bugs/4242"
+    deadline, body = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        status, body = get_json(url, API_KEY)
+        if status == 200 and {p["task"] for p in body.get("predictions", [])} >= {"needsdiagnosis", "issuetype"}:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"no prediction for both tasks within 60 s: {body}\n{pipeline.diagnostics()}")
+
+    by_task = {p["task"]: p for p in body["predictions"]}
+    assert by_task["needsdiagnosis"]["label"] in ("needsdiagnosis", "not-needsdiagnosis")
+    assert by_task["issuetype"]["label"] in ("bug", "feature", "question")
+    assert by_task["needsdiagnosis"]["delivery_id"] == "e2e-delivery-1"
+
+    bucket, prefix = s3_url[5:].split("/", 1)
+    client = s3_endpoint.client()
+    latest = client.get_object(Bucket=bucket, Key=f"{prefix}/needsdiagnosis/webcompat/web-bugs/4242.json")
+    assert latest["ContentType"] == "application/json"
+    document = json.loads(latest["Body"].read())
+    assert document["label"] == by_task["needsdiagnosis"]["label"]
+    assert document["model_version"] == by_task["needsdiagnosis"]["model_version"]
+
+    status, _ = get_json(url, "wrong-key")
+    assert status == 401

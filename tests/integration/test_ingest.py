@@ -1,0 +1,153 @@
+"""Ingest against real PostgreSQL: every response code, the log, and the relay to real RabbitMQ."""
+
+import json
+import threading
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+import sqlalchemy as sa
+
+from services.ingest.app import create_app
+from services.ingest.event_log import EventLog
+from services.ingest.outbox_relay import OutboxRelay
+from services.ingest.signature import sign
+from services.samples import issue_payload
+from shared.broker import topology
+from shared.broker.rabbitmq import RabbitBroker
+from shared.database import create_engine
+from shared.messages import EventEnvelope, decode
+from tests.octokit import examples
+
+SECRET = "ingest-test-secret"
+
+
+@pytest.fixture
+def event_log(pg_url):
+    engine = create_engine(pg_url)
+    yield EventLog(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def client(event_log):
+    return create_app(event_log, [SECRET], max_body_bytes=64 * 1024).test_client()
+
+
+def post(client, payload, event="issues", delivery=None, secret=SECRET, content_type="application/json",
+         body=None):
+    body = body if body is not None else json.dumps(payload).encode()
+    return client.post("/webhooks/github", data=body, headers={
+        "Content-Type": content_type, "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "X-Hub-Signature-256": sign(secret, body)})
+
+
+def rows(event_log):
+    with event_log.engine.connect() as conn:
+        return conn.execute(sa.text("SELECT delivery_id, event, action, repo, issue_number, sender "
+                                    "FROM event_log ORDER BY position")).all()
+
+
+def test_new_delivery_is_202_with_its_position_and_committed(client, event_log):
+    r = post(client, issue_payload(number=4), delivery="d-1")
+    assert r.status_code == 202 and r.json["position"] >= 1
+    assert rows(event_log) == [("d-1", "issues", "opened", "webcompat/web-bugs", 4, "sample-reporter")]
+
+
+def test_known_delivery_is_200_and_changes_nothing(client, event_log):
+    first = post(client, issue_payload(), delivery="same")
+    again = post(client, issue_payload(number=99), delivery="same")
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json["position"] == first.json["position"]
+    assert len(rows(event_log)) == 1
+
+
+def test_form_encoded_delivery_is_accepted(client, event_log):
+    body = urlencode({"payload": json.dumps(issue_payload(number=5))}).encode()
+    r = post(client, None, body=body, content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 202 and rows(event_log)[0][4] == 5
+
+
+@pytest.mark.parametrize("kwargs, status", [
+    ({"secret": "wrong"}, 401),
+    ({"content_type": "text/plain"}, 415),
+    ({"body": b"{truncated"}, 400),
+    ({"event": ""}, 400),
+    ({"body": b"x" * (64 * 1024 + 1)}, 413),
+])
+def test_refusals_store_nothing_and_say_why_in_json(client, event_log, kwargs, status):
+    r = post(client, issue_payload(), **kwargs)
+    assert r.status_code == status
+    assert isinstance(r.json["error"], str) and "\n" not in r.json["error"]
+    assert rows(event_log) == []
+
+
+def test_missing_signature_is_401(client, event_log):
+    r = client.post("/webhooks/github", data=b"{}", headers={
+        "Content-Type": "application/json", "X-GitHub-Event": "issues", "X-GitHub-Delivery": "x"})
+    assert r.status_code == 401 and rows(event_log) == []
+
+
+def test_ping_is_answered_200_and_not_logged(client, event_log):
+    r = post(client, {"zen": "Keep it logically awesome.", "hook_id": 1}, event="ping")
+    assert r.status_code == 200 and rows(event_log) == []
+
+
+def test_healthz_and_metrics(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    post(client, issue_payload())
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'wcml_ingest_deliveries_total{event="issues",outcome="accepted"}' in text
+
+
+def test_every_octokit_example_is_accepted_logged_and_relayed(client, event_log, amqp_url):
+    cases = examples()
+    assert len(cases) >= 300
+    for i, (event, payload) in enumerate(cases):
+        r = post(client, payload, event=event, delivery=f"octo-{i}")
+        assert r.status_code == (200 if event == "ping" else 202), (event, r.json)
+    logged = rows(event_log)
+    expected = [(f"octo-{i}", e, p.get("action"), (p.get("repository") or {}).get("full_name"))
+                for i, (e, p) in enumerate(cases) if e != "ping"]
+    assert [r[:4] for r in logged] == expected
+
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker)
+    relay = OutboxRelay(event_log, broker)
+    while relay.relay_once():
+        pass
+    assert event_log.lag()[0] == 0
+    assert broker.queue_depth("events.dispatcher") == len(expected)
+    received = broker.get("events.dispatcher", len(expected))
+    envelopes = [decode(d.body, EventEnvelope) for d in received]
+    assert [e.delivery_id for e in envelopes] == [e[0] for e in expected]
+    assert all(d.routing_key == e.routing_key for d, e in zip(received, envelopes, strict=True))
+    broker.settle(received, requeue=False)
+    broker.close()
+
+
+def test_relay_resumes_after_the_broker_was_unreachable(client, event_log, amqp_url):
+    for i in range(20):
+        assert post(client, issue_payload(number=i)).status_code == 202
+    dead = RabbitBroker("amqp://guest:guest@127.0.0.1:1/", connect_attempts=1)
+    relay = OutboxRelay(event_log, dead)
+    with pytest.raises(Exception):
+        relay.relay_once()
+    assert event_log.lag()[0] == 20  # nothing marked published without a confirm
+
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker)
+    stop = threading.Event()
+    thread = threading.Thread(target=OutboxRelay(event_log, broker).run, args=(stop,))
+    thread.start()
+    try:
+        for _ in range(100):
+            if broker.queue_depth("events.dispatcher") == 20:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert broker.queue_depth("events.dispatcher") == 20
+    assert event_log.lag()[0] == 0
+    broker.close()

@@ -1,0 +1,91 @@
+"""The RabbitMQ adapter on a real broker: confirms, batched acks, dead letters, delivery limit."""
+
+import threading
+
+import pika
+import pytest
+
+from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
+from shared.broker.rabbitmq import DELIVERY_LIMIT, RabbitBroker
+from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
+
+
+@pytest.fixture
+def broker(amqp_url):
+    b = RabbitBroker(amqp_url)
+    topology.declare(b, ["issuetype"])
+    yield b
+    b.close()
+
+
+def consume_until(broker, queue, handler, count, options=ConsumeOptions(max_batch=16, max_wait=0.02)):
+    stop, seen = threading.Event(), []
+
+    def wrapped(batch):
+        out = handler(batch)
+        seen.extend(batch)
+        if len(seen) >= count:
+            stop.set()
+        return out
+
+    thread = threading.Thread(target=broker.consume, args=(queue, wrapped, stop, options))
+    thread.start()
+    thread.join(20)
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    return seen
+
+
+def test_queues_are_durable_quorum_queues_with_a_delivery_limit(amqp_url, broker):
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    for name in ("events.dispatcher", "tasks.issuetype", "results.store", "dead"):
+        channel.queue_declare(name, passive=True)  # raises if missing
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="PRECONDITION_FAILED"):
+        channel.queue_declare("tasks.issuetype", durable=True, arguments={"x-queue-type": "classic"})
+    connection.close()
+    topology.declare(broker, ["issuetype"])  # declaring again is harmless
+
+
+def test_publish_consume_ack_in_batches(broker):
+    broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", str(i).encode(), message_id=str(i)) for i in range(50)])
+    seen = consume_until(broker, "tasks.issuetype", lambda batch: [], 50)
+    assert sorted(int(d.body) for d in seen) == list(range(50))
+    assert max(len(seen), 0) == 50
+    assert broker.queue_depth("tasks.issuetype") == 0
+
+
+def test_unroutable_publish_raises(broker):
+    with pytest.raises(PublishError):
+        broker.publish([Outgoing(TASKS_EXCHANGE, "no-such-task", b"x")])
+
+
+def test_rejected_and_crashing_messages_are_dead_lettered_alone_with_reasons(broker):
+    broker.publish([Outgoing(EVENTS_EXCHANGE, "github.issues.opened", str(i).encode()) for i in range(10)])
+
+    def handler(batch):
+        if any(d.body == b"7" for d in batch):
+            raise ValueError("cannot handle seven")
+        return [Rejection(d, "three is refused") for d in batch if d.body == b"3"]
+
+    consume_until(broker, "events.dispatcher", handler, 9, ConsumeOptions(max_batch=10, max_wait=0.2))
+    assert broker.queue_depth("events.dispatcher") == 0
+    dead = broker.get("dead", 10)
+    reasons = {d.body: d.headers["x-wcml-reason"] for d in dead}
+    broker.settle(dead, requeue=False)
+    assert reasons.keys() == {b"3", b"7"}
+    assert reasons[b"3"] == "three is refused" and "cannot handle seven" in reasons[b"7"]
+
+
+def test_a_message_requeued_past_the_delivery_limit_lands_in_dead(broker):
+    broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"poison")])
+    for _ in range(DELIVERY_LIMIT + 2):
+        got = broker.get("tasks.issuetype", 1)
+        if not got:
+            break
+        broker.settle(got, requeue=True)
+    assert broker.queue_depth("tasks.issuetype") == 0
+    [dead] = broker.get("dead", 1)
+    assert dead.body == b"poison" and dead.headers["x-death"][0]["reason"] == "delivery_limit"
+    broker.settle([dead], requeue=False)

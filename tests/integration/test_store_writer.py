@@ -1,0 +1,250 @@
+"""The results consumer against real PostgreSQL and S3 (SQLite and files for the embedded mode)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from services.store.documents import history_key, latest_key
+from services.store.tables import predictions
+from services.store.writer import PredictionWriter, repair
+from shared.blobs import FileBlobStore, open_blob_store
+from shared.broker.port import Delivery
+from shared.database import create_engine
+from shared.errors import is_transient
+from shared.messages import Prediction, encode, replace, to_dict
+
+REPO = "webcompat/web-bugs"
+
+
+def prediction(**changes) -> Prediction:
+    base = Prediction(task="needsdiagnosis", model_version="2024.05.01", delivery_id="d-1", position=1,
+                      repo=REPO, number=101, label="needsdiagnosis", confidence=0.8,
+                      probabilities={"needsdiagnosis": 0.8, "invalid": 0.2},
+                      predicted_at="2024-05-01T10:00:00Z", event="issues", action="opened")
+    return replace(base, **changes)
+
+
+def delivery(message: Prediction | bytes | dict, tag: int = 1) -> Delivery:
+    if isinstance(message, Prediction):
+        body = encode(message)
+    elif isinstance(message, dict):
+        body = json.dumps(message).encode()
+    else:
+        body = message
+    return Delivery(body=body, routing_key="needsdiagnosis", exchange="wcml.results", headers={},
+                    redelivered=False, tag=tag)
+
+
+def rows(engine) -> list[sa.Row]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(predictions).order_by(predictions.c.id)))
+
+
+def hkey(p: Prediction) -> str:
+    return history_key(p.task, p.repo, p.number, p.model_version, p.delivery_id)
+
+
+@pytest.fixture
+def engine(pg_url):
+    engine = create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def blobs(s3_url):
+    return open_blob_store(s3_url)
+
+
+@pytest.fixture
+def writer(engine, blobs) -> PredictionWriter:
+    return PredictionWriter(engine, blobs)
+
+
+def test_redelivered_batch_keeps_one_row_and_one_document(writer, engine, blobs):
+    a, b = prediction(), prediction(delivery_id="d-2", position=2, number=102)
+    assert writer.handle([delivery(a), delivery(b), delivery(a)]) == []
+    assert writer.handle([delivery(a), delivery(b)]) == []
+    stored = rows(engine)
+    assert [(r.delivery_id, r.number) for r in stored] == [("d-1", 101), ("d-2", 102)]
+    assert sorted(blobs.keys("history/")) == sorted([hkey(a), hkey(b)])
+    assert stored[0].blob_key == hkey(a)
+    assert blobs.keys(f"needsdiagnosis/{REPO}/") == [latest_key("needsdiagnosis", REPO, 101),
+                                                      latest_key("needsdiagnosis", REPO, 102)]
+
+
+def test_documents_carry_the_prediction_and_when_it_was_stored(writer, blobs, s3_url, s3_endpoint):
+    p = prediction()
+    writer.handle([delivery(p)])
+    doc = blobs.get_json(hkey(p))
+    expected = {k: v for k, v in to_dict(p).items() if k not in ("v", "kind", "predicted_at")}
+    assert {k: doc[k] for k in expected} == expected
+    assert doc["predicted_at"] == "2024-05-01T10:00:00Z"
+    assert datetime.fromisoformat(doc["stored_at"]) > datetime.now(UTC) - timedelta(minutes=1)
+    assert blobs.get_json(latest_key(p.task, REPO, p.number)) == doc
+    bucket, prefix = s3_url[len("s3://"):].split("/", 1)
+    client = s3_endpoint.client()
+    for key in (hkey(p), latest_key(p.task, REPO, p.number)):
+        head = client.head_object(Bucket=bucket, Key=f"{prefix}/{key}")
+        assert head["ContentType"] == "application/json"
+
+
+def test_redelivery_with_other_values_changes_nothing(writer, engine, blobs):
+    first = prediction()
+    writer.handle([delivery(first)])
+    writer.handle([delivery(replace(first, label="invalid", confidence=0.9,
+                                    predicted_at="2024-05-02T00:00:00Z"))])
+    (row,) = rows(engine)
+    assert (row.label, row.confidence) == ("needsdiagnosis", 0.8)
+    assert blobs.get_json(hkey(first))["label"] == "needsdiagnosis"
+
+
+def test_new_model_version_adds_a_row_beside_the_old(writer, engine, blobs):
+    old, new = prediction(), prediction(model_version="2024.06.01", label="invalid", confidence=0.6)
+    writer.handle([delivery(old)])
+    writer.handle([delivery(new), delivery(old)])
+    assert [r.model_version for r in rows(engine)] == ["2024.05.01", "2024.06.01"]
+    assert sorted(blobs.keys("history/")) == sorted([hkey(old), hkey(new)])
+    # same event position: the newer row stands for the issue
+    assert blobs.get_json(latest_key(old.task, REPO, 101))["model_version"] == "2024.06.01"
+
+
+def test_lost_objects_are_rewritten_by_redelivery(writer, blobs, s3_url, s3_endpoint):
+    p = prediction()
+    writer.handle([delivery(p)])
+    bucket, prefix = s3_url[len("s3://"):].split("/", 1)
+    client = s3_endpoint.client()
+    for key in (hkey(p), latest_key(p.task, REPO, p.number)):
+        client.delete_object(Bucket=bucket, Key=f"{prefix}/{key}")
+    assert blobs.keys() == []
+    writer.handle([delivery(p)])
+    assert blobs.get_json(hkey(p))["delivery_id"] == "d-1"
+    assert blobs.get_json(latest_key(p.task, REPO, p.number))["delivery_id"] == "d-1"
+
+
+def test_repair_rewrites_missing_and_stale_documents(writer, engine, blobs, s3_url, s3_endpoint):
+    a = prediction()
+    b = prediction(delivery_id="d-2", position=7)
+    c = prediction(delivery_id="d-3", position=3, number=103, replay_id="r-1")
+    writer.handle([delivery(a), delivery(b), delivery(c)])
+    assert repair(engine, blobs) == 0
+    bucket, prefix = s3_url[len("s3://"):].split("/", 1)
+    client = s3_endpoint.client()
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(a)}")
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(c)}")
+    blobs.put_json(latest_key(a.task, REPO, 101), {"position": 1, "id": 1})  # behind the database
+    assert repair(engine, blobs) == 3
+    assert blobs.get_json(hkey(a))["delivery_id"] == "d-1"
+    assert blobs.get_json(hkey(c))["replay_id"] == "r-1"
+    assert blobs.get_json(latest_key(a.task, REPO, 101))["delivery_id"] == "d-2"
+    assert blobs.keys(f"needsdiagnosis/{REPO}/103") == []  # replays never make a latest document
+    assert repair(engine, blobs) == 0
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(b)}")
+    assert repair(engine, blobs, since=datetime.now(UTC) + timedelta(hours=1)) == 0
+    assert repair(engine, blobs, since=(datetime.now(UTC) - timedelta(hours=1)).isoformat()) == 1
+    assert blobs.get_json(hkey(b))["position"] == 7
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not json", "not JSON"),
+    ({"v": 1, "kind": "task"}, "expected a prediction"),
+    ({**to_dict(prediction()), "v": 2}, "schema version"),
+    ({k: v for k, v in to_dict(prediction()).items() if k != "label"}, "missing field"),
+    (to_dict(prediction(confidence=1.5)), "confidence"),
+    (to_dict(prediction(confidence=float("nan"))), "confidence"),
+    (to_dict(prediction(probabilities={"a": -0.1})), "probabilities"),
+    (to_dict(prediction(label="")), "label"),
+    (to_dict(prediction(label="   ")), "label"),
+    (to_dict(prediction(repo="../etc")), "repo"),
+    (to_dict(prediction(repo="no-slash")), "repo"),
+    (to_dict(prediction(task="needs/diagnosis")), "task"),
+    (to_dict(prediction(task="history")), "reserved"),
+    (to_dict(prediction(model_version="")), "model_version"),
+    (to_dict(prediction(delivery_id="../../x")), "delivery_id"),
+    (to_dict(prediction(number=0)), "number"),
+    (to_dict(prediction(number=2**40)), "number"),
+    (to_dict(prediction(position=-1)), "position"),
+    (to_dict(prediction(predicted_at="yesterday")), "predicted_at"),
+    (to_dict(prediction(event=5)), "event"),
+    (to_dict(prediction(replay_id="")), "replay_id"),
+])
+def test_malformed_message_is_rejected_and_nothing_written(writer, engine, blobs, body, reason):
+    bad = delivery(body, tag=1)
+    (rejection,) = writer.handle([bad])
+    assert rejection.delivery is bad
+    assert reason in rejection.reason and "\n" not in rejection.reason
+    assert rows(engine) == []
+    assert blobs.keys() == []
+
+
+def test_a_bad_message_does_not_hold_back_its_batch(writer, engine):
+    good, bad = delivery(prediction(), tag=1), delivery(b"{}", tag=2)
+    rejections = writer.handle([good, bad])
+    assert [r.delivery.tag for r in rejections] == [2]
+    assert len(rows(engine)) == 1
+
+
+def test_replay_predictions_leave_latest_alone(writer, blobs):
+    live = prediction(position=5)
+    writer.handle([delivery(live)])
+    replayed = prediction(delivery_id="d-9", position=50, model_version="2025.01.01", label="invalid",
+                          replay_id="r-1")
+    writer.handle([delivery(replayed)])
+    assert blobs.get_json(latest_key(live.task, REPO, 101))["delivery_id"] == "d-1"
+    assert blobs.get_json(hkey(replayed))["replay_id"] == "r-1"
+    writer.handle([delivery(prediction(number=555, replay_id="r-1"))])
+    assert blobs.get(latest_key(live.task, REPO, 555)) is None
+
+
+def test_out_of_order_positions_never_regress_latest(writer, blobs):
+    later, earlier = prediction(delivery_id="d-10", position=10), prediction(delivery_id="d-5", position=5)
+    writer.handle([delivery(later)])
+    writer.handle([delivery(earlier)])
+    assert blobs.get_json(latest_key(later.task, REPO, 101))["position"] == 10
+    # within one batch too, whatever the order of arrival
+    writer.handle([delivery(prediction(delivery_id="d-30", position=30, number=7)),
+                   delivery(prediction(delivery_id="d-20", position=20, number=7))])
+    assert blobs.get_json(latest_key(later.task, REPO, 7))["position"] == 30
+    assert len(blobs.keys("history/")) == 4
+
+
+def test_database_outage_propagates_as_transient(blobs):
+    engine = create_engine("postgresql+psycopg2://nobody@127.0.0.1:1/none", pool_pre_ping=False)
+    with pytest.raises(sa.exc.OperationalError) as info:
+        PredictionWriter(engine, blobs).handle([delivery(prediction())])
+    assert is_transient(info.value)
+    assert blobs.keys() == []
+
+
+def test_blob_failure_after_commit_is_repaired_by_the_retry(engine, blobs):
+    class Broken(FileBlobStore):
+        def put(self, key, data, content_type="application/json"):
+            raise ConnectionError("S3 is away")
+
+    p = prediction()
+    with pytest.raises(ConnectionError):
+        PredictionWriter(engine, Broken("/nonexistent")).handle([delivery(p)])
+    assert len(rows(engine)) == 1  # committed; the message is not acked, so it comes back
+    PredictionWriter(engine, blobs).handle([delivery(p)])
+    assert len(rows(engine)) == 1
+    assert blobs.get_json(hkey(p))["delivery_id"] == "d-1"
+
+
+def test_embedded_mode_sqlite_and_files(sqlite_url, tmp_path):
+    engine = create_engine(sqlite_url)
+    blobs = open_blob_store(f"file://{tmp_path}/blobs")
+    writer = PredictionWriter(engine, blobs)
+    a, b = prediction(), prediction(model_version="2024.06.01", position=2)
+    assert writer.handle([delivery(a), delivery(a)]) == []
+    assert writer.handle([delivery(a), delivery(b)]) == []
+    assert [r.model_version for r in rows(engine)] == ["2024.05.01", "2024.06.01"]
+    assert rows(engine)[0].predicted_at.replace(tzinfo=UTC) == datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert blobs.get_json(latest_key(a.task, REPO, 101))["model_version"] == "2024.06.01"
+    (tmp_path / "blobs" / hkey(a)).unlink()
+    assert repair(engine, blobs) == 1
+    assert sorted(blobs.keys("history/")) == sorted([hkey(a), hkey(b)])
+    engine.dispose()

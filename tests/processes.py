@@ -1,0 +1,82 @@
+"""Run `wcml` services as separate OS processes for end-to-end and fault tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+class ServiceProcess:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = self.log_path.open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int:
+        if self.alive():
+            os.killpg(self.proc.pid, sig)  # the whole group: gunicorn workers, the relay
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+class Pipeline:
+    """Start services by name; stop them all (SIGTERM) at the end and report their exit codes."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path):
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_dir = log_dir
+        self.procs: dict[str, ServiceProcess] = {}
+
+    def start(self, name: str, *args: str) -> ServiceProcess:
+        self.procs[name] = ServiceProcess(name, list(args), self.env, self.log_dir)
+        return self.procs[name]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "services.cli", *args], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+
+    def stop_all(self) -> dict[str, int]:
+        return {name: p.stop() for name, p in reversed(self.procs.items())}
+
+    def diagnostics(self) -> str:
+        return "\n".join(f"--- {name} (alive={p.alive()})\n{p.output()}" for name, p in self.procs.items())
+
+
+def wait_http(url: str, timeout: float = 30, headers: dict | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def get_json(url: str, api_key: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
