@@ -223,7 +223,10 @@ def cmd_sample(args) -> int:
     from services import samples
 
     settings = load_settings(args)
-    status, body = samples.post_sample(args.url, settings.webhook_secrets[0], args.event, args.number)
+    try:
+        status, body = samples.post_sample(args.url, settings.webhook_secrets[0], args.event, args.number)
+    except OSError as exc:
+        raise CliError(f"cannot reach {args.url}: {getattr(exc, 'reason', exc)}") from None
     print(f"{status} {body}")
     return 0 if status < 300 else 1
 

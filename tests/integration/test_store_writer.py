@@ -248,3 +248,24 @@ def test_embedded_mode_sqlite_and_files(sqlite_url, tmp_path):
     assert repair(engine, blobs) == 1
     assert sorted(blobs.keys("history/")) == sorted([hkey(a), hkey(b)])
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["pg_url", "sqlite_url"])
+def test_table_matches_the_migration(request, backend):
+    engine = create_engine(request.getfixturevalue(backend))
+    inspector = sa.inspect(engine)
+    same = {"DOUBLE PRECISION": "FLOAT"}  # PostgreSQL's name for SQLAlchemy's Float
+
+    def spelled(type_) -> str:
+        name = type_.compile(engine.dialect)
+        return same.get(name, name)
+
+    migrated = {c["name"]: (spelled(c["type"]), c["nullable"]) for c in inspector.get_columns("predictions")}
+    ours = {c.name: (c.type.compile(engine.dialect), c.nullable) for c in predictions.columns}
+    assert ours == migrated
+    assert [(u["name"], u["column_names"]) for u in inspector.get_unique_constraints("predictions")] == [
+        ("uq_prediction_identity", ["delivery_id", "task", "model_version"])]
+    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("predictions")
+               if i["name"].startswith("ix_")}
+    assert indexes == {i.name: [c.name for c in i.columns] for i in predictions.indexes}
+    engine.dispose()
