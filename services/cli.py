@@ -160,6 +160,29 @@ def cmd_api(args) -> int:
 
 # -- tools ----------------------------------------------------------------------
 
+def cmd_healthcheck(args) -> int:
+    """Container health: the service's own /healthz, or (consumers) the broker and database answer."""
+    import urllib.request
+
+    import sqlalchemy as sa
+
+    try:
+        if args.url:
+            urllib.request.urlopen(args.url, timeout=4).close()
+            return 0
+        settings = load_settings(args)
+        broker = connect(settings.broker_url)
+        topology.declare(broker)
+        broker.close()
+        engine = create_engine(settings.database_url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy", said in one line
+        raise CliError(f"unhealthy: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    return 0
+
+
 def cmd_models_demo(args) -> int:
     from services.predictor.demo import ensure_demo_bundles
 
@@ -262,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("api", cmd_api, "query API and dashboard (gunicorn)")
     p.add_argument("--bind", default="127.0.0.1:8001")
     p.add_argument("--workers", type=int, default=2)
+
+    p = add("healthcheck", cmd_healthcheck, "exit 0 when this service's dependencies answer (for containers)")
+    p.add_argument("--url", help="check this /healthz URL instead of the broker and database")
 
     p = add("models", None, "model bundles")
     models = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")

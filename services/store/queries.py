@@ -73,7 +73,7 @@ def list_predictions(engine: Engine, filters: Filters | Mapping[str, str] | None
     f, after, size = _filters(filters), decode_cursor(cursor), parse_limit(limit)
     query = sa.select(t).where(*_where(f))
     if after is not None:
-        query = query.where(t.c.id <= after)
+        query = query.where(t.c.id < after)
     with engine.connect() as conn:
         rows = list(conn.execute(query.order_by(t.c.id.desc()).limit(size + 1)))
     more = len(rows) > size

@@ -1,0 +1,49 @@
+"""The README's first command: `wcml run` serves everything; a signed sample webhook becomes a prediction."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.harness import free_port
+from tests.processes import get_json, wait_http
+
+pytestmark = pytest.mark.e2e
+
+
+def test_wcml_run_serves_webhooks_api_and_dashboard_without_external_services(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WCML_", "AWS_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    bind = f"127.0.0.1:{free_port()}"
+    log = (tmp_path / "run.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--bind", bind], cwd=tmp_path,
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://{bind}/healthz", timeout=60)
+        output = (tmp_path / "run.log").read_text()
+        assert "generated webhook secret" in output and "trained a demo model" in output
+        assert (tmp_path / "var/wcml.db").exists()
+
+        sent = subprocess.run([sys.executable, "-m", "services.cli", "sample-webhook", "--url",
+                               f"http://{bind}/webhooks/github", "--number", "7"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+        assert sent.returncode == 0 and sent.stdout.startswith("202"), sent.stdout + sent.stderr
+
+        api_key = (tmp_path / "var/api_key").read_text().strip()
+        deadline, body = time.monotonic() + 30, {}
+        while time.monotonic() < deadline:
+            status, body = get_json(f"http://{bind}/api/v1/issues/webcompat/web-bugs/7", api_key)
+            if status == 200 and len(body["predictions"]) == 2:
+                break
+            time.sleep(0.2)
+        assert set(body["predictions"]) == {"needsdiagnosis", "issuetype"}, body
+        document = json.loads((tmp_path / "var/blobs/needsdiagnosis/webcompat/web-bugs/7.json").read_text())
+        assert document["label"] == body["predictions"]["needsdiagnosis"]["label"]
+    finally:
+        server.terminate()
+        code = server.wait(30)
+        log.close()
+    assert code == 0, (tmp_path / "run.log").read_text()[-2000:]
