@@ -171,15 +171,17 @@ def cmd_healthcheck(args) -> int:
             urllib.request.urlopen(args.url, timeout=4).close()
             return 0
         settings = load_settings(args)
-        broker = connect(settings.broker_url)
-        topology.declare(broker)
-        broker.close()
+        if not settings.embedded:
+            from shared.broker.rabbitmq import RabbitBroker
+
+            RabbitBroker(settings.broker_url, connect_attempts=1).queue_depth(topology.DEAD_QUEUE.name)
         engine = create_engine(settings.database_url)
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         engine.dispose()
     except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy", said in one line
-        raise CliError(f"unhealthy: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        first_line = (str(exc).splitlines() or [""])[0]
+        raise CliError(f"unhealthy: {type(exc).__name__}: {first_line}") from None
     return 0
 
 
