@@ -25,7 +25,8 @@ def broker():
     return b
 
 
-def run_until(b, queue, handler, expected, options=ConsumeOptions(max_batch=10, max_wait=0.01)):
+def run_until(b, queue, handler, expected, options=None):
+    options = options or ConsumeOptions(max_batch=10, max_wait=0.01)
     stop = threading.Event()
     seen = []
 

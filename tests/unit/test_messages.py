@@ -3,7 +3,13 @@ import json
 import pytest
 
 from shared.messages import (
-    EventEnvelope, IssueSnapshot, MessageError, Prediction, TaskMessage, decode, encode,
+    EventEnvelope,
+    IssueSnapshot,
+    MessageError,
+    Prediction,
+    TaskMessage,
+    decode,
+    encode,
 )
 
 ISSUE = IssueSnapshot(repo="o/r", number=3, url="u", title="t", body="b", author="a", labels=("x",))
