@@ -16,15 +16,15 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy
+import sklearn
 import skops
 import skops.io as sio
-import sklearn
 
 from services.predictor.tasks import Task, get_task
 from shared.messages import IssueSnapshot
@@ -77,12 +77,12 @@ class Bundle:
         proba = self.pipeline.predict_proba([self.task.text(issue) for issue in issues])
         labels = self.labels
         best = proba.argmax(axis=1)
-        return [Scored(labels[b], float(row[b]), {label: float(p) for label, p in zip(labels, row)})
-                for row, b in zip(proba, best)]
+        return [Scored(labels[b], float(row[b]), dict(zip(labels, map(float, row), strict=True)))
+                for row, b in zip(proba, best, strict=True)]
 
 
 def new_version(now: datetime | None = None) -> str:
-    return (now or datetime.now(timezone.utc)).strftime(VERSION_FORMAT)
+    return (now or datetime.now(UTC)).strftime(VERSION_FORMAT)
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -102,7 +102,8 @@ def _trusted_types(data: bytes, where: str) -> list[str]:
         raise BundleError(f"{where}: {MODEL_FILE} is not a readable skops file ({exc})") from None
     refused = sorted(set(untrusted) - ALLOWED_TYPES)
     if refused:
-        raise BundleError(f"{where}: {MODEL_FILE} contains types outside the allow-list: {', '.join(refused)}")
+        raise BundleError(f"{where}: {MODEL_FILE} contains types outside the allow-list: "
+                          f"{', '.join(refused)}")
     return list(untrusted)
 
 
@@ -149,7 +150,7 @@ def write_bundle(models_dir: Path, task: Task, pipeline: Any, *, data_fingerprin
         _write_synced(tmp / MODEL_FILE, model)
         manifest = {
             "task": task.name, "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model_file": MODEL_FILE, "sha256": _sha256(model), "labels": labels,
             "thresholds": dict(thresholds or {}),
             "data": {"fingerprint": data_fingerprint, "size": int(data_size),
@@ -199,7 +200,8 @@ def load_bundle(models_dir: Path, task_name: str, version: str | None = None) ->
     if version is None:
         versions = list_versions(models_dir, task_name)
         if not versions:
-            raise BundleError(f"no model installed for {task_name}: no bundle in {Path(models_dir) / task_name}")
+            raise BundleError(f"no model installed for {task_name}: "
+                              f"no bundle in {Path(models_dir) / task_name}")
         version = versions[-1]
     _check_name("version", version)
     where = f"bundle {task_name}/{version}"
@@ -226,7 +228,8 @@ def load_bundle(models_dir: Path, task_name: str, version: str | None = None) ->
         raise BundleError(f"{where}: {model_file} failed to load ({exc.__class__.__name__}: {exc})") from None
     classes = [str(c) for c in getattr(pipeline, "classes_", [])]
     if not hasattr(pipeline, "predict_proba") or classes != list(manifest["labels"]):
-        raise BundleError(f"{where}: model classes {classes} do not match manifest labels {manifest['labels']}")
+        raise BundleError(f"{where}: model classes {classes} do not match "
+                          f"manifest labels {manifest['labels']}")
     built_with = (manifest.get("libraries") or {}).get("sklearn")
     if built_with and built_with != sklearn.__version__:
         log.warning("%s: built with scikit-learn %s, running %s", where, built_with, sklearn.__version__)

@@ -32,9 +32,10 @@ def threshold_table(labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarra
                              "recall": _ratio(int((correct & (y_true == label)).sum()),
                                               int((y_true == label).sum()))}
                      for label in labels}
-        rows.append({"threshold": t, "classified": int(kept.sum()), "share": _ratio(int(kept.sum()), len(y_true)),
-                     "precision": _ratio(int(correct.sum()), int(kept.sum())),
-                     "recall": _ratio(int(correct.sum()), len(y_true)), "per_label": per_label})
+        n_kept, n_correct = int(kept.sum()), int(correct.sum())
+        rows.append({"threshold": t, "classified": n_kept, "share": _ratio(n_kept, len(y_true)),
+                     "precision": _ratio(n_correct, n_kept),
+                     "recall": _ratio(n_correct, len(y_true)), "per_label": per_label})
     return rows
 
 
@@ -80,14 +81,16 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{_fmt(m['f1']):>10}{m['support']:>10}")
     lines += ["", "confusion matrix (rows: true, columns: predicted)",
               " " * width + "".join(f"{label:>{width}}" for label in labels)]
-    for label, row in zip(report["confusion"]["labels"], report["confusion"]["matrix"]):
+    for label, row in zip(report["confusion"]["labels"], report["confusion"]["matrix"], strict=True):
         lines.append(f"{label:<{width}}" + "".join(f"{n:>{width}}" for n in row))
     per_label_heads = "".join(f"{label[:16] + ' P/R':>24}" for label in labels)
     lines += ["", "confidence threshold (act only when confidence >= threshold)",
-              f"{'threshold':<11}{'classified':>11}{'share':>8}{'precision':>11}{'recall':>8}" + per_label_heads]
+              f"{'threshold':<11}{'classified':>11}{'share':>8}{'precision':>11}{'recall':>8}"
+              + per_label_heads]
     for row in report["thresholds"]:
         cells = "".join(f"{_fmt(m['precision']) + ' / ' + _fmt(m['recall']):>24}"
                         for m in row["per_label"].values())
         lines.append(f"{'>= ' + format(row['threshold'], 'g'):<11}{row['classified']:>11}"
-                     f"{_fmt(row['share'], True):>8}{_fmt(row['precision']):>11}{_fmt(row['recall']):>8}" + cells)
+                     f"{_fmt(row['share'], True):>8}{_fmt(row['precision']):>11}{_fmt(row['recall']):>8}"
+                     + cells)
     return "\n".join(lines)

@@ -26,7 +26,7 @@ class TrainingError(ValueError):
 def fingerprint(texts: Sequence[str], labels: Sequence[str]) -> str:
     """sha256 over the sorted (text, label) pairs: the same data in any order gives the same value."""
     digest = hashlib.sha256()
-    for pair in sorted(zip(texts, labels)):
+    for pair in sorted(zip(texts, labels, strict=True)):
         digest.update(json.dumps(pair, ensure_ascii=False).encode())
         digest.update(b"\n")
     return digest.hexdigest()

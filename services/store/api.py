@@ -20,7 +20,7 @@ from services.store import dashboard, queries
 from services.store.auth import ApiKeys
 from services.store.filters import FilterError, Filters
 from services.store.openapi import openapi_document
-from shared import metrics
+from shared.http import add_health_and_metrics
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +111,9 @@ def create_app(engine: Engine, api_keys: Sequence[str]) -> Flask:
     app = Flask(__name__)
     app.register_blueprint(api_blueprint(engine, api_keys))
 
-    @app.get("/healthz")
-    def healthz():
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError as exc:
-            log.warning("health check failed: %s", exc.__class__.__name__)
-            return jsonify(status="unavailable", error="database unreachable"), 503
-        return jsonify(status="ok")
+    def ping() -> None:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
 
-    @app.get("/metrics")
-    def prometheus():
-        body, content_type = metrics.render()
-        return Response(body, mimetype=None, content_type=content_type)
-
+    add_health_and_metrics(app, ping)
     return app

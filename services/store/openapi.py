@@ -144,7 +144,9 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0 document.")}}},
             "/": {"get": {
                 "operationId": "dashboard", "summary": "Read-only HTML dashboard", "security": _PUBLIC,
-                "parameters": [*PREDICTION_FILTERS, PAGING[0]],
+                "parameters": [*(p for p in PREDICTION_FILTERS if p["name"] != "replay"), _query(
+                    "replay", _TEXT, "As in the API, but absent means `none` (live only); `all` shows "
+                                     "live and replayed."), PAGING[0]],
                 "responses": {
                     "200": {"description": "HTML page.", "content": {"text/html": {"schema": {
                         "type": "string"}}}},

@@ -86,7 +86,7 @@ def latest_for_issue(engine: Engine, repo: str, number: int) -> dict[str, dict[s
     latest event position, then the latest row. Empty when the issue has none."""
     live_first = sa.case((t.c.replay_id.is_(None), 0), else_=1)
     rank = sa.func.row_number().over(partition_by=t.c.task,
-                                     order_by=(t.c.position.desc(), t.c.id.desc()))
+                                     order_by=(live_first, t.c.position.desc(), t.c.id.desc()))
     ranked = sa.select(t, rank.label("rank")).where(t.c.repo == repo, t.c.number == number).subquery()
     query = sa.select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.task)
     with engine.connect() as conn:

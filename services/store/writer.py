@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,7 +59,8 @@ class PredictionWriter:
         REJECTED.inc(len(rejections))
         if rows:
             with self.engine.begin() as conn:
-                inserted = _insert(conn, list(rows.values()))
+                # key order: concurrent consumers lock the unique index in the same order (no deadlock)
+                inserted = _insert(conn, [rows[key] for key in sorted(rows)])
                 stored = _select(conn, list(rows))
             for row in stored:
                 STORED.labels(row.task, "stored" if row.id in inserted else "duplicate").inc()
@@ -98,19 +100,30 @@ def _select(conn: Connection, keys: list[tuple[str, str, str]]) -> list[sa.Row]:
     return list(conn.execute(query))
 
 
-def write_documents(blobs: BlobStore, documents: Sequence[dict[str, Any]]) -> None:
-    """History document for each; latest for the last live prediction of each issue and task."""
+def write_documents(blobs: BlobStore, documents: Sequence[dict[str, Any]], workers: int = 8) -> None:
+    """History document for each; latest for the last live prediction of each issue and task.
+
+    Objects are independent (one writer per latest key per batch), so they are written
+    concurrently: S3 round trips, not CPU, bound a batch.
+    """
     latest: dict[tuple[str, str, int], dict[str, Any]] = {}
     for doc in documents:
-        blobs.put_json(doc["blob_key"], doc)
-        DOCUMENTS.labels("history").inc()
         if doc["replay_id"] is None:
             issue = (doc["task"], doc["repo"], doc["number"])
             if rank(doc) >= rank(latest.get(issue)):
                 latest[issue] = doc
-    for doc in latest.values():
-        if write_latest(blobs, doc):
-            DOCUMENTS.labels("latest").inc()
+    _each(lambda doc: blobs.put_json(doc["blob_key"], doc), documents, workers)
+    DOCUMENTS.labels("history").inc(len(documents))
+    written = _each(lambda doc: write_latest(blobs, doc), list(latest.values()), workers)
+    DOCUMENTS.labels("latest").inc(sum(written))
+
+
+def _each(function, items: Sequence, workers: int) -> list:
+    """``function`` over ``items`` on a few threads; the first exception propagates."""
+    if workers <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(function, items))
 
 
 def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None) -> int:

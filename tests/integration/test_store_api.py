@@ -371,7 +371,7 @@ def test_dashboard_with_data_and_filters(client, engine, seeded, tmp_path):
     only = client.get("/?task=issuetype&label=bug&repo=webcompat/web-bugs&model=m1&replay=all")
     text = only.get_data(as_text=True)
     assert only.status_code == 200 and 'value="issuetype"' in text
-    rows = re.findall(r"<tr>\s*<td class=\"muted\">", text)
+    rows = re.findall(r"<tr>\s*<td class=\"muted\" title=", text)
     assert len(rows) == sum(1 for p in seeded if p["task"] == "issuetype" and p["label"] == "bug"
                             and p["repo"] == "webcompat/web-bugs" and p["model_version"] == "m1")
 
@@ -383,7 +383,7 @@ def test_dashboard_pages_and_reports_bad_filters(client, engine, tmp_path):
     assert older
     second = client.get("/" + older.group(1).replace("&amp;", "&")).get_data(as_text=True)
     assert "Older predictions" in second and "Older →" not in second
-    assert len(re.findall(r"<tr>\s*<td class=\"muted\">", second)) == 10
+    assert len(re.findall(r"<tr>\s*<td class=\"muted\" title=", second)) == 10
     bad = client.get("/?repo=<script>alert(1)</script>")
     assert bad.status_code == 400
     text = bad.get_data(as_text=True)
