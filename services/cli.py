@@ -145,6 +145,16 @@ def cmd_store(args) -> int:
     return _consume(settings, topology.RESULTS_QUEUE.name, writer.handle)
 
 
+def cmd_store_repair(args) -> int:
+    from services.store.writer import repair
+    from shared.blobs import open_blob_store
+
+    settings = load_settings(args)
+    written = repair(create_engine(settings.database_url), open_blob_store(settings.blob_url), args.since)
+    print(f"wrote {written} missing or stale document(s)")
+    return 0
+
+
 def cmd_api(args) -> int:
     settings = load_settings(args, "WCML_API_KEYS")
     migrate(settings.database_url)
@@ -283,7 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefetch", type=int, default=256)
     p.add_argument("--batch", type=int, default=64, help="largest micro-batch")
     p.add_argument("--max-wait", type=float, default=0.02, help="seconds a partial batch waits")
-    add("store", cmd_store, "persist predictions to the database and the blob store")
+    p = add("store", cmd_store, "persist predictions to the database and the blob store")
+    store = p.add_subparsers(dest="store_command", metavar="ACTION")
+    q = store.add_parser("repair", help="rewrite S3 documents that are missing or behind the database",
+                         description="rewrite S3 documents that are missing or behind the database")
+    q.add_argument("--since", help="only predictions stored since this ISO 8601 time")
+    q.set_defaults(func=cmd_store_repair)
     p = add("api", cmd_api, "query API and dashboard (gunicorn)")
     p.add_argument("--bind", default="127.0.0.1:8001")
     p.add_argument("--workers", type=int, default=2)
