@@ -335,8 +335,12 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """Errors a user can fix, each printed as one line with exit status 2."""
     from services.dispatcher.rules import RulesError
     from services.predictor.bundle import BundleError
+    from services.predictor.demo import NoDemoDataError
+    from services.predictor.tasks import UnknownTaskError
+    from services.predictor.training import TrainingError
 
-    return (CliError, wcml_settings.SettingsError, RulesError, BundleError)
+    return (CliError, wcml_settings.SettingsError, RulesError, BundleError, UnknownTaskError, TrainingError,
+            NoDemoDataError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import platform
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -145,7 +146,7 @@ def write_bundle(models_dir: Path, task: Task, pipeline: Any, *, data_fingerprin
     task_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=task_dir))
     try:
-        model = sio.dumps(pipeline)
+        model = sio.dumps(pipeline, compression=zipfile.ZIP_DEFLATED)  # hashed features: mostly zeros
         _trusted_types(model, where)  # refuse now what load_bundle would refuse later
         _write_synced(tmp / MODEL_FILE, model)
         manifest = {

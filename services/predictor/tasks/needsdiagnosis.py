@@ -31,7 +31,7 @@ def strip_template(body: str | None) -> str:
 
 def is_moderation_placeholder(title: str) -> bool:
     """webcompat hides unmoderated reports behind titles such as "In the moderation queue."."""
-    return "In the moderation queue" in title
+    return "in the moderation queue" in title.lower()
 
 
 def _milestone_title(event: dict[str, Any]) -> str:

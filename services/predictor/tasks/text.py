@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-MAX_BODY_CHARS = 4000  # bounds prediction cost; the start of a report carries most of the signal
+# Bounds prediction cost. On NLBSE'24 (CV) 400-4000 chars score the same: the start of a report
+# carries the signal, and char n-grams over long bodies cost 4x the throughput.
+MAX_BODY_CHARS = 500
 
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _URL = re.compile(r"https?://([^/\s)<>\]\"']+)[^\s)<>\]\"']*")
