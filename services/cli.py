@@ -12,12 +12,13 @@ from shared import log as wcml_log
 from shared import settings as wcml_settings
 from shared.broker import ConsumeOptions, connect, topology
 from shared.database import create_engine, migrate
+from shared.errors import UserError
 from shared.lifecycle import stop_on_signals
 
 log = logging.getLogger("wcml")
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A problem the user can fix; printed as one line, exit status 2."""
 
 
@@ -59,8 +60,20 @@ def cmd_migrate(args) -> int:
     return 0
 
 
+def _multiprocess_metrics() -> None:
+    """Before prometheus_client is imported: gunicorn workers (and the relay) share one directory."""
+    import os
+    import tempfile
+
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client imported before the multi-process directory was set")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wcml-metrics-"))
+
+
 def _serve_wsgi(factory, bind: str, workers: int, name: str) -> None:
     from gunicorn.app.base import BaseApplication
+
+    from shared.metrics import worker_exited
 
     class App(BaseApplication):
         def load_config(self):
@@ -69,6 +82,7 @@ def _serve_wsgi(factory, bind: str, workers: int, name: str) -> None:
             self.cfg.set("proc_name", name)
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("accesslog", None)
+            self.cfg.set("child_exit", lambda _arbiter, worker: worker_exited(worker.pid))
 
         def load(self):
             return factory()
@@ -77,6 +91,7 @@ def _serve_wsgi(factory, bind: str, workers: int, name: str) -> None:
 
 
 def cmd_ingest(args) -> int:
+    _multiprocess_metrics()
     settings = load_settings(args, "WCML_WEBHOOK_SECRETS")
     migrate(settings.database_url)
     relay = None if args.no_relay else subprocess.Popen([sys.executable, "-m", "services.cli", "relay"])
@@ -156,6 +171,7 @@ def cmd_store_repair(args) -> int:
 
 
 def cmd_api(args) -> int:
+    _multiprocess_metrics()
     settings = load_settings(args, "WCML_API_KEYS")
     migrate(settings.database_url)
 
@@ -331,25 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors a user can fix, each printed as one line with exit status 2."""
-    from services.dispatcher.rules import RulesError
-    from services.predictor.bundle import BundleError
-    from services.predictor.demo import NoDemoDataError
-    from services.predictor.tasks import UnknownTaskError
-    from services.predictor.training import TrainingError
-
-    return (CliError, wcml_settings.SettingsError, RulesError, BundleError, UnknownTaskError, TrainingError,
-            NoDemoDataError)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     wcml_log.setup(f"wcml-{args.command}")
     try:
         return args.func(args) or 0
-    except _user_errors() as exc:
+    except UserError as exc:
         print(f"wcml {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import socket
 
 
+class UserError(Exception):
+    """A problem the user can fix (a setting, a file, a name): shown as one line, exit status 2."""
+
+
 class TransientError(Exception):
     """Raise from a handler when a dependency (database, S3, broker) is unavailable."""
 

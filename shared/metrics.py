@@ -1,6 +1,13 @@
-"""Prometheus metrics: one registry per process, served as text on /metrics."""
+"""Prometheus metrics: one registry per process, served as text on /metrics.
+
+Under gunicorn several worker processes (and the relay beside them) share one
+directory (PROMETHEUS_MULTIPROC_DIR, set by `wcml ingest`/`wcml api` before
+anything imports prometheus_client), and /metrics sums them.
+"""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -11,6 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _cache: dict[str, object] = {}
@@ -27,7 +35,9 @@ def counter(name: str, doc: str, labels=()) -> Counter:
 
 
 def gauge(name: str, doc: str, labels=()) -> Gauge:
-    return _get(Gauge, name, doc, labels)
+    """In multi-process mode the freshest value wins: our gauges have one writer each."""
+    extra = {"multiprocess_mode": "mostrecent"} if MULTIPROCESS else {}
+    return _get(Gauge, name, doc, labels, **extra)
 
 
 def histogram(name: str, doc: str, labels=(), buckets=Histogram.DEFAULT_BUCKETS) -> Histogram:
@@ -36,4 +46,18 @@ def histogram(name: str, doc: str, labels=(), buckets=Histogram.DEFAULT_BUCKETS)
 
 def render() -> tuple[bytes, str]:
     """Body and content type for a /metrics response."""
+    if MULTIPROCESS:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    """gunicorn child_exit hook: drop a dead worker's live gauges."""
+    if MULTIPROCESS:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from shared.errors import UserError
 
-class SettingsError(Exception):
+
+class SettingsError(UserError):
     """A configuration variable is missing or malformed."""
 
     def __init__(self, variable: str, problem: str):

@@ -56,7 +56,12 @@ class Pipeline:
                               capture_output=True, text=True, timeout=120)
 
     def stop_all(self) -> dict[str, int]:
-        return {name: p.stop() for name, p in reversed(self.procs.items())}
+        codes = {}
+        for name, p in reversed(self.procs.items()):
+            t = time.monotonic()
+            codes[name] = p.stop()
+            print(f"stopped {name} in {time.monotonic() - t:.2f}s")
+        return codes
 
     def diagnostics(self) -> str:
         return "\n".join(f"--- {name} (alive={p.alive()})\n{p.output()}" for name, p in self.procs.items())

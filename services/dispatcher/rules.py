@@ -6,13 +6,14 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.errors import UserError
 from shared.messages import EventEnvelope
 
 DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
 _FIELDS = {"task", "event", "actions", "repos", "senders", "exclude_senders", "label"}
 
 
-class RulesError(ValueError):
+class RulesError(UserError, ValueError):
     """The rules file is unreadable or a rule is malformed."""
 
 

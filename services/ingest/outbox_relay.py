@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import sqlalchemy as sa
 
@@ -68,9 +69,15 @@ class OutboxRelay:
                 lock.release()
                 log.warning("relay paused: %s", str(exc).splitlines()[0][:200])
                 delay = min(max(delay * 2, 0.2), 5.0)
-            self.wakeup.wait(delay)
-            self.wakeup.clear()
+            self._pause(delay, stop)
         lock.release()
+
+    def _pause(self, seconds: float, stop: threading.Event) -> None:
+        """Sleep until woken by an append, stopped, or ``seconds`` pass."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and not self.wakeup.is_set() and time.monotonic() < deadline:
+            self.wakeup.wait(min(0.1, deadline - time.monotonic()))
+        self.wakeup.clear()
 
 
 class _RelayLock:

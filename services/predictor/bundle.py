@@ -28,6 +28,7 @@ import skops
 import skops.io as sio
 
 from services.predictor.tasks import Task, get_task
+from shared.errors import UserError
 from shared.messages import IssueSnapshot
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ ALLOWED_TYPES = frozenset({
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class BundleError(Exception):
+class BundleError(UserError):
     """A bundle that is missing, malformed, tampered with or unsafe to load."""
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from services.predictor.bundle import BundleError, list_versions, write_bundle
 from services.predictor.tasks import get_task
 from services.predictor.training import fingerprint, train
+from shared.errors import UserError
 from shared.messages import IssueSnapshot
 
 
-class NoDemoDataError(LookupError):
+class NoDemoDataError(UserError, LookupError):
     """A task without bundled demo data: it needs a real model installed."""
 
 

@@ -14,12 +14,13 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from services.predictor.bundle import Bundle
 from services.predictor.scoring import format_report, score
 from services.predictor.tasks import Task
+from shared.errors import UserError
 from shared.messages import IssueSnapshot
 
 MAX_FOLDS = 5
 
 
-class TrainingError(ValueError):
+class TrainingError(UserError, ValueError):
     """Training data that cannot give a trustworthy model (missing labels, too few examples)."""
 
 

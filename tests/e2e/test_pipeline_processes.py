@@ -78,3 +78,9 @@ def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeli
 
     status, _ = get_json(url, "wrong-key")
     assert status == 401
+
+    # /metrics sums the gunicorn workers and the relay beside them.
+    with urllib.request.urlopen(pipeline.ingest_url + "/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'wcml_ingest_deliveries_total{event="issues",outcome="accepted"} 1.0' in metrics
+    assert "wcml_relay_lag_events" in metrics and "wcml_relay_published_total" in metrics

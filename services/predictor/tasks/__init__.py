@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.predictor.tasks import issuetype, needsdiagnosis
 from services.predictor.tasks.base import Task
+from shared.errors import UserError
 
 TASKS: dict[str, Task] = {
     needsdiagnosis.TASK.name: needsdiagnosis.TASK,
@@ -11,7 +12,7 @@ TASKS: dict[str, Task] = {
 }
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(UserError, ValueError):
     """A task name that no module defines (a typo in ``--task`` or a routing rule)."""
 
 
