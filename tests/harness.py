@@ -201,3 +201,25 @@ class S3Endpoint:
 
     def stop(self) -> None:
         self.server.stop()
+
+
+class RabbitControl:
+    """Stop and start the local RabbitMQ application (the Erlang node stays up) for fault tests."""
+
+    def __init__(self, amqp_url: str):
+        host = urlparse(amqp_url).hostname
+        self.ctl = shutil.which("rabbitmqctl")
+        if os.environ.get("WCML_TEST_AMQP_URL") or host not in ("127.0.0.1", "localhost") or not self.ctl:
+            pytest.fail("this fault test stops and starts RabbitMQ: it needs the local broker and "
+                        "rabbitmqctl (unset WCML_TEST_AMQP_URL, run where rabbitmq-server is installed)",
+                        pytrace=False)
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([self.ctl, "-q", *args], check=True, capture_output=True, timeout=120)
+
+    def stop(self) -> None:
+        self._run("stop_app")
+
+    def start(self) -> None:
+        self._run("start_app")
+        self._run("await_startup")

@@ -63,6 +63,9 @@ class Pipeline:
             print(f"stopped {name} in {time.monotonic() - t:.2f}s")
         return codes
 
+    def all_logs(self) -> str:
+        return "\n".join(p.log_path.read_text(errors="replace") for p in self.procs.values())
+
     def diagnostics(self) -> str:
         return "\n".join(f"--- {name} (alive={p.alive()})\n{p.output()}" for name, p in self.procs.items())
 

@@ -58,10 +58,10 @@ class OutboxRelay:
                 if not lock.acquire():
                     stop.wait(1.0)
                     continue
-                sent = self.relay_once()
-                count, age = self.log.lag()
-                lag_events.set(count)
-                lag_seconds.set(age)
+                try:
+                    sent = self.relay_once()
+                finally:
+                    self._measure_lag()
                 delay = self.idle
                 if sent:
                     continue
@@ -71,6 +71,11 @@ class OutboxRelay:
                 delay = min(max(delay * 2, 0.2), 5.0)
             self._pause(delay, stop)
         lock.release()
+
+    def _measure_lag(self) -> None:
+        count, age = self.log.lag()
+        lag_events.set(count)
+        lag_seconds.set(age)
 
     def _pause(self, seconds: float, stop: threading.Event) -> None:
         """Sleep until woken by an append, stopped, or ``seconds`` pass."""

@@ -12,9 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.errors import TransientError
+
 
 class PublishError(Exception):
     """The broker did not confirm a message (nacked, unroutable, or the connection broke)."""
+
+
+class BrokerUnavailable(PublishError, TransientError):
+    """No connection to the broker: retry later; consumers retry the batch in place."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from shared.broker.port import (
     DEFAULT_CONSUME,
     BatchHandler,
     Broker,
+    BrokerUnavailable,
     ConsumeOptions,
     Delivery,
     Exchange,
@@ -59,7 +60,8 @@ class RabbitBroker(Broker):
         self._lock = threading.Lock()
 
     # -- connections -------------------------------------------------------
-    def _connect(self) -> pika.BlockingConnection:
+    def _connect(self, attempts: int | None = None) -> pika.BlockingConnection:
+        attempts = attempts or self._attempts
         delay, attempt = 0.2, 0
         while True:
             attempt += 1
@@ -68,7 +70,7 @@ class RabbitBroker(Broker):
                 self._declare_on(connection)
                 return connection
             except CONNECTION_ERRORS as exc:
-                if self._attempts is not None and attempt >= self._attempts:
+                if attempts is not None and attempt >= attempts:
                     raise
                 log.warning("RabbitMQ unreachable (%s), retrying in %.1fs", type(exc).__name__, delay)
                 time.sleep(delay)
@@ -78,7 +80,7 @@ class RabbitBroker(Broker):
         channel = getattr(self._local, "channel", None)
         if channel is None or channel.is_closed or channel.connection.is_closed:
             self._drop_publisher()
-            connection = self._connect()
+            connection = self._connect(attempts=1)  # publishers back off themselves
             channel = connection.channel()
             channel.confirm_delivery()
             self._local.connection, self._local.channel = connection, channel
@@ -135,7 +137,8 @@ class RabbitBroker(Broker):
             except CONNECTION_ERRORS as exc:
                 self._drop_publisher()
                 if attempt == 2:
-                    raise PublishError(f"publish failed: {type(exc).__name__}: {exc}") from exc
+                    raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc
+                time.sleep(0.1 * (attempt + 1))
 
     # -- consuming ---------------------------------------------------------
     def consume(self, queue: str, handler: BatchHandler, stop: threading.Event,

@@ -42,6 +42,8 @@ def pipeline(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
         exit_codes = p.stop_all()
     # SIGTERM: every service finishes its batch and exits 0.
     assert all(code == 0 for code in exit_codes.values()), (exit_codes, p.diagnostics())
+    logs = p.all_logs()
+    assert logs and SECRET not in logs and API_KEY not in logs and "sha256=" not in logs
 
 
 def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeline, s3_url, s3_endpoint):
