@@ -91,3 +91,35 @@ def test_a_message_requeued_past_the_delivery_limit_lands_in_dead(broker):
     [dead] = broker.get("dead", 1)
     assert dead.body == b"poison" and dead.headers["x-death"][0]["reason"] == "delivery_limit"
     broker.settle([dead], requeue=False)
+
+
+def test_consumer_and_publisher_reconnect_after_a_broker_restart(amqp_url, broker):
+    from tests.harness import RabbitControl
+
+    rabbit = RabbitControl(amqp_url)
+    handled, stop = set(), threading.Event()
+
+    def handler(batch):
+        handled.update(d.body for d in batch)
+        return []
+
+    thread = threading.Thread(target=broker.consume,
+                              args=("tasks.issuetype", handler, stop, ConsumeOptions()))
+    thread.start()
+    try:
+        broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", f"a{i}".encode()) for i in range(50)])
+        rabbit.stop()
+        with pytest.raises(PublishError):
+            broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"while-down")])
+        rabbit.start()
+        broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", f"b{i}".encode()) for i in range(50)])
+        deadline = threading.Event()
+        for _ in range(200):
+            if len(handled) >= 100:
+                break
+            deadline.wait(0.1)
+    finally:
+        stop.set()
+        thread.join(10)
+    expected = {f"a{i}".encode() for i in range(50)} | {f"b{i}".encode() for i in range(50)}
+    assert expected <= handled
