@@ -39,13 +39,28 @@ def threshold_table(labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarra
     return rows
 
 
-def score(labels: Sequence[str], y_true: Sequence[str], proba: np.ndarray) -> dict[str, Any]:
+def per_repo(labels: Sequence[str], truth: np.ndarray, pred: np.ndarray, repos: Sequence[str]
+             ) -> dict[str, Any]:
+    """The NLBSE'24 table: macro F1 per repository, and their unweighted mean."""
+    repos = np.asarray(repos, dtype=object)
+    table = {}
+    for repo in sorted(set(repos)):
+        mask = repos == repo
+        table[repo] = {"n": int(mask.sum()), "macro_f1": round(float(f1_score(
+            truth[mask], pred[mask], labels=labels, average="macro", zero_division=0)), 4)}
+    mean = float(np.mean([row["macro_f1"] for row in table.values()])) if table else 0.0
+    return {"repos": table, "mean_macro_f1": round(mean, 4)}
+
+
+def score(labels: Sequence[str], y_true: Sequence[str], proba: np.ndarray,
+          repos: Sequence[str] | None = None) -> dict[str, Any]:
     """Accuracy, macro F1, per-label P/R/F1, confusion matrix and threshold table; JSON-ready.
-    ``proba`` columns follow ``labels``."""
+    ``proba`` columns follow ``labels``. With ``repos``, also the per-repository table."""
     labels = [str(label) for label in labels]
     truth = np.asarray(y_true, dtype=object)
     pred = np.asarray(labels, dtype=object)[proba.argmax(axis=1)]
     p, r, f, support = precision_recall_fscore_support(truth, pred, labels=labels, zero_division=0)
+    extra = {"per_repo": per_repo(labels, truth, pred, repos)} if repos is not None else {}
     return {
         "n": len(truth),
         "accuracy": round(float(accuracy_score(truth, pred)), 4),
@@ -56,6 +71,7 @@ def score(labels: Sequence[str], y_true: Sequence[str], proba: np.ndarray) -> di
         "confusion": {"labels": labels,
                       "matrix": confusion_matrix(truth, pred, labels=labels).tolist()},
         "thresholds": threshold_table(labels, truth, pred, proba.max(axis=1)),
+        **extra,
     }
 
 
@@ -93,4 +109,17 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{'>= ' + format(row['threshold'], 'g'):<11}{row['classified']:>11}"
                      f"{_fmt(row['share'], True):>8}{_fmt(row['precision']):>11}{_fmt(row['recall']):>8}"
                      + cells)
+    if report.get("per_repo"):
+        lines += ["", *format_repo_table(report["per_repo"])]
     return "\n".join(lines)
+
+
+def format_repo_table(table: dict[str, Any]) -> list[str]:
+    """Per-repository macro F1 and their mean (the NLBSE'24 score)."""
+    width = max(12, *(len(repo) for repo in table["repos"])) + 2
+    lines = ["per repository (NLBSE'24 protocol: macro F1 per repository, then the mean)",
+             f"{'repository':<{width}}{'issues':>8}{'macro F1':>10}"]
+    for repo, row in table["repos"].items():
+        lines.append(f"{repo:<{width}}{row['n']:>8}{_fmt(row['macro_f1']):>10}")
+    lines.append(f"{'mean':<{width}}{'':>8}{_fmt(table['mean_macro_f1']):>10}")
+    return lines

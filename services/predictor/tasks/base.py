@@ -39,12 +39,18 @@ def text_pipeline(c: float = 4.0) -> Pipeline:
     ])
 
 
+MODEL_KINDS = ("light", "heavy")
+
+
 @dataclass(frozen=True)
 class Task:
-    """Base task; a concrete task overrides ``label_from_history`` and, if it must, ``text``."""
+    """Base task; a concrete task overrides ``label_from_history`` and, if it must, ``text``.
+
+    ``per_repo``: train one sub-model per repository (see ``routing.RepoRouter``)."""
 
     name: str
     labels: tuple[str, ...]
+    per_repo: bool = False
 
     def text(self, issue: IssueSnapshot) -> str:
         """The model's input; the same function at training and prediction time."""
@@ -75,6 +81,13 @@ class Task:
         )
         return snapshot, label
 
-    def make_pipeline(self) -> Pipeline:
-        """A fresh, unfitted model for this task."""
+    def make_pipeline(self, kind: str = "light") -> Pipeline:
+        """A fresh, unfitted model for this task: ``light`` (hashed TF-IDF, the default where speed
+        matters) or ``heavy`` (adds sentence embeddings; needs the ``ml`` extra)."""
+        if kind == "heavy":
+            from services.predictor.embedding import heavy_pipeline
+
+            return heavy_pipeline()
+        if kind != "light":
+            raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_KINDS)})")
         return text_pipeline()

@@ -29,6 +29,7 @@ def type_of_label(name: str) -> str | None:
 class IssueType(Task):
     name: str = "issuetype"
     labels: tuple[str, ...] = ("bug", "feature", "question")
+    per_repo: bool = True  # projects label differently; NLBSE'24 trains one model per repository
 
     def label_from_history(self, issue: dict[str, Any], events: list[dict[str, Any]]) -> str | None:
         """The first of the issue's labels that names a type; None when none does."""

@@ -1,0 +1,68 @@
+"""One sub-model per repository, with a pooled fallback for repositories the model has not seen.
+
+Label conventions differ per project (NLBSE'24 trains one classifier per repository), yet a bundle must
+be one versioned file that scores any issue: ``RepoRouter`` is that file. Its inputs are (repo, text)
+pairs; ``model_inputs`` builds them (or plain texts for a model that does not route).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from services.predictor.tasks import Task
+from shared.messages import IssueSnapshot
+
+
+class RepoRouter(ClassifierMixin, BaseEstimator):
+    """Fits ``estimator`` once per repository with at least ``min_examples`` issues of two or more
+    labels (trained on that repository's issues only), and once on everything as the fallback."""
+
+    def __init__(self, estimator: Any = None, min_examples: int = 30):
+        self.estimator = estimator
+        self.min_examples = min_examples
+
+    def fit(self, X: Sequence[tuple[str, str]], y: Sequence[str]) -> RepoRouter:
+        repos, texts = _split(X)
+        y = np.asarray(y, dtype=object)
+        self.classes_ = np.array(sorted(set(y)), dtype=object)
+        self.fallback_ = clone(self.estimator).fit(list(texts), y)
+        self.repos_: list[str] = []
+        self.models_: list[Any] = []
+        for repo in sorted(set(repos)):
+            mask = repos == repo
+            if mask.sum() >= self.min_examples and len(set(y[mask])) >= 2:
+                self.repos_.append(str(repo))
+                self.models_.append(clone(self.estimator).fit(list(texts[mask]), y[mask]))
+        return self
+
+    def predict_proba(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
+        repos, texts = _split(X)
+        out = np.zeros((len(texts), len(self.classes_)))
+        routes = dict(zip(self.repos_, self.models_, strict=True))
+        for repo in set(repos):
+            mask = repos == repo
+            model = routes.get(repo, self.fallback_)
+            columns = np.searchsorted(self.classes_, np.asarray(model.classes_, dtype=object))
+            out[np.ix_(mask, columns)] = model.predict_proba(list(texts[mask]))
+        return out
+
+    def predict(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _split(X: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    repos = np.array([str(x[0]) for x in X], dtype=object)
+    texts = np.array([x[1] for x in X], dtype=object)
+    return repos, texts
+
+
+def model_inputs(task: Task, pipeline: Any, issues: Sequence[IssueSnapshot]) -> list:
+    """What ``pipeline`` takes: (repo, text) pairs for a router, the task's texts otherwise."""
+    texts = [task.text(issue) for issue in issues]
+    if isinstance(pipeline, RepoRouter):
+        return [(issue.repo, text) for issue, text in zip(issues, texts, strict=True)]
+    return texts
