@@ -25,13 +25,18 @@ class ServiceProcess:
         return self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the service's main process only, as `docker stop` does; then clear its group."""
         if self.alive():
-            os.killpg(self.proc.pid, sig)  # the whole group: gunicorn workers, the relay
+            os.kill(self.proc.pid, sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.kill()
                 self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # anything it left behind
+        except ProcessLookupError:
+            pass
         self.log.close()
         return self.proc.returncode
 

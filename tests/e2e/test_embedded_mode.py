@@ -40,7 +40,12 @@ def test_wcml_run_serves_webhooks_api_and_dashboard_without_external_services(tm
                 break
             time.sleep(0.2)
         assert set(body["predictions"]) == {"needsdiagnosis", "issuetype"}, body
-        document = json.loads((tmp_path / "var/blobs/needsdiagnosis/webcompat/web-bugs/7.json").read_text())
+        latest = tmp_path / "var/blobs/needsdiagnosis/webcompat/web-bugs/7.json"
+        for _ in range(100):  # the row commits first, then the document is written
+            if latest.exists():
+                break
+            time.sleep(0.1)
+        document = json.loads(latest.read_text())
         assert document["label"] == body["predictions"]["needsdiagnosis"]["label"]
     finally:
         server.terminate()

@@ -72,7 +72,12 @@ def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeli
 
     bucket, prefix = s3_url[5:].split("/", 1)
     client = s3_endpoint.client()
-    latest = client.get_object(Bucket=bucket, Key=f"{prefix}/needsdiagnosis/webcompat/web-bugs/4242.json")
+    key = f"{prefix}/needsdiagnosis/webcompat/web-bugs/4242.json"
+    for _ in range(100):  # the row commits first, then the document is written
+        if client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"):
+            break
+        time.sleep(0.1)
+    latest = client.get_object(Bucket=bucket, Key=key)
     assert latest["ContentType"] == "application/json"
     document = json.loads(latest["Body"].read())
     assert document["label"] == by_task["needsdiagnosis"]["label"]
