@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 
 from shared import log as wcml_log
 from shared import settings as wcml_settings
@@ -115,14 +116,55 @@ def cmd_ingest(args) -> int:
 def cmd_relay(args) -> int:
     from services.ingest.event_log import EventLog
     from services.ingest.outbox_relay import OutboxRelay
+    from services.ingest.replay import Replayer
+    from services.ingest.replay_runs import ReplayRuns
 
     settings = load_settings(args)
+    engine = create_engine(settings.database_url)
     broker = connect(settings.broker_url)
     topology.declare(broker)
     stop = stop_on_signals()
-    OutboxRelay(EventLog(create_engine(settings.database_url)), broker).run(stop)
+    replayer = Replayer(EventLog(engine), broker, ReplayRuns(engine))
+    requests = threading.Thread(target=replayer.serve_requests, args=(stop,), daemon=True)
+    requests.start()
+    OutboxRelay(EventLog(engine), broker).run(stop)
+    requests.join(30)
     broker.close()
     return 0
+
+
+def cmd_replay(args) -> int:
+    from tqdm import tqdm
+
+    from services.ingest.event_log import EventLog
+    from services.ingest.replay import Replayer
+    from services.ingest.replay_runs import ReplayNotFound, ReplayRuns
+
+    settings = load_settings(args)
+    engine = create_engine(settings.database_url)
+    migrate(settings.database_url)
+    runs = ReplayRuns(engine)
+    broker = connect(settings.broker_url)
+    topology.declare(broker, args.task or ())
+    replayer = Replayer(EventLog(engine), broker, runs)
+    if args.resume:
+        try:
+            run = runs.get(args.resume)
+        except ReplayNotFound as exc:
+            raise CliError(str(exc)) from None
+    else:
+        filters = {"from_position": args.from_position, "to_position": args.to_position,
+                   "since": args.since, "until": args.until, "repo": args.repo, "event": args.event,
+                   "action": args.action}
+        run = replayer.start(filters, tasks=args.task or (), model_version=args.model, created_by=args.by)
+        print(f"replay {run.id}: {run.total} event(s) selected")
+    stop = stop_on_signals()
+    with tqdm(total=run.total, initial=run.published, unit="event", desc=run.id, disable=args.quiet) as bar:
+        run = replayer.run(run.id, stop, rate=args.rate, on_progress=bar.update)
+    print(f"replay {run.id}: {run.state}, {run.published}/{run.total} published"
+          + (f" (resume with: wcml replay --resume {run.id})" if run.state != "done" else ""))
+    broker.close()
+    return 0 if run.state == "done" else 1
 
 
 def cmd_dispatcher(args) -> int:
@@ -222,6 +264,93 @@ def cmd_models_demo(args) -> int:
     return 0
 
 
+def _models_dir(args):
+    import os
+    from pathlib import Path
+
+    return Path(args.models_dir or os.environ.get("WCML_MODELS_DIR") or "var/models")
+
+
+def cmd_dataset_build(args) -> int:
+    """Labelled issues from the event log or a GitHub API export, through the task's label rule."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from services.predictor import datasets
+    from services.predictor.tasks import get_task
+
+    task = get_task(args.task)
+    if args.from_log:
+        from services.ingest.event_log import EventLog, LogFilter
+
+        settings = load_settings(args)
+        event_log = EventLog(create_engine(settings.database_url))
+        selection = LogFilter(repo=args.repo, event="issues")
+
+        def envelopes():
+            after = 0
+            with tqdm(total=event_log.count(selection), desc="reading the event log", unit="event",
+                      disable=args.quiet) as bar:
+                while page := event_log.read(selection, after, 1000):
+                    yield from page
+                    after = page[-1].position
+                    bar.update(len(page))
+
+        histories = datasets.histories_from_log(envelopes())
+    else:
+        histories = list(datasets.read_export(Path(args.export)))
+    examples, report = datasets.build(
+        task, histories, lambda items: tqdm(items, desc=f"labelling ({task.name})", unit="issue",
+                                            disable=args.quiet))
+    datasets.write_dataset(Path(args.out), examples)
+    counts = {label: sum(1 for _, got in examples if got == label) for label in task.labels}
+    print(f"{report.examples} labelled issue(s) from {report.issues} ({report.skipped} left out by the "
+          f"{task.name} rules) -> {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from pathlib import Path
+
+    from services.predictor.bundle import write_bundle
+    from services.predictor.datasets import read_labelled
+    from services.predictor.tasks import get_task
+    from services.predictor.training import fingerprint, format_report, train
+
+    task = get_task(args.task)
+    issues, labels = read_labelled(Path(args.data))
+    print(f"training {task.name} ({args.kind}) on {len(issues)} issues from {args.data}, "
+          f"with cross-validation", file=sys.stderr)
+    pipeline, metrics = train(task, issues, labels, kind=args.kind)
+    path = write_bundle(_models_dir(args), task, pipeline, data_size=len(issues), metrics=metrics,
+                        data_fingerprint=fingerprint([task.text(i) for i in issues], labels),
+                        data_source=str(args.data), version=args.version)
+    print(format_report(metrics))
+    print(f"\nmodel bundle -> {path}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    from services.predictor.bundle import load_bundle
+    from services.predictor.datasets import read_labelled
+    from services.predictor.training import evaluate, format_report
+
+    models_dir, version = _models_dir(args), args.model
+    if args.model and Path(args.model).is_dir():  # a bundle directory: <models>/<task>/<version>
+        bundle_dir = Path(args.model).resolve()
+        models_dir, version = bundle_dir.parent.parent, bundle_dir.name
+        if bundle_dir.parent.name != args.task:
+            raise CliError(f"{args.model} is not a bundle of task {args.task}")
+    bundle = load_bundle(models_dir, args.task, version)
+    issues, labels = read_labelled(Path(args.data))
+    report = evaluate(bundle, issues, labels)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
 def cmd_dead_list(args) -> int:
     settings = load_settings(args)
     broker = connect(settings.broker_url)
@@ -284,6 +413,16 @@ def cmd_sample(args) -> int:
 
 # -- argument parsing -------------------------------------------------------------
 
+def _iso_time(text: str) -> str:
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return value.isoformat()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wcml", description="webcompat-ml pipeline: GitHub issue "
                                      "events in, ML predictions out. Configuration is by WCML_* variables.")
@@ -301,7 +440,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", default="127.0.0.1:8000")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-relay", action="store_true", help="do not start the outbox relay beside it")
-    add("relay", cmd_relay, "outbox relay: publish committed events to the broker")
+    add("relay", cmd_relay, "outbox relay: publish committed events to the broker (and run queued replays)")
+    p = add("replay", cmd_replay, "republish a slice of the event log through the pipeline as a recorded run")
+    p.add_argument("--from-position", type=int, help="first log position (inclusive)")
+    p.add_argument("--to-position", type=int, help="last log position (inclusive)")
+    p.add_argument("--since", type=_iso_time, help="received at or after (ISO 8601)")
+    p.add_argument("--until", type=_iso_time, help="received before (ISO 8601)")
+    p.add_argument("--repo", help="owner/name")
+    p.add_argument("--event", help="GitHub event, e.g. issues")
+    p.add_argument("--action", help="event action, e.g. opened")
+    p.add_argument("--task", action="append", help="only this task (repeatable; default: all routed)")
+    p.add_argument("--model", help="score with this model version instead of each predictor's default")
+    p.add_argument("--rate", type=float, help="at most this many events per second")
+    p.add_argument("--by", help="who runs it (recorded; default: the login name)")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add("dispatcher", cmd_dispatcher, "route events to one task message per matching task")
     p = add("predictor", cmd_predictor, "score one task's messages with its model bundle")
     p.add_argument("--task", required=True)
@@ -328,6 +481,34 @@ def build_parser() -> argparse.ArgumentParser:
                           description="train demo models for tasks that have none installed")
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
     q.set_defaults(func=cmd_models_demo, embedded_defaults=True)
+
+    p = add("dataset", None, "training data sets")
+    data = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    q = data.add_parser("build", help="labelled issues from the event log or a GitHub API export",
+                        description="Apply a task's label rules to issue histories and write a data set "
+                        "(JSON lines: repo, number, url, title, body, author, label).")
+    q.add_argument("task")
+    source = q.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-log", action="store_true", help="read issues webhooks from the event log")
+    source.add_argument("--export", metavar="FILE", help="GitHub API export: JSON lines, one issue with "
+                        "its events (under 'events') a line")
+    q.add_argument("--repo", help="only this owner/name (with --from-log)")
+    q.add_argument("--out", required=True, metavar="FILE", help="data set to write (.jsonl)")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_dataset_build)
+    p = add("train", cmd_train, "train a task's model on a data set and install it as a bundle")
+    p.add_argument("task")
+    p.add_argument("--data", required=True, metavar="FILE", help="data set (.jsonl) or NLBSE'24 CSV")
+    p.add_argument("--kind", choices=("light", "heavy"), default="light",
+                   help="light: hashed TF-IDF (default, fast); heavy: + sentence embeddings (ml extra)")
+    p.add_argument("--version", help="bundle version (default: the current UTC time)")
+    p.add_argument("--models-dir", help="default: $WCML_MODELS_DIR or var/models")
+    p = add("evaluate", cmd_evaluate, "score an installed bundle on labelled issues")
+    p.add_argument("task")
+    p.add_argument("--model", help="bundle version or bundle directory (default: the newest installed)")
+    p.add_argument("--data", required=True, metavar="FILE", help="data set (.jsonl) or NLBSE'24 CSV")
+    p.add_argument("--models-dir", help="default: $WCML_MODELS_DIR or var/models")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = add("dead", None, "inspect and retry dead-lettered messages")
     dead = p.add_subparsers(dest="dead_command", required=True, metavar="ACTION")

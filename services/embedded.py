@@ -17,6 +17,8 @@ from services.dispatcher.worker import Dispatcher
 from services.ingest.app import ingest_blueprint
 from services.ingest.event_log import EventLog
 from services.ingest.outbox_relay import OutboxRelay
+from services.ingest.replay import Replayer
+from services.ingest.replay_runs import ReplayRuns
 from services.predictor.demo import ensure_demo_bundles
 from services.predictor.worker import Predictor
 from services.store.api import api_blueprint
@@ -51,6 +53,7 @@ class EmbeddedPipeline:
         ensure_demo_bundles(s.models_dir, self.tasks)
         self.event_log = EventLog(self.engine)
         self.relay = OutboxRelay(self.event_log, self.broker)
+        self.replayer = Replayer(self.event_log, self.broker, ReplayRuns(self.engine))
         self.blobs = open_blob_store(s.blob_url)
         self.consumers = {
             topology.EVENTS_QUEUE.name: Dispatcher(self.rules, self.broker).handle,
@@ -71,6 +74,7 @@ class EmbeddedPipeline:
 
     def start(self) -> None:
         self._thread("relay", self.relay.run, self.stop)
+        self._thread("replays", self.replayer.serve_requests, self.stop)
         for queue, handler in self.consumers.items():
             self._thread(queue, self.broker.consume, queue, handler, self.stop)
 

@@ -39,10 +39,12 @@ class EventEnvelope:
     payload: dict[str, Any]
     replay_id: str | None = None
     model_version: str | None = None
+    only_tasks: list[str] | None = None  # a replay restricted to some tasks
 
     @property
     def routing_key(self) -> str:
-        return f"github.{self.event}.{self.action or 'none'}"
+        """Live events on ``github.…``; replays on ``replay.…`` so live-only consumers never see them."""
+        return f"{'replay' if self.replay_id else 'github'}.{self.event}.{self.action or 'none'}"
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,8 @@ def snapshot(e: EventEnvelope) -> IssueSnapshot:
     )
 
 
-def route(rules: tuple[Rule, ...], e: EventEnvelope, only_tasks: frozenset[str] | None = None
-          ) -> list[TaskMessage]:
-    tasks = [t for t in matching_tasks(rules, e) if only_tasks is None or t in only_tasks]
+def route(rules: tuple[Rule, ...], e: EventEnvelope) -> list[TaskMessage]:
+    tasks = [t for t in matching_tasks(rules, e) if not e.only_tasks or t in e.only_tasks]
     if not tasks:
         return []
     issue = snapshot(e)

@@ -14,7 +14,7 @@ EXCHANGES = (
     Exchange(DEAD_EXCHANGE, "fanout"),
 )
 
-EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"),))
+EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"), (EVENTS_EXCHANGE, "replay.#")))
 RESULTS_QUEUE = Queue("results.store", ((RESULTS_EXCHANGE, "#"),))
 DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)
 

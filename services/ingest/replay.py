@@ -1,0 +1,113 @@
+"""Replay: republish a slice of the event log, page by page, as a recorded, resumable run.
+
+Replayed envelopes carry the run id (and any forced model version) and travel on
+``replay.<event>.<action>`` rather than ``github.…``: the dispatcher binds both,
+while anything meant for live events only binds ``github.#`` and never sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from services.ingest.event_log import EventLog, LogFilter
+from services.ingest.replay_runs import ReplayRun, ReplayRuns
+from shared.broker import Broker, Outgoing
+from shared.messages import EVENTS_EXCHANGE, encode, replace
+
+log = logging.getLogger(__name__)
+FILTER_FIELDS = ("from_position", "to_position", "since", "until", "repo", "event", "action")
+
+
+def log_filter(filters: dict[str, Any]) -> LogFilter:
+    """Stored filters (JSON) to a LogFilter; times are ISO 8601 strings."""
+    values = {k: filters.get(k) for k in FILTER_FIELDS}
+    for key in ("since", "until"):
+        if values[key] is not None:
+            values[key] = datetime.fromisoformat(values[key])
+    return LogFilter(**values)
+
+
+class Throttle:
+    """At most ``rate`` events per second on average (None: as fast as the broker confirms)."""
+
+    def __init__(self, rate: float | None):
+        self.rate = rate
+        self.start = time.monotonic()
+        self.sent = 0
+
+    def wait(self, count: int, stop: threading.Event) -> None:
+        if self.rate:
+            due = self.start + self.sent / self.rate
+            stop.wait(max(0.0, due - time.monotonic()))
+        self.sent += count
+
+    def page_size(self, default: int) -> int:
+        return default if not self.rate else max(1, min(default, int(self.rate / 5) or 1))
+
+
+class Replayer:
+    def __init__(self, event_log: EventLog, broker: Broker, runs: ReplayRuns, page: int = 500):
+        self.log = event_log
+        self.broker = broker
+        self.runs = runs
+        self.page = page
+
+    def start(self, filters: dict[str, Any], *, tasks=(), model_version=None, created_by=None,
+              state: str = "running") -> ReplayRun:
+        """Record a new run with the number of events its filters select."""
+        total = self.log.count(log_filter(filters))
+        return self.runs.create({k: v for k, v in filters.items() if v is not None}, total, tasks=tasks,
+                                model_version=model_version, created_by=created_by, state=state)
+
+    def run(self, run_id: str, stop: threading.Event, *, rate: float | None = None,
+            on_progress: Callable[[int], None] = lambda n: None) -> ReplayRun:
+        """Publish the run's remaining events; return the run as left (done, or paused on stop)."""
+        if not self.runs.claim(run_id):
+            return self.runs.get(run_id)
+        run = self.runs.get(run_id)
+        selection = log_filter(run.filters)
+        only_tasks = run.tasks or None
+        after = run.last_position
+        throttle = Throttle(rate)
+        try:
+            while not stop.is_set():
+                page = self.log.read(selection, after=after, limit=throttle.page_size(self.page))
+                if not page:
+                    self.runs.finish(run_id, "done")
+                    return self.runs.get(run_id)
+                throttle.wait(len(page), stop)
+                replayed = [replace(e, replay_id=run_id, model_version=run.model_version,
+                                    only_tasks=only_tasks) for e in page]
+                self.broker.publish([Outgoing(EVENTS_EXCHANGE, e.routing_key, encode(e),
+                                              message_id=f"{e.delivery_id}:{run_id}") for e in replayed])
+                after = page[-1].position
+                self.runs.advance(run_id, len(page), after)
+                on_progress(len(page))
+        except Exception as exc:
+            self.runs.finish(run_id, "failed", f"{type(exc).__name__}: {str(exc)[:300]}")
+            raise
+        self.runs.finish(run_id, "paused")
+        return self.runs.get(run_id)
+
+    def run_requested(self, stop: threading.Event) -> int:
+        """Execute runs the query API queued (state ``requested``); return how many finished."""
+        finished = 0
+        for run_id in self.runs.requested():
+            if stop.is_set():
+                break
+            log.info("starting requested replay %s", run_id)
+            finished += self.run(run_id, stop).state == "done"
+        return finished
+
+    def serve_requests(self, stop: threading.Event, every: float = 1.0) -> None:
+        """Beside the relay: poll for queued runs until stopped."""
+        while not stop.wait(every):
+            try:
+                self.run_requested(stop)
+            except Exception:  # noqa: BLE001 - recorded on the run as failed; keep serving
+                log.exception("a requested replay failed")

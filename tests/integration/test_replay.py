@@ -1,0 +1,146 @@
+"""Replay on real RabbitMQ and PostgreSQL: 10,000 logged events, interrupted, resumed and run twice."""
+
+import json
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from services.dispatcher.rules import load_rules
+from services.dispatcher.worker import Dispatcher
+from services.ingest.event_log import EventLog, event_log
+from services.ingest.replay import Replayer
+from services.ingest.replay_runs import ReplayRuns
+from services.predictor.bundle import list_versions
+from services.predictor.demo import ensure_demo_bundles
+from services.predictor.worker import Predictor
+from services.samples import issue_payload
+from services.store.writer import PredictionWriter
+from shared.blobs import FileBlobStore
+from shared.broker import ConsumeOptions, topology
+from shared.broker.rabbitmq import RabbitBroker
+from shared.database import create_engine, utcnow
+
+EVENTS = 10_000
+TASKS = ("issuetype", "needsdiagnosis")
+QUEUES = ("events.dispatcher", "tasks.issuetype", "tasks.needsdiagnosis", "results.store")
+
+
+def log_events(engine, count: int) -> None:
+    """Bulk-load the log (one transaction): what the test replays, not how ingest appends."""
+    rows = [{"delivery_id": f"replay-{i}", "event": "issues", "action": "opened",
+             "repo": "webcompat/web-bugs", "issue_number": i + 1, "sender": "reporter",
+             "received_at": utcnow(),
+             "payload": json.dumps(issue_payload(number=i + 1, sender="reporter",
+                                                 title=f"site{i % 97}.example - page {i % 5} is broken")),
+             "published_at": utcnow()}
+            for i in range(count)]
+    with engine.begin() as conn:
+        conn.execute(event_log.insert(), rows)
+
+
+class Consumers:
+    """Dispatcher, both predictors and the store, each consuming in its own thread."""
+
+    def __init__(self, amqp_url: str, engine, models_dir, blobs_dir):
+        self.stop = threading.Event()
+        self.threads = []
+        rules = load_rules()
+        handlers = {
+            "events.dispatcher": lambda b: Dispatcher(rules, b).handle,
+            "results.store": lambda b: PredictionWriter(engine, FileBlobStore(blobs_dir)).handle,
+            **{f"tasks.{t}": (lambda b, t=t: Predictor(t, models_dir, b).handle) for t in TASKS},
+        }
+        for queue, make in handlers.items():
+            broker = RabbitBroker(amqp_url)
+            thread = threading.Thread(target=broker.consume, name=queue, daemon=True,
+                                      args=(queue, make(broker), self.stop, ConsumeOptions(max_batch=256)))
+            thread.start()
+            self.threads.append(thread)
+
+    def close(self):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(15)
+
+
+def count(engine, sql: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql)).scalar_one()
+
+
+def wait_until_drained(engine, broker, expected_rows: int, timeout: float = 240) -> int:
+    """Until the rows reach ``expected_rows`` and every queue stayed empty for two seconds."""
+    deadline, quiet_since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        rows = count(engine, "SELECT count(*) FROM predictions")
+        empty = all(broker.queue_depth(q) == 0 for q in QUEUES)
+        if rows >= expected_rows and empty:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 2:
+                return rows
+        else:
+            quiet_since = None
+        time.sleep(0.25)
+    pytest.fail(f"pipeline did not drain: {rows} rows, expected {expected_rows}")
+
+
+def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resumed_and_repeated(
+        amqp_url, pg_url, tmp_path):
+    engine = create_engine(pg_url)
+    models = tmp_path / "models"
+    ensure_demo_bundles(models, TASKS, announce=lambda _: None)
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker, TASKS)
+    log_events(engine, EVENTS)
+    event_log_ = EventLog(engine)
+    runs = ReplayRuns(engine)
+    replayer = Replayer(event_log_, broker, runs)
+    consumers = Consumers(amqp_url, engine, models, tmp_path / "blobs")
+    try:
+        # Run 1, interrupted after about 3,000 events, then resumed.
+        first = replayer.start({}, created_by="test")
+        assert first.total == EVENTS
+        stop, published = threading.Event(), []
+
+        def interrupt_after_3000(n):
+            published.append(n)
+            if sum(published) >= 3000:
+                stop.set()
+
+        paused = replayer.run(first.id, stop, on_progress=interrupt_after_3000)
+        assert paused.state == "paused" and 3000 <= paused.published < EVENTS
+        done = replayer.run(first.id, threading.Event())
+        assert (done.state, done.published, done.last_position) == ("done", EVENTS, count(
+            engine, "SELECT max(position) FROM event_log"))
+        rows = wait_until_drained(engine, broker, EVENTS * len(TASKS))
+        assert rows == EVENTS * len(TASKS)
+
+        # Run 2: the same slice with the same models adds nothing.
+        second = replayer.run(replayer.start({}, created_by="test").id, threading.Event())
+        assert second.state == "done" and second.published == EVENTS
+        assert wait_until_drained(engine, broker, rows) == rows
+        distinct = "SELECT count(DISTINCT (delivery_id, task, model_version)) FROM predictions"
+        assert count(engine, distinct) == rows
+        assert count(engine, "SELECT count(*) FROM (SELECT delivery_id FROM predictions GROUP BY delivery_id "
+                             "HAVING count(*) <> 2) odd") == 0
+        assert count(engine, f"SELECT count(*) FROM predictions WHERE replay_id = '{first.id}'") == rows
+        assert broker.queue_depth("dead") == 0
+
+        # Run 3: a new needsdiagnosis model on the first 1,000 positions adds its rows beside the old.
+        (models / "needsdiagnosis").rename(tmp_path / "old")
+        ensure_demo_bundles(models, ["needsdiagnosis"], announce=lambda _: None)
+        new_version = list_versions(models, "needsdiagnosis")[-1]
+        for version in list_versions(tmp_path, "old"):
+            (tmp_path / "old" / version).rename(models / "needsdiagnosis" / version)
+        third = replayer.start({"from_position": 1, "to_position": 1000}, tasks=["needsdiagnosis"],
+                               model_version=new_version, created_by="test")
+        assert replayer.run(third.id, threading.Event()).state == "done"
+        assert wait_until_drained(engine, broker, rows + 1000) == rows + 1000
+        assert count(engine, f"SELECT count(*) FROM predictions WHERE model_version = '{new_version}' "
+                             f"AND replay_id = '{third.id}' AND task = 'needsdiagnosis'") == 1000
+    finally:
+        consumers.close()
+        broker.close()
+        engine.dispose()
