@@ -388,8 +388,10 @@ def cmd_dead_requeue(args) -> int:
     broker = connect(settings.broker_url)
     topology.declare(broker)
     moved = 0
-    while moved < args.limit:
-        batch = broker.get(topology.DEAD_QUEUE.name, min(100, args.limit - moved))
+    # Only what is there now: a message that fails again comes back behind us and must not loop.
+    limit = min(args.limit, broker.queue_depth(topology.DEAD_QUEUE.name))
+    while moved < limit:
+        batch = broker.get(topology.DEAD_QUEUE.name, min(100, limit - moved))
         if not batch:
             break
         broker.publish([Outgoing(*_origin(d), d.body, _plain_headers(d), d.message_id) for d in batch])
