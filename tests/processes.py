@@ -17,7 +17,7 @@ class ServiceProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
-        self.log = self.log_path.open("wb")
+        self.log = self.log_path.open("ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
