@@ -139,16 +139,27 @@ def _build(cls: type, data: dict[str, Any]):
     return message
 
 
+_TYPES = {"int": int, "str": str, "float": (int, float), "bool": bool, "dict[str, Any]": dict,
+          "dict[str, float]": dict, "list[str]": list, "tuple[str, ...]": tuple,
+          "IssueSnapshot": IssueSnapshot}
+
+
 def _check_types(message) -> None:
-    """Cheap structural checks on the fields consumers rely on."""
+    """Structural checks on every field (annotations are strings under ``from __future__``)."""
     for f in dataclasses.fields(message):
         value = getattr(message, f.name)
-        expected = {"int": int, "str": str, "float": (int, float), "dict[str, Any]": dict,
-                    "dict[str, float]": dict}.get(str(f.type))
-        if expected and (not isinstance(value, expected) or isinstance(value, bool)):
-            raise MessageError(f"{message.kind}: field {f.name} has type "
-                               f"{type(value).__name__}")
-
+        annotation = str(f.type)
+        optional = annotation.endswith(" | None")
+        if value is None and optional:
+            continue
+        expected = _TYPES[annotation.removesuffix(" | None")]
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+            raise MessageError(f"{message.kind}: field {f.name} has type {type(value).__name__}")
+        if annotation.startswith(("list[str]", "tuple[str")) and not all(isinstance(v, str) for v in value):
+            raise MessageError(f"{message.kind}: field {f.name} must hold strings")
+        if annotation == "dict[str, float]" and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+            raise MessageError(f"{message.kind}: field {f.name} must map names to numbers")
 
 
 def decode(body: bytes, expected: type[M]) -> M:
