@@ -71,7 +71,7 @@ def _multiprocess_metrics() -> None:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wcml-metrics-"))
 
 
-def _serve_wsgi(factory, bind: str, workers: int, name: str) -> None:
+def _serve_wsgi(factory, bind: str, workers: int, name: str, threads: int = 1) -> None:
     from gunicorn.app.base import BaseApplication
 
     from shared.metrics import worker_exited
@@ -80,6 +80,9 @@ def _serve_wsgi(factory, bind: str, workers: int, name: str) -> None:
         def load_config(self):
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
+            if threads > 1:  # concurrent requests in a worker share commits (ingest's group commit)
+                self.cfg.set("worker_class", "gthread")
+                self.cfg.set("threads", threads)
             self.cfg.set("proc_name", name)
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("accesslog", None)
@@ -105,7 +108,7 @@ def cmd_ingest(args) -> int:
                           settings.max_body_bytes)
 
     try:
-        _serve_wsgi(factory, args.bind, args.workers, "wcml-ingest")
+        _serve_wsgi(factory, args.bind, args.workers, "wcml-ingest", threads=args.threads)
     finally:
         if relay is not None:
             relay.terminate()
@@ -224,6 +227,18 @@ def cmd_api(args) -> int:
 
     _serve_wsgi(factory, args.bind, args.workers, "wcml-api")
     return 0
+
+
+def cmd_predictions(args) -> int:
+    from services.store import cli_queries
+
+    engine = create_engine(load_settings(args).database_url)
+    try:
+        if args.latest:
+            return cli_queries.latest_for_issue(engine, args.repo, args.issue, as_json=args.json)
+        return cli_queries.list_predictions(engine, vars(args), args.cursor, args.limit, as_json=args.json)
+    finally:
+        engine.dispose()
 
 
 # -- tools ----------------------------------------------------------------------
@@ -441,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("ingest", cmd_ingest, "webhook endpoint (gunicorn) plus its outbox relay")
     p.add_argument("--bind", default="127.0.0.1:8000")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=16, help="request threads per worker (they share commits)")
     p.add_argument("--no-relay", action="store_true", help="do not start the outbox relay beside it")
     add("relay", cmd_relay, "outbox relay: publish committed events to the broker (and run queued replays)")
     p = add("replay", cmd_replay, "republish a slice of the event log through the pipeline as a recorded run")
@@ -473,6 +489,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("api", cmd_api, "query API and dashboard (gunicorn)")
     p.add_argument("--bind", default="127.0.0.1:8001")
     p.add_argument("--workers", type=int, default=2)
+    p = add("predictions", cmd_predictions, "list stored predictions (the API's filters) as a table or JSON")
+    for flag, text in (("repo", "owner/name"), ("issue", "issue number"), ("task", "task name"),
+                       ("model", "model version"), ("label", "predicted label"),
+                       ("min-confidence", "at least this confidence"), ("max-confidence", "at most this"),
+                       ("since", "predicted at or after (ISO 8601)"), ("until", "predicted before"),
+                       ("replay", "replay id; 'none': live only, 'any': replayed only"),
+                       ("cursor", "next page: the cursor the previous page printed")):
+        p.add_argument(f"--{flag}", help=text)
+    p.add_argument("--limit", default="50", help="page size, 1-500 (default %(default)s)")
+    p.add_argument("--latest", action="store_true", help="with --repo and --issue: latest per task")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
     p = add("healthcheck", cmd_healthcheck, "exit 0 when this service's dependencies answer (for containers)")
     p.add_argument("--url", help="check this /healthz URL instead of the broker and database")

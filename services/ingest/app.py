@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, request
 
 from services.ingest.event_log import EventLog
+from services.ingest.group_commit import GroupCommitter
 from services.ingest.webhook import WebhookError, parse
 from shared import metrics
 from shared.http import add_health_and_metrics, answer, json_errors
@@ -31,6 +32,7 @@ def _read_body(limit: int) -> bytes:
 def ingest_blueprint(event_log: EventLog, secrets: Sequence[str], max_body_bytes: int,
                      on_append: Callable[[], None] = lambda: None) -> Blueprint:
     bp = Blueprint("ingest", __name__)
+    committer = GroupCommitter(event_log)
 
     @bp.post("/webhooks/github")
     def github_webhook():
@@ -46,8 +48,8 @@ def ingest_blueprint(event_log: EventLog, secrets: Sequence[str], max_body_bytes
             deliveries_total.labels("ping", "pong").inc()
             return answer(200, status="pong", delivery=delivery.delivery_id)
         try:
-            appended = event_log.append(delivery)
-        except sa.exc.SQLAlchemyError as exc:
+            appended = committer.append(delivery)
+        except (sa.exc.SQLAlchemyError, TimeoutError) as exc:
             deliveries_total.labels(delivery.event, "unavailable").inc()
             log.warning("event log unavailable: %s", type(exc).__name__)
             return answer(503, error="event log unavailable, retry the delivery")

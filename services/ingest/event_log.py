@@ -79,24 +79,35 @@ class EventLog:
 
     def append(self, delivery: WebhookDelivery) -> Appended:
         """Commit the delivery (or find it already logged) before anyone answers GitHub."""
-        row = {
-            "delivery_id": delivery.delivery_id, "hook_id": delivery.hook_id,
-            "event": delivery.event, "action": delivery.action, "repo": delivery.repo,
-            "issue_number": delivery.issue_number, "sender": delivery.sender,
-            "received_at": utcnow(), "payload": delivery.payload_text,
-        }
-        stmt = (self._insert(event_log).values(row)
+        return self.append_many([delivery])[0]
+
+    def append_many(self, deliveries: Sequence[WebhookDelivery]) -> list[Appended]:
+        """One transaction for many deliveries (group commit); a delivery id already logged,
+        or repeated within the batch, comes back as not new with the position it has."""
+        now = utcnow()
+        rows, seen = [], set()
+        for d in deliveries:
+            if d.delivery_id not in seen:
+                seen.add(d.delivery_id)
+                rows.append({"delivery_id": d.delivery_id, "hook_id": d.hook_id, "event": d.event,
+                             "action": d.action, "repo": d.repo, "issue_number": d.issue_number,
+                             "sender": d.sender, "received_at": now, "payload": d.payload_text})
+        stmt = (self._insert(event_log).values(rows)
                 .on_conflict_do_nothing(index_elements=["delivery_id"])
-                .returning(event_log.c.position))
+                .returning(event_log.c.delivery_id, event_log.c.position))
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
-            position = conn.execute(stmt).scalar()
-            if position is not None:
-                return Appended(position, True)
-            existing = conn.execute(sa.select(event_log.c.position)
-                                    .where(event_log.c.delivery_id == delivery.delivery_id)).scalar_one()
-            return Appended(existing, False)
+            inserted = dict(conn.execute(stmt).all())
+            known = [r["delivery_id"] for r in rows if r["delivery_id"] not in inserted]
+            existing = dict(conn.execute(sa.select(event_log.c.delivery_id, event_log.c.position)
+                                         .where(event_log.c.delivery_id.in_(known))).all()) if known else {}
+        out, first = [], set()
+        for d in deliveries:
+            new = d.delivery_id in inserted and d.delivery_id not in first
+            first.add(d.delivery_id)
+            out.append(Appended(inserted.get(d.delivery_id) or existing[d.delivery_id], new))
+        return out
 
     def unpublished(self, limit: int) -> list[EventEnvelope]:
         query = (sa.select(event_log).where(event_log.c.published_at.is_(None))

@@ -1,0 +1,114 @@
+"""Ingest throughput: signed webhooks/s accepted (202, committed to PostgreSQL, relayed to RabbitMQ),
+beside the bare ceiling (a Flask app that only checks the HMAC) in the same run, 2 gunicorn workers each.
+
+Load: wrk from a second process on loopback, every request a new delivery id.
+    .venv/bin/python bench/ingest.py [--seconds 10] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from bench.common import Service, free_port, fresh_database, fresh_vhost, save, wait_http
+from services.samples import issue_payload, signed_request
+
+SECRET = "bench-secret"
+LUA = """
+local count = 0
+function setup(thread) _G.n = (_G.n or 0) + 1; thread:set("tid", _G.n) end
+function request()
+  count = count + 1
+  return wrk.format("POST", "/webhooks/github", {
+    ["Content-Type"] = "application/json", ["X-GitHub-Event"] = "issues",
+    ["X-GitHub-Delivery"] = "%(run)s-" .. tid .. "-" .. count,
+    ["X-Hub-Signature-256"] = "%(signature)s"}, %(body)s)
+end
+"""
+
+
+def wrk_script(folder: Path) -> Path:
+    request = signed_request("http://x/", SECRET, "issues", issue_payload(number=1), delivery_id="x")
+    script = folder / "webhook.lua"
+    script.write_text(LUA % {"run": uuid.uuid4().hex[:8], "signature": request.get_header("X-hub-signature-256"),
+                             "body": json.dumps(request.data.decode())})
+    return script
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}
+    return {"requests_per_s": rate, "non_2xx": int(errors.group(1)) if errors else 0,
+            "p99_ms": round(float(p99.group(1)) * scale[p99.group(2)], 2) if p99 else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="wcml-bench-ingest-"))
+    script = wrk_script(folder)
+
+    port = free_port()
+    bare = Service("bare", [str(Path(".venv/bin/gunicorn").resolve()), "-w", "2", "-b", f"127.0.0.1:{port}",
+                            "--log-level", "warning", "bench.bare_app:app"],
+                   {"WCML_WEBHOOK_SECRETS": SECRET}, folder, module=False)
+    try:
+        _wait_post(port)
+        wrk(f"http://127.0.0.1:{port}", script, 2, args.connections)  # warm-up
+        ceiling = wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections)
+    finally:
+        bare.stop()
+
+    db_url, drop_db = fresh_database()
+    amqp_url, drop_vhost = fresh_vhost()
+    port = free_port()
+    env = {"WCML_BROKER_URL": amqp_url, "WCML_DATABASE_URL": db_url, "WCML_BLOB_URL": f"file://{folder}/blobs",
+           "WCML_WEBHOOK_SECRETS": SECRET}
+    ingest = Service("ingest", ["ingest", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, folder)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wrk(f"http://127.0.0.1:{port}", script, 2, args.connections)
+        measured = wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections)
+        memory = ingest.peak_rss_mib()
+    finally:
+        ingest.stop()
+        drop_db()
+        drop_vhost()
+
+    save("ingest", {
+        "setup": f"gunicorn 2 sync workers each; wrk -t2 -c{args.connections} -d{args.seconds}s; "
+                 "ingest commits every delivery to PostgreSQL and relays it to RabbitMQ",
+        "bare_hmac_202": ceiling, "ingest": measured,
+        "ratio_to_bare": round(measured["requests_per_s"] / ceiling["requests_per_s"], 3),
+        "ingest_peak_rss_mib": memory,
+    })
+
+
+def _wait_post(port: int) -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/github", data=b"{}"),
+                                   timeout=1)
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()
