@@ -27,6 +27,7 @@ import sklearn
 import skops
 import skops.io as sio
 
+from services.predictor.routing import model_inputs
 from services.predictor.tasks import Task, get_task
 from shared.errors import UserError
 from shared.messages import IssueSnapshot
@@ -42,6 +43,8 @@ ALLOWED_TYPES = frozenset({
     "numpy.dtype",
     "numpy.float32", "numpy.float64", "numpy.int32", "numpy.int64", "numpy.ndarray",
     "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
+    # our own code, imported from the installed package (the encoder's weights are checked by sha256)
+    "services.predictor.routing.RepoRouter", "services.predictor.embedding.SentenceEmbedding",
 })
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -76,7 +79,7 @@ class Bundle:
         """Score a whole batch with one predict_proba call (batching is where the throughput is)."""
         if not issues:
             return []
-        proba = self.pipeline.predict_proba([self.task.text(issue) for issue in issues])
+        proba = self.pipeline.predict_proba(model_inputs(self.task, self.pipeline, issues))
         labels = self.labels
         best = proba.argmax(axis=1)
         return [Scored(labels[b], float(row[b]), dict(zip(labels, map(float, row), strict=True)))

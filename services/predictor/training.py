@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
 
 from services.predictor.bundle import Bundle
+from services.predictor.routing import RepoRouter, model_inputs
 from services.predictor.scoring import format_report, score
 from services.predictor.tasks import Task
 from shared.errors import UserError
@@ -47,18 +49,38 @@ def _check(task: Task, issues: Sequence[IssueSnapshot], labels: Sequence[str]) -
     return counts
 
 
-def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, seed: int = 0
-          ) -> tuple[Any, dict[str, Any]]:
-    """Stratified k-fold CV (k = min(5, smallest class), at least 2) for the metrics, then fit on all."""
+def make_model(task: Task, kind: str = "light") -> Any:
+    """The task's pipeline, behind a per-repository router when the task asks for one."""
+    pipeline = task.make_pipeline(kind)
+    return RepoRouter(pipeline) if task.per_repo else pipeline
+
+
+def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: str = "light",
+          seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """Stratified k-fold CV (k = min(5, smallest class), at least 2) for the metrics, then fit on all.
+
+    Folds are stratified by (repository, label) for a routing task, so every repository's sub-model
+    is cross-validated on its own issues as the NLBSE protocol scores it."""
     counts = _check(task, issues, labels)
     folds = max(2, min(MAX_FOLDS, min(counts.values())))
-    texts = [task.text(issue) for issue in issues]
-    classes = sorted(counts)  # cross_val_predict orders probability columns this way
+    model = make_model(task, kind)
+    inputs = model_inputs(task, model, issues)
+    strata = [f"{i.repo}\n{label}" for i, label in zip(issues, labels, strict=True)]
+    if min(Counter(strata).values()) < folds:
+        strata = list(labels)
+    classes = sorted(counts)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    proba = cross_val_predict(task.make_pipeline(), texts, labels, cv=cv, method="predict_proba")
-    metrics = {"task": task.name, "cv_folds": folds, **score(classes, labels, proba)}
-    pipeline = task.make_pipeline().fit(texts, labels)
-    return pipeline, metrics
+    proba = np.zeros((len(issues), len(classes)))
+    y = np.asarray(labels, dtype=object)
+    for fit_idx, test_idx in cv.split(np.zeros(len(issues)), strata):
+        fold = clone(model).fit([inputs[i] for i in fit_idx], y[fit_idx])
+        columns = np.searchsorted(classes, np.asarray(fold.classes_, dtype=object))
+        proba[np.ix_(test_idx, columns)] = fold.predict_proba([inputs[i] for i in test_idx])
+    repos = [i.repo for i in issues] if task.per_repo else None
+    metrics = {"task": task.name, "kind": kind, "cv_folds": folds,
+               **score(classes, labels, proba, repos)}
+    fitted = clone(model).fit(inputs, y)
+    return fitted, metrics
 
 
 def evaluate(bundle: Bundle, issues: Sequence[IssueSnapshot], labels: Sequence[str]) -> dict[str, Any]:
@@ -72,7 +94,9 @@ def evaluate(bundle: Bundle, issues: Sequence[IssueSnapshot], labels: Sequence[s
         raise TrainingError(f"{bundle.task.name}: need as many labels as issues, and at least one issue")
     scored = bundle.predict(issues)
     proba = np.array([[s.probabilities[label] for label in known] for s in scored])
-    return {"task": bundle.task.name, "model_version": bundle.version, **score(known, labels, proba)}
+    repos = [i.repo for i in issues] if isinstance(bundle.pipeline, RepoRouter) else None
+    return {"task": bundle.task.name, "model_version": bundle.version,
+            **score(known, labels, proba, repos)}
 
 
-__all__ = ["TrainingError", "evaluate", "fingerprint", "format_report", "train"]
+__all__ = ["TrainingError", "evaluate", "fingerprint", "format_report", "make_model", "train"]

