@@ -28,10 +28,18 @@ AMQP = os.environ.get("WCML_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/
 def machine() -> dict:
     with open("/proc/meminfo") as fh:
         mem_kb = int(fh.readline().split()[1])
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    return {"host": socket.gethostname(), "cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "kernel": platform.release()}
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    return {
+        "host": socket.gethostname(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
 
 
 def free_port() -> int:
@@ -69,7 +77,9 @@ def fresh_database() -> tuple[str, callable]:
 def fresh_vhost() -> tuple[str, callable]:
     name = f"wcml-bench-{uuid.uuid4().hex[:8]}"
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True
+    )
     return AMQP.rstrip("/") + "/" + name, lambda: subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name])
 
 
@@ -80,8 +90,14 @@ class Service:
         self.name = name
         self.log = (log_dir / f"{name}.log").open("ab")
         command = [sys.executable, "-m", "services.cli", *args] if module else args
-        self.proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
 
     def pids(self) -> list[int]:
         """The process and its descendants (gunicorn workers, the relay)."""
@@ -136,8 +152,12 @@ def wait_http(url: str, timeout: float = 60) -> None:
 def save(name: str, figures: dict) -> Path:
     """bench/results/<date>-<host>/<name>.json, and the same under latest/."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
-    doc = {"benchmark": name, "at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
-           **figures}
+    doc = {
+        "benchmark": name,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **figures,
+    }
     for folder in (RESULTS / f"{stamp}-{socket.gethostname()}", RESULTS / "latest"):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")

@@ -35,20 +35,33 @@ end
 def wrk_script(folder: Path) -> Path:
     request = signed_request("http://x/", SECRET, "issues", issue_payload(number=1), delivery_id="x")
     script = folder / "webhook.lua"
-    script.write_text(LUA % {"run": uuid.uuid4().hex[:8], "signature": request.get_header("X-hub-signature-256"),
-                             "body": json.dumps(request.data.decode())})
+    script.write_text(
+        LUA
+        % {
+            "run": uuid.uuid4().hex[:8],
+            "signature": request.get_header("X-hub-signature-256"),
+            "body": json.dumps(request.data.decode()),
+        }
+    )
     return script
 
 
 def wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1, "s": 1000}
-    return {"requests_per_s": rate, "non_2xx": int(errors.group(1)) if errors else 0,
-            "p99_ms": round(float(p99.group(1)) * scale[p99.group(2)], 2) if p99 else None}
+    return {
+        "requests_per_s": rate,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "p99_ms": round(float(p99.group(1)) * scale[p99.group(2)], 2) if p99 else None,
+    }
 
 
 def main() -> None:
@@ -60,9 +73,22 @@ def main() -> None:
     script = wrk_script(folder)
 
     port = free_port()
-    bare = Service("bare", [str(Path(".venv/bin/gunicorn").resolve()), "-w", "2", "-b", f"127.0.0.1:{port}",
-                            "--log-level", "warning", "bench.bare_app:app"],
-                   {"WCML_WEBHOOK_SECRETS": SECRET}, folder, module=False)
+    bare = Service(
+        "bare",
+        [
+            str(Path(".venv/bin/gunicorn").resolve()),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "bench.bare_app:app",
+        ],
+        {"WCML_WEBHOOK_SECRETS": SECRET},
+        folder,
+        module=False,
+    )
     try:
         _wait_post(port)
         wrk(f"http://127.0.0.1:{port}", script, 2, args.connections)  # warm-up
@@ -73,8 +99,12 @@ def main() -> None:
     db_url, drop_db = fresh_database()
     amqp_url, drop_vhost = fresh_vhost()
     port = free_port()
-    env = {"WCML_BROKER_URL": amqp_url, "WCML_DATABASE_URL": db_url, "WCML_BLOB_URL": f"file://{folder}/blobs",
-           "WCML_WEBHOOK_SECRETS": SECRET}
+    env = {
+        "WCML_BROKER_URL": amqp_url,
+        "WCML_DATABASE_URL": db_url,
+        "WCML_BLOB_URL": f"file://{folder}/blobs",
+        "WCML_WEBHOOK_SECRETS": SECRET,
+    }
     ingest = Service("ingest", ["ingest", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, folder)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -86,13 +116,17 @@ def main() -> None:
         drop_db()
         drop_vhost()
 
-    save("ingest", {
-        "setup": f"gunicorn 2 sync workers each; wrk -t2 -c{args.connections} -d{args.seconds}s; "
-                 "ingest commits every delivery to PostgreSQL and relays it to RabbitMQ",
-        "bare_hmac_202": ceiling, "ingest": measured,
-        "ratio_to_bare": round(measured["requests_per_s"] / ceiling["requests_per_s"], 3),
-        "ingest_peak_rss_mib": memory,
-    })
+    save(
+        "ingest",
+        {
+            "setup": f"gunicorn 2 sync workers each; wrk -t2 -c{args.connections} -d{args.seconds}s; "
+            "ingest commits every delivery to PostgreSQL and relays it to RabbitMQ",
+            "bare_hmac_202": ceiling,
+            "ingest": measured,
+            "ratio_to_bare": round(measured["requests_per_s"] / ceiling["requests_per_s"], 3),
+            "ingest_peak_rss_mib": memory,
+        },
+    )
 
 
 def _wait_post(port: int) -> None:
@@ -102,8 +136,9 @@ def _wait_post(port: int) -> None:
 
     for _ in range(100):
         try:
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/github", data=b"{}"),
-                                   timeout=1)
+            urllib.request.urlopen(
+                urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/github", data=b"{}"), timeout=1
+            )
         except urllib.error.HTTPError:
             return
         except OSError:

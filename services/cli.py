@@ -479,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model version (default: the newest installed)")
     p.add_argument("--prefetch", type=int, default=256)
     p.add_argument("--batch", type=int, default=64, help="largest micro-batch")
-    p.add_argument("--max-wait", type=float, default=0.02, help="seconds a partial batch waits")
+    p.add_argument("--max-wait", type=float, default=0.005, help="seconds a partial batch waits")
     p = add("store", cmd_store, "persist predictions to the database and the blob store")
     store = p.add_subparsers(dest="store_command", metavar="ACTION")
     q = store.add_parser("repair", help="rewrite S3 documents that are missing or behind the database",

@@ -1,0 +1,124 @@
+"""End-to-end latency: webhook POST to both predictions readable from the query API, p50/p95/p99,
+at steady offered loads (open loop), in the distributed mode on real RabbitMQ and PostgreSQL.
+
+    .venv/bin/python -m bench.latency [--rates 100 500] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from bench.common import percentile, save
+from bench.pipeline import API_KEY, SECRET, TASKS, BenchPipeline
+from services.samples import issue_payload, signed_request
+
+
+class Watcher:
+    """Polls the API for recent predictions; notes when each delivery has all its tasks readable."""
+
+    def __init__(self, api_url: str):
+        self.api_url = api_url
+        self.seen: dict[str, set[str]] = {}
+        self.readable_at: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.stop.is_set():
+            since = (datetime.now(UTC) - timedelta(seconds=3)).isoformat()
+            url = f"{self.api_url}/api/v1/predictions?limit=500&since={urllib.request.quote(since)}"
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {API_KEY}"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                items = json.loads(response.read())["items"]
+            now = time.monotonic()
+            for item in items:
+                tasks = self.seen.setdefault(item["delivery_id"], set())
+                tasks.add(item["task"])
+                if len(tasks) == len(TASKS):
+                    self.readable_at.setdefault(item["delivery_id"], now)
+            time.sleep(0.005)
+
+
+def offered_load(
+    pipeline: BenchPipeline, rate: int, seconds: int, prefix: str = "", wait: float = 30
+) -> dict:
+    watcher = Watcher(pipeline.api_url)
+    sent: dict[str, float] = {}
+    statuses: list[int] = []
+    prefix = prefix or f"lat{rate}"
+
+    def post(i: int) -> None:
+        delivery = f"{prefix}-{i}"
+        request = signed_request(
+            pipeline.ingest_url + "/webhooks/github",
+            SECRET,
+            "issues",
+            issue_payload(number=i + 1, title=f"site{i % 31}.example - layout broken"),
+            delivery_id=delivery,
+        )
+        sent[delivery] = time.monotonic()
+        with urllib.request.urlopen(request, timeout=10) as response:
+            statuses.append(response.status)
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(64) as pool:
+        for i in range(rate * seconds):
+            time.sleep(max(0.0, start + i / rate - time.monotonic()))
+            pool.submit(post, i)
+    deadline = time.monotonic() + wait
+    while len(watcher.readable_at) < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    watcher.stop.set()
+    latencies = [(watcher.readable_at[d] - t) * 1000 for d, t in sent.items() if d in watcher.readable_at]
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "sent": len(sent),
+        "accepted": statuses.count(202),
+        "readable": len(latencies),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+    }
+
+
+def warm_up(pipeline: BenchPipeline) -> None:
+    """Until every consumer answers: one prediction per task for a warm-up delivery."""
+    run = offered_load(pipeline, rate=5, seconds=1, prefix="warmup", wait=120)
+    if run["readable"] < run["sent"]:
+        raise RuntimeError(f"pipeline not ready: {run}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rates", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--seconds", type=int, default=15)
+    args = parser.parse_args()
+    pipeline = BenchPipeline()
+    try:
+        warm_up(pipeline)
+        runs = [offered_load(pipeline, rate, args.seconds) for rate in args.rates]
+        memory = pipeline.memory()
+    finally:
+        pipeline.close()
+    save(
+        "latency",
+        {
+            "setup": "ingest (2 workers) + relay, dispatcher, 2 predictors, store, api (2 workers) as "
+            "processes; RabbitMQ + PostgreSQL local; blobs on local disk; the API polled every "
+            "~5 ms for recent predictions",
+            "runs": runs,
+            "peak_rss_mib": memory,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
