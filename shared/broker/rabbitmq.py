@@ -182,32 +182,34 @@ class RabbitBroker(Broker):
         channel.basic_cancel(tag)
 
     # -- inspection (dead letters, tests) ----------------------------------
+    def _inspector(self):
+        """One channel per thread for get/settle, kept open: closing a channel right after its acks
+        can return quorum-queue messages before the acks are applied (seen as redeliveries)."""
+        channel = getattr(self._local, "inspector", None)
+        if channel is None or channel.is_closed or channel.connection.is_closed:
+            channel = self._connect().channel()
+            self._local.inspector = channel
+        return channel
+
     def get(self, queue: str, limit: int) -> list[Delivery]:
-        connection = self._connect()
-        channel = connection.channel()
+        channel = self._inspector()
         out = []
         for _ in range(limit):
             method, props, body = channel.basic_get(queue, auto_ack=False)
             if method is None:
                 break
-            d = _delivery(method, props, body)
-            d.tag = (connection, channel, method.delivery_tag)
-            out.append(d)
-        if not out:
-            connection.close()
+            out.append(_delivery(method, props, body))
         return out
 
     def settle(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
-        connections = set()
+        if not deliveries:
+            return
+        channel = self._inspector()
         for d in deliveries:
-            connection, channel, tag = d.tag
             if requeue:
-                channel.basic_nack(tag, requeue=True)
+                channel.basic_nack(d.tag, requeue=True)
             else:
-                channel.basic_ack(tag)
-            connections.add(connection)
-        for connection in connections:
-            connection.close()
+                channel.basic_ack(d.tag)
 
     def purge(self, queue: str) -> int:
         connection = self._connect()
@@ -225,6 +227,13 @@ class RabbitBroker(Broker):
 
     def close(self) -> None:
         self._drop_publisher()
+        channel = getattr(self._local, "inspector", None)
+        self._local.inspector = None
+        if channel is not None and channel.connection.is_open:
+            try:
+                channel.connection.close()
+            except CONNECTION_ERRORS:
+                pass
 
 
 def _delivery(method, props, body) -> Delivery:
