@@ -1,0 +1,138 @@
+"""Replay throughput: events/s from the event log to stored predictions (both tasks) for N logged
+events, beside the raw RabbitMQ publish+consume rate with confirms measured in the same run.
+
+    .venv/bin/python -m bench.replay [--events 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pika
+import sqlalchemy as sa
+
+from bench import raw_broker
+from bench.common import ROOT, save
+from bench.pipeline import TASKS, BenchPipeline
+from services.samples import issue_payload
+
+QUEUES = ("events.dispatcher", *(f"tasks.{t}" for t in TASKS), "results.store")
+
+
+def load_log(db_url: str, count: int) -> None:
+    engine = sa.create_engine(db_url)
+    table = sa.table(
+        "event_log",
+        *(
+            sa.column(c)
+            for c in (
+                "delivery_id",
+                "event",
+                "action",
+                "repo",
+                "issue_number",
+                "sender",
+                "received_at",
+                "payload",
+                "published_at",
+            )
+        ),
+    )
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        for start in range(0, count, 10_000):
+            conn.execute(
+                table.insert(),
+                [
+                    {
+                        "delivery_id": f"bench-{i}",
+                        "event": "issues",
+                        "action": "opened",
+                        "repo": "webcompat/web-bugs",
+                        "issue_number": i + 1,
+                        "sender": "reporter",
+                        "received_at": now,
+                        "published_at": now,
+                        "payload": json.dumps(
+                            issue_payload(number=i + 1, title=f"site{i % 97}.example - broken")
+                        ),
+                    }
+                    for i in range(start, min(count, start + 10_000))
+                ],
+            )
+    engine.dispose()
+
+
+def wait_for_consumers(amqp_url: str, timeout: float = 120) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(channel.queue_declare(q, passive=True).method.consumer_count for q in QUEUES):
+                connection.close()
+                return
+        except pika.exceptions.ChannelClosedByBroker:
+            channel = connection.channel()
+        time.sleep(0.5)
+    raise TimeoutError("consumers did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    pipeline = BenchPipeline(with_ingest=False, with_api=False)
+    try:
+        raw = raw_broker.run(pipeline.amqp_url, args.events)
+        load_log(pipeline.db_url, args.events)
+        wait_for_consumers(pipeline.amqp_url)
+        engine = sa.create_engine(pipeline.db_url)
+        expected = args.events * len(TASKS)
+        start = time.monotonic()
+        replay = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "replay", "--quiet"],
+            cwd=ROOT,
+            env={**os.environ, **pipeline.env},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        stored, published_at = 0, None
+        while stored < expected and time.monotonic() - start < 1800:
+            time.sleep(0.5)
+            if published_at is None and replay.poll() is not None:
+                published_at = time.monotonic() - start
+            with engine.connect() as conn:
+                stored = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
+        elapsed = time.monotonic() - start
+        replay.wait()
+        memory = pipeline.memory()
+        engine.dispose()
+    finally:
+        pipeline.close()
+    rate = args.events / elapsed
+    save(
+        "replay",
+        {
+            "setup": "wcml replay of N logged issues.opened events -> dispatcher -> 2 predictors -> store "
+            "(PostgreSQL rows + history documents on local disk), each service one process",
+            "events": args.events,
+            "predictions_stored": stored,
+            "seconds": round(elapsed, 1),
+            "replay_publish_seconds": round(published_at, 1) if published_at else None,
+            "events_per_s": round(rate),
+            "raw_broker": raw,
+            "ratio_to_raw_broker": round(rate / raw["messages_per_s"], 3),
+            "peak_rss_mib": memory,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
