@@ -106,8 +106,21 @@ M = TypeVar("M", EventEnvelope, TaskMessage, Prediction)
 _KINDS = {cls.kind: cls for cls in (EventEnvelope, TaskMessage, Prediction)}
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(obj) -> dict[str, Any]:
+    """Shallow field dict (dataclasses.asdict deep-copies every value: slow on the hot path)."""
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+    return {name: getattr(obj, name) for name in names}
+
+
 def to_dict(message: Message) -> dict[str, Any]:
-    data = dataclasses.asdict(message)
+    data = _plain(message)
+    if isinstance(message, TaskMessage):
+        data["issue"] = _plain(message.issue)
     return {"v": SCHEMA_VERSION, "kind": message.kind, **data}
 
 
