@@ -18,13 +18,16 @@ from werkzeug.exceptions import HTTPException
 
 from services.store import dashboard, queries
 from services.store.auth import ApiKeys
-from services.store.filters import FilterError, Filters
+from services.store.filters import CONTROL, FilterError, Filters
 from services.store.openapi import openapi_document
+from services.store.validation import valid_repo
 from shared.http import add_health_and_metrics
 
 log = logging.getLogger(__name__)
 
 PAGING_PARAMS = ("cursor", "limit")
+COMPARISON_PARAMS = ("task", "model_a", "model_b")
+MAX_ISSUE = 2**31 - 1
 
 
 def _error(status: int, message: str, **headers: str) -> tuple[Response, int, dict[str, str]]:
@@ -33,6 +36,21 @@ def _error(status: int, message: str, **headers: str) -> tuple[Response, int, di
 
 def _is_api() -> bool:
     return request.path.startswith("/api/")
+
+
+def _once() -> None:
+    repeated = next((k for k in request.args if len(request.args.getlist(k)) > 1), None)
+    if repeated:
+        raise FilterError(f"give {repeated!r} once")
+
+
+def _only(*names: str) -> None:
+    """400 for a parameter given twice or one this route does not know."""
+    _once()
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        known = ", ".join(names) or "none"
+        raise FilterError(f"unknown parameter {unknown[0][:40]!r}; this route takes {known}")
 
 
 def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
@@ -50,9 +68,7 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
 
     @bp.get("/api/v1/predictions")
     def list_predictions():
-        repeated = next((k for k in request.args if len(request.args.getlist(k)) > 1), None)
-        if repeated:
-            raise FilterError(f"give {repeated!r} once")
+        _once()
         filters = Filters.parse(request.args, ignore=PAGING_PARAMS)
         page = queries.list_predictions(engine, filters, request.args.get("cursor"),
                                         request.args.get("limit"))
@@ -60,14 +76,45 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
 
     @bp.get("/api/v1/issues/<owner>/<repo>/<int:number>")
     def issue(owner: str, repo: str, number: int):
-        latest = queries.latest_for_issue(engine, f"{owner}/{repo}", number)
+        _only()
+        storable = valid_repo(f"{owner}/{repo}") and 1 <= number <= MAX_ISSUE  # else there is none
+        latest = queries.latest_for_issue(engine, f"{owner}/{repo}", number) if storable else None
         if not latest:
-            return _error(404, f"no predictions for {owner}/{repo}#{number}")
+            return _error(404, f"no predictions for {owner[:100]}/{repo[:100]}#{number}")
         return jsonify(repo=f"{owner}/{repo}", number=number, predictions=latest)
 
     @bp.get("/api/v1/models")
     def models():
+        _only()
         return jsonify(items=queries.model_versions(engine))
+
+    def _run(replay_id: str) -> dict | None:
+        if len(replay_id) > 64 or CONTROL.search(replay_id):  # no such id can be stored
+            return None
+        return queries.get_run(engine, replay_id)
+
+    @bp.get("/api/v1/replays")
+    def replays():
+        _only("limit")
+        return jsonify(items=queries.list_runs(engine, request.args.get("limit")))
+
+    @bp.get("/api/v1/replays/<replay_id>")
+    def replay(replay_id: str):
+        _only()
+        run = _run(replay_id)
+        if run is None:
+            return _error(404, f"no replay run {replay_id[:80]!r}")
+        return jsonify(run)
+
+    @bp.get("/api/v1/replays/<replay_id>/comparison")
+    def comparison(replay_id: str):
+        _only(*COMPARISON_PARAMS)
+        params = {k: request.args.get(k, "") for k in COMPARISON_PARAMS}
+        queries.check_comparison(**params)  # a bad request is a 400 even for an unknown run
+        run = _run(replay_id)
+        if run is None:
+            return _error(404, f"no replay run {replay_id[:80]!r}")
+        return jsonify(replay=run, **queries.compare_models(engine, replay_id, **params))
 
     @bp.get("/openapi.json")
     def openapi():

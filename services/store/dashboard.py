@@ -1,4 +1,4 @@
-"""The HTML dashboard at ``/``: recent predictions, label distribution, models in service.
+"""The HTML dashboard at ``/``: recent predictions, label distribution, models and replay runs.
 
 Served read-only without an API key, as self-hosted dashboards (Grafana, RabbitMQ's UI
 behind a proxy, Prometheus) usually are: a key in ``?key=`` would end up in access logs
@@ -21,7 +21,9 @@ from services.store.filters import FilterError, Filters
 DAYS = 14
 RECENT = 50
 ALL_REPLAYS = "all"  # the form's "live and replayed"; the dashboard shows live predictions by default
-FORM_FIELDS = ("repo", "task", "label", "model", "replay")
+FORM_FIELDS = ("repo", "issue", "task", "label", "model", "min_confidence", "max_confidence", "since",
+               "until", "replay")
+RUNS = 10
 PALETTE = ("#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b")
 
 
@@ -72,8 +74,9 @@ def render(engine: Engine, args: Mapping[str, str], now: datetime | None = None)
     older = None
     if page is not None and page.next_cursor:
         older = "?" + urlencode({**{k: args[k] for k in args if k != "cursor"}, "cursor": page.next_cursor})
+    api = "/api/v1/predictions?" + urlencode({k: v for k, v in _filter_args(args).items() if v.strip()})
     html = render_template("store_dashboard.html", form=form, error=error, charts=charts, days=DAYS,
                            items=page.items if page else [], older=older, paged="cursor" in args,
-                           models=queries.model_versions(engine),
-                           generated=now.strftime("%Y-%m-%d %H:%M UTC"))
+                           models=queries.model_versions(engine), runs=queries.list_runs(engine, RUNS),
+                           api=api.rstrip("?"), generated=now.strftime("%Y-%m-%d %H:%M UTC"))
     return html, 400 if error else 200

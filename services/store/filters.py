@@ -9,16 +9,19 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
-
-from services.store.validation import valid_repo
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 LIVE, ANY_REPLAY = "none", "any"  # replay=none: live predictions only; replay=any: replays only
 _CURSOR_PREFIX = "p1:"
+MAX_ID = 2**63 - 1  # row ids are BIGINT
+REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}/[A-Za-z0-9_.-]{1,100}")
+"""The shape of a repository filter (GitHub's owner and name characters); what matches nothing is fine."""
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FilterError(ValueError):
@@ -45,11 +48,14 @@ class Filters:
         unknown = sorted(set(args) - known - set(ignore))
         if unknown:
             raise FilterError(f"unknown parameter {unknown[0]!r}; filters are {', '.join(sorted(known))}")
-        raw = {k: v.strip() for k, v in args.items() if k in known and v is not None and v.strip()}
+        # Checked before strip(), which would hide a tab or an overlong value.
+        bad = next((name for name in sorted(known) if CONTROL.search(args.get(name) or "")), None)
+        if bad:
+            raise FilterError(f"{bad} contains a control character")
         for name in ("task", "model", "label", "replay"):
-            if len(raw.get(name, "")) > 64:
-                raise FilterError(f"{name} is longer than 64 characters")
-        if "repo" in raw and not valid_repo(raw["repo"]):
+            check_name(name, args.get(name) or "")
+        raw = {k: v.strip() for k, v in args.items() if k in known and v is not None and v.strip()}
+        if "repo" in raw and not REPO.fullmatch(raw["repo"]):
             raise FilterError(f"repo must be owner/name, got {raw['repo'][:80]!r}")
         parsed = cls(
             repo=raw.get("repo"),
@@ -67,6 +73,15 @@ class Filters:
         if None not in (parsed.since, parsed.until) and parsed.since > parsed.until:
             raise FilterError("since is later than until")
         return parsed
+
+
+def check_name(name: str, value: str) -> str:
+    """A task, model, label or replay name: at most 64 characters, no control characters."""
+    if len(value) > 64:
+        raise FilterError(f"{name} is longer than 64 characters")
+    if CONTROL.search(value):
+        raise FilterError(f"{name} contains a control character")
+    return value
 
 
 def _number(name: str, value: str) -> int:
@@ -98,9 +113,11 @@ def _timestamp(name: str, value: str | None) -> datetime | None:
             day = date.fromisoformat(value)
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise FilterError(f"{name} must be an ISO 8601 date or date-time, got {value[:40]!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first representable UTC instant
+        raise FilterError(f"{name} is out of range, got {value[:40]!r}") from None
 
 
 def parse_limit(value: str | int | None) -> int:
@@ -125,6 +142,6 @@ def decode_cursor(cursor: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     number = text[len(_CURSOR_PREFIX):]
-    if not text.startswith(_CURSOR_PREFIX) or not number.isdigit() or int(number) < 1:
+    if not text.startswith(_CURSOR_PREFIX) or not number.isdigit() or not 1 <= int(number) <= MAX_ID:
         raise FilterError("cursor is not one this API issued; start again without it")
     return int(number)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.store.filters import DEFAULT_LIMIT, MAX_LIMIT
+from services.store.replay_runs import STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -22,16 +23,27 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    """An optional query parameter; sent empty (as an HTML form does) it is as if absent."""
+    return {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema,
+            "description": description}
 
 
-_TEXT = {"type": "string", "maxLength": 64}
+_TEXT = {"type": "string", "maxLength": 64, "pattern": "^[^\\x00-\\x1f\\x7f]*$"}  # no control characters
+_NAME = {**_TEXT, "minLength": 1}
 _UNIT = {"type": "number", "minimum": 0, "maximum": 1}
-_WHEN = {"type": "string", "example": "2024-05-01T00:00:00Z"}
+_WS = r"[^\S\x00-\x1f\x7f]*"  # what strip() removes, less the control characters refused before it
+_REPO = rf"^{_WS}([A-Za-z0-9][A-Za-z0-9-]{{0,99}}/[A-Za-z0-9_.-]{{1,100}})?{_WS}$"
+# ISO 8601 date or date-time as Python reads it; " hh:mm" for "+hh:mm" is what an unescaped "+" becomes.
+_DAY, _TIME = r"\d{4}-\d{2}-\d{2}", r"[T ]\d{2}:\d{2}(:\d{2}([.,]\d{1,6})?)?"
+_ZONE = r"(Z|[+-]\d{2}(:?\d{2})?| \d{2}:\d{2})"
+_WHEN = {"type": "string", "example": "2024-05-01T00:00:00Z",
+         "pattern": rf"^{_WS}({_DAY}([T ]\d{{2}}|{_TIME}{_ZONE}?)?){_WS}$"}
+_NULL_UNIT = {"type": "number", "minimum": 0, "maximum": 1, "nullable": True}
 
 PREDICTION_FILTERS = [
-    _query("repo", {"type": "string", "example": "webcompat/web-bugs"}, "Repository, owner/name."),
-    _query("issue", {"type": "integer", "minimum": 1}, "Issue number."),
+    _query("repo", {"type": "string", "pattern": _REPO, "example": "webcompat/web-bugs"},
+           "Repository, owner/name."),
+    _query("issue", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "Issue number."),
     _query("task", _TEXT, "Task name, e.g. needsdiagnosis."),
     _query("model", _TEXT, "Model version."),
     _query("label", _TEXT, "Predicted label."),
@@ -42,10 +54,14 @@ PREDICTION_FILTERS = [
     _query("replay", _TEXT, "A replay id; `none` for live predictions only, `any` for replayed ones only."),
 ]
 PAGING = [
-    _query("cursor", {"type": "string"}, "`next_cursor` of the previous page (opaque)."),
+    _query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
+           "`next_cursor` of the previous page (opaque); a cursor this API did not issue is a 400."),
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
            "Page size."),
 ]
+
+_REPLAY_ID = {"name": "replay_id", "in": "path", "required": True, "schema": {"type": "string"},
+              "example": "r-1"}
 
 _PREDICTION = {
     "type": "object",
@@ -98,13 +114,72 @@ _SCHEMAS = {
                        "last_predicted_at": {"type": "string", "format": "date-time"}}},
     "ModelList": {"type": "object", "additionalProperties": False, "required": ["items"],
                   "properties": {"items": {"type": "array", "items": _ref("ModelVersion")}}},
+    "ReplayRun": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "state", "created_at", "created_by", "filters", "model_version", "tasks", "total",
+                     "published", "progress", "last_position", "finished_at", "error"],
+        "properties": {
+            "id": {"type": "string"},
+            "state": {"type": "string", "enum": list(STATES)},
+            "created_at": {"type": "string", "format": "date-time"},
+            "created_by": {"type": "string"},
+            "filters": {"type": "object", "description": "The slice of the event log replayed."},
+            "model_version": {"type": "string", "nullable": True,
+                              "description": "Model the replay asked for; null means each task's default."},
+            "tasks": {"type": "array", "items": {"type": "string"}},
+            "total": {"type": "integer", "description": "Events the run will publish."},
+            "published": {"type": "integer", "description": "Events published so far."},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1, "description": "published / total."},
+            "last_position": {"type": "integer", "description": "Event-log position reached."},
+            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+            "error": {"type": "string", "nullable": True}}},
+    "ReplayList": {"type": "object", "additionalProperties": False, "required": ["items"],
+                   "properties": {"items": {"type": "array", "items": _ref("ReplayRun")}}},
+    "TruthScores": {
+        "type": "object", "additionalProperties": False, "nullable": True,
+        "required": ["evaluated", "accuracy", "macro_precision", "macro_recall", "labels"],
+        "description": "Only where known labels were supplied (library call); null in the API.",
+        "properties": {
+            "evaluated": {"type": "integer"}, "accuracy": _NULL_UNIT, "macro_precision": _NULL_UNIT,
+            "macro_recall": _NULL_UNIT,
+            "labels": {"type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": False,
+                "required": ["precision", "recall", "support"],
+                "properties": {"precision": _NULL_UNIT, "recall": _NULL_UNIT,
+                               "support": {"type": "integer"}}}}}},
+    "ModelScores": {
+        "type": "object", "additionalProperties": False,
+        "required": ["model_version", "count", "labels", "truth"],
+        "properties": {"model_version": {"type": "string"},
+                       "count": {"type": "integer", "description": "Predictions of this model in scope."},
+                       "labels": {"type": "object", "additionalProperties": {"type": "integer"},
+                                  "description": "Predictions per label."},
+                       "truth": _ref("TruthScores")}},
+    "Comparison": {
+        "type": "object", "additionalProperties": False,
+        "required": ["replay", "task", "replay_id", "model_a", "model_b", "pairs", "agreements",
+                     "agreement_rate", "pair_labels"],
+        "properties": {
+            "replay": _ref("ReplayRun"),
+            "task": {"type": "string"}, "replay_id": {"type": "string", "nullable": True},
+            "model_a": _ref("ModelScores"), "model_b": _ref("ModelScores"),
+            "pairs": {"type": "integer", "description": "Events (delivery id, task) both models scored."},
+            "agreements": {"type": "integer", "description": "Pairs with the same label."},
+            "agreement_rate": {**_NULL_UNIT, "description": "agreements / pairs; null without pairs."},
+            "pair_labels": {"type": "array", "description": "Pairs per (label of A, label of B).",
+                            "items": {"type": "object", "additionalProperties": False,
+                                      "required": ["label_a", "label_b", "count"],
+                                      "properties": {"label_a": {"type": "string"},
+                                                     "label_b": {"type": "string"},
+                                                     "count": {"type": "integer"}}}}}},
     "Health": {"type": "object", "additionalProperties": False, "required": ["status"],
                "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]},
                               "error": {"type": "string"}}},
 }
 
 _RESPONSES = {
-    "BadRequest": _json(_ERROR, "A filter, the page size or the cursor is not valid."),
+    "BadRequest": _json(_ERROR, "A parameter is not valid; the error names it."),
+    "Unavailable": _json(_ERROR, "The database does not answer; try again after Retry-After seconds."),
     "Unauthorized": _json(_ERROR, "No API key, or not a known one."),
     "NotFound": _json(_ERROR, "Nothing here."),
 }
@@ -114,6 +189,14 @@ _PUBLIC: list[dict[str, list]] = []
 
 
 def openapi_document() -> dict[str, Any]:
+    document = _document()
+    for path, operations in document["paths"].items():
+        if path.startswith("/api/"):  # every API answer may also be "the database is down, retry"
+            operations["get"]["responses"]["503"] = {"$ref": "#/components/responses/Unavailable"}
+    return document
+
+
+def _document() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "webcompat-ml query API", "version": "1",
@@ -129,16 +212,40 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/issues/{owner}/{repo}/{number}": {"get": {
                 "operationId": "issuePredictions", "summary": "The latest prediction per task of an issue",
                 "parameters": [
-                    {"name": "owner", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "repo", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "owner", "in": "path", "required": True, "schema": {"type": "string"},
+                     "example": "webcompat"},
+                    {"name": "repo", "in": "path", "required": True, "schema": {"type": "string"},
+                     "example": "web-bugs"},
                     {"name": "number", "in": "path", "required": True,
-                     "schema": {"type": "integer", "minimum": 0}}],
+                     "schema": {"type": "integer", "minimum": 0}, "example": 1}],
                 "responses": {"200": _json(_ref("IssuePredictions"), "Latest prediction per task."),
-                              "401": _R["401"], "404": _R["404"]}}},
+                              "400": _R["400"], "401": _R["401"], "404": _R["404"]}}},
             "/api/v1/models": {"get": {
                 "operationId": "listModels", "summary": "Model versions that have predictions",
                 "responses": {"200": _json(_ref("ModelList"), "Per task and model version."),
-                              "401": _R["401"]}}},
+                              "400": _R["400"], "401": _R["401"]}}},
+            "/api/v1/replays": {"get": {
+                "operationId": "listReplays", "summary": "Replay runs with their progress, newest first",
+                "parameters": [PAGING[1]],
+                "responses": {"200": _json(_ref("ReplayList"), "The newest runs."),
+                              "400": _R["400"], "401": _R["401"]}}},
+            "/api/v1/replays/{replay_id}": {"get": {
+                "operationId": "replayRun", "summary": "One replay run and its progress",
+                "parameters": [_REPLAY_ID],
+                "responses": {"200": _json(_ref("ReplayRun"), "The run."), "400": _R["400"],
+                              "401": _R["401"], "404": _R["404"]}}},
+            "/api/v1/replays/{replay_id}/comparison": {"get": {
+                "operationId": "compareModels",
+                "summary": "Two model versions of one task on the events a replay scored",
+                "parameters": [_REPLAY_ID, *(
+                    {"name": name, "in": "query", "required": True, "schema": _NAME, "description": text,
+                     "example": example}
+                    for name, text, example in (
+                        ("task", "Task name.", "needsdiagnosis"),
+                        ("model_a", "One model version, e.g. the live one.", "m1"),
+                        ("model_b", "Another model version, e.g. the replay's.", "m2")))],
+                "responses": {"200": _json(_ref("Comparison"), "Counts, agreement and label distributions."),
+                              "400": _R["400"], "401": _R["401"], "404": _R["404"]}}},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": _PUBLIC,
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0 document.")}}},

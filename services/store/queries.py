@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services.store.comparison import check_comparison, compare_models
 from services.store.filters import (
     ANY_REPLAY,
     LIVE,
@@ -25,10 +26,11 @@ from services.store.filters import (
     parse_limit,
 )
 from services.store.records import iso, record
+from services.store.replay_runs import get_run, list_runs
 from services.store.tables import predictions as t
 
-__all__ = ["FilterError", "Filters", "Page", "label_counts", "latest_for_issue", "list_predictions",
-           "model_versions"]
+__all__ = ["FilterError", "Filters", "Page", "check_comparison", "compare_models", "get_run", "label_counts",
+           "latest_for_issue", "list_predictions", "list_runs", "model_versions"]
 
 
 @dataclass(frozen=True)

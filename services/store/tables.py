@@ -1,4 +1,4 @@
-"""The store's view of the ``predictions`` table (migration 0001), for SQLAlchemy Core.
+"""The store's view of its tables (``predictions``: 0001, ``replay_runs``: 0002), for SQLAlchemy Core.
 
 The migration owns the schema; this copy only lets the store build queries, so its
 metadata is local and never used to create anything.
@@ -41,3 +41,21 @@ predictions = sa.Table(
 
 IDENTITY = ("delivery_id", "task", "model_version")
 """The unique key a prediction is stored under (DESIGN.md, "Identity and idempotency")."""
+
+replay_runs = sa.Table(
+    "replay_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("filters", sa.JSON, nullable=False),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("tasks", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("published", sa.Integer, nullable=False),
+    sa.Column("last_position", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text),
+)
+"""Written by the replay source (ingest); the store only reads it for progress."""

@@ -42,6 +42,8 @@ def test_timestamps(value, expected):
     ({"min_confidence": "-0.1"}, "min_confidence"), ({"max_confidence": "inf"}, "max_confidence"),
     ({"repo": "a/b/c"}, "repo"), ({"repo": "../x"}, "repo"), ({"bogus": "1"}, "bogus"),
     ({"task": "t" * 65}, "task"),
+    ({"label": "bug\x00"}, "control"), ({"repo": "\ta/b"}, "control"), ({"model": "x\n"}, "control"),
+    ({"since": "0001-01-01T00:00:00+01:00"}, "out of range"), ({"until": "9999-12-31T23:59-01:00"}, "range"),
 ])
 def test_bad_values(args, word):
     with pytest.raises(FilterError, match=word) as info:
@@ -67,7 +69,7 @@ def test_cursor_round_trip_and_refusal():
     for row_id in (1, 77, 2**62):
         assert decode_cursor(encode_cursor(row_id)) == row_id
     assert decode_cursor(None) is None and decode_cursor("") is None
-    for bad in ("garbage", "!!!", encode_cursor(1)[:-2], "cDE6LTE", "cDI6MQ"):  # p1:-1, p2:1
+    for bad in ("garbage", "!!!", encode_cursor(1)[:-2], "cDE6LTE", "cDI6MQ", encode_cursor(2**63)):
         with pytest.raises(FilterError, match="cursor"):
             decode_cursor(bad)
 
@@ -75,3 +77,8 @@ def test_cursor_round_trip_and_refusal():
 def test_offsets_other_than_utc_compare_in_utc():
     plus_two = datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2)))
     assert Filters.parse({"since": plus_two.isoformat()}).since == datetime(2024, 5, 1, 10, tzinfo=UTC)
+
+
+def test_surrounding_spaces_are_dropped_but_names_are_kept_whole():
+    f = Filters.parse({"repo": " webcompat/web-bugs ", "task": "\u2003needsdiagnosis", "label": "a b"})
+    assert (f.repo, f.task, f.label) == ("webcompat/web-bugs", "needsdiagnosis", "a b")

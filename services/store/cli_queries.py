@@ -1,0 +1,94 @@
+"""`wcml predictions`: the API's queries on the command line, as an aligned table or JSON lines.
+
+Filters are the API's (same names, same parsing, same one-line errors); the next page's
+cursor goes to stderr so stdout stays pipeable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from services.store import queries
+from services.store.filters import FilterError, Filters
+from shared.errors import UserError
+
+FILTERS = ("repo", "issue", "task", "model", "label", "min_confidence", "max_confidence", "since", "until",
+           "replay")
+COLUMNS = (("id", ">"), ("predicted", "<"), ("issue", "<"), ("task", "<"), ("label", "<"),
+           ("confidence", ">"), ("model", "<"), ("replay", "<"))
+
+
+class QueryError(UserError):
+    """A filter, page size or cursor given on the command line is not usable."""
+
+
+def _cells(p: dict[str, Any]) -> tuple[str, ...]:
+    return (str(p["id"]), p["predicted_at"][:19].replace("T", " "), f"{p['repo']}#{p['number']}", p["task"],
+            p["label"], f"{p['confidence']:.2f}", p["model_version"], p["replay_id"] or "")
+
+
+def table(items: list[dict[str, Any]]) -> str:
+    rows = [tuple(name for name, _ in COLUMNS), *(_cells(p) for p in items)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    aligned = (("  ".join(f"{cell:{align}{width}}"
+                          for cell, (_, align), width in zip(row, COLUMNS, widths, strict=True))).rstrip()
+               for row in rows)
+    return "\n".join(aligned)
+
+
+def _unreachable(engine: Engine, exc: OperationalError) -> QueryError:
+    reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
+    return QueryError(f"cannot query {engine.url.render_as_string(hide_password=True)}: {reason}")
+
+
+def _emit(items: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        for item in items:
+            out.write(json.dumps(item, sort_keys=True) + "\n")
+    elif items:
+        out.write(table(items) + "\n")
+
+
+def list_predictions(engine: Engine, values: Mapping[str, Any], cursor: str | None = None,
+                     limit: int | str | None = None, *, as_json: bool = False, out: TextIO = sys.stdout,
+                     err: TextIO = sys.stderr) -> int:
+    """One page, newest first, like ``GET /api/v1/predictions``."""
+    try:
+        filters = Filters.parse({k: str(v) for k, v in values.items() if k in FILTERS and v is not None})
+        page = queries.list_predictions(engine, filters, cursor, limit)
+    except FilterError as exc:
+        raise QueryError(str(exc)) from None
+    except OperationalError as exc:
+        raise _unreachable(engine, exc) from None
+    _emit(page.items, as_json, out)
+    if not page.items:
+        err.write("no predictions match\n")
+    if page.next_cursor:
+        err.write(f"more: --cursor {page.next_cursor}\n")
+    return 0
+
+
+def latest_for_issue(engine: Engine, repo: str | None, issue: int | str | None, *, as_json: bool = False,
+                     out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """The latest prediction per task of one issue, like ``GET /api/v1/issues/<owner>/<repo>/<number>``."""
+    if not repo or issue is None:
+        raise QueryError("--latest needs --repo and --issue")
+    try:
+        filters = Filters.parse({"repo": repo, "issue": str(issue)})
+    except FilterError as exc:
+        raise QueryError(str(exc)) from None
+    try:
+        latest = queries.latest_for_issue(engine, filters.repo, filters.issue)
+    except OperationalError as exc:
+        raise _unreachable(engine, exc) from None
+    _emit([latest[task] for task in sorted(latest)], as_json, out)
+    if not latest:
+        err.write(f"no predictions for {filters.repo}#{filters.issue}\n")
+        return 1
+    return 0
