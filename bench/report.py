@@ -17,42 +17,73 @@ def rows() -> list[tuple[str, str, str, str]]:
     ingest = _load("ingest")
     if ingest:
         ratio = ingest["ratio_to_bare"]
-        out.append(("ingest: signed webhooks accepted into PostgreSQL (2 workers)",
-                    f"{ingest['ingest']['requests_per_s']:.0f}/s; bare HMAC app {ingest['bare_hmac_202']['requests_per_s']:.0f}/s; "
-                    f"ratio {ratio:.2f}", ">= 0.5 of bare", "met" if ratio >= 0.5 else "not met"))
+        out.append(
+            (
+                "ingest: signed webhooks accepted into PostgreSQL (2 workers)",
+                f"{ingest['ingest']['requests_per_s']:.0f}/s; bare HMAC app "
+                f"{ingest['bare_hmac_202']['requests_per_s']:.0f}/s; ratio {ratio:.2f}",
+                ">= 0.5 of bare",
+                "met" if ratio >= 0.5 else "not met",
+            )
+        )
     latency = _load("latency")
     for run in (latency or {}).get("runs", []):
         goal = "p99 < 100 ms" if run["offered_per_s"] == 100 else "(reported)"
         met = ("met" if run["p99_ms"] < 100 else "not met") if run["offered_per_s"] == 100 else "-"
-        out.append((f"end-to-end webhook -> readable prediction at {run['offered_per_s']}/s",
-                    f"p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, p99 {run['p99_ms']} ms "
-                    f"({run['readable']}/{run['sent']} readable)", goal, met))
+        out.append(
+            (
+                f"end-to-end webhook -> readable prediction at {run['offered_per_s']}/s",
+                f"p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, p99 {run['p99_ms']} ms "
+                f"({run['readable']}/{run['sent']} readable)",
+                goal,
+                met,
+            )
+        )
     replay = _load("replay")
     if replay:
         ok = replay["events_per_s"] >= 2000 and replay["ratio_to_raw_broker"] >= 0.3
-        out.append((f"replay: {replay['events']:,} logged events to stored predictions (2 tasks)",
-                    f"{replay['events_per_s']}/s; raw broker {replay['raw_broker']['messages_per_s']}/s; "
-                    f"ratio {replay['ratio_to_raw_broker']:.2f}", ">= 2,000/s and >= 0.3 of raw",
-                    "met" if ok else "not met"))
+        out.append(
+            (
+                f"replay: {replay['events']:,} logged events to stored predictions (2 tasks)",
+                f"{replay['events_per_s']}/s; raw broker {replay['raw_broker']['messages_per_s']}/s; "
+                f"ratio {replay['ratio_to_raw_broker']:.2f}",
+                ">= 2,000/s and >= 0.3 of raw",
+                "met" if ok else "not met",
+            )
+        )
     predictor = _load("predictor")
     if predictor:
-        out.append(("predictor (light model), one process", json.dumps(predictor)[:200], "thousands/s per core",
-                    "see docs/predictor.md"))
+        out.append(
+            (
+                "predictor (light model), one process",
+                json.dumps(predictor)[:200],
+                "thousands/s per core",
+                "see docs/predictor.md",
+            )
+        )
     store = _load("store_queries")
     if store:
         out.append(("store queries on 1,000,000 predictions", json.dumps(store)[:200], "p99 < 50 ms", "-"))
     for name in ("latency", "replay"):
         doc = _load(name)
         if doc and doc.get("peak_rss_mib"):
-            out.append((f"peak RSS per service ({name} run)",
-                        ", ".join(f"{k} {v:.0f} MiB" for k, v in doc["peak_rss_mib"].items()), "-", "-"))
+            out.append(
+                (
+                    f"peak RSS per service ({name} run)",
+                    ", ".join(f"{k} {v:.0f} MiB" for k, v in doc["peak_rss_mib"].items()),
+                    "-",
+                    "-",
+                )
+            )
     return out
 
 
 def main() -> None:
     machine = next((d["machine"] for d in map(_load, ("ingest", "latency", "replay")) if d), {})
-    print(f"Machine: {machine.get('cpus')} cores ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
-          f"Python {machine.get('python')}\n")
+    print(
+        f"Machine: {machine.get('cpus')} cores ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
+        f"Python {machine.get('python')}\n"
+    )
     print("| measure | figure | goal | |\n|---|---|---|---|")
     for row in rows():
         print("| " + " | ".join(row) + " |")

@@ -67,10 +67,13 @@ class Replayer:
     def run(self, run_id: str, stop: threading.Event, *, rate: float | None = None,
             on_progress: Callable[[int], None] = lambda n: None) -> ReplayRun:
         """Publish the run's remaining events; return the run as left (done, or paused on stop)."""
+        requested = self.runs.get(run_id).state == "requested"
         if not self.runs.claim(run_id):
             return self.runs.get(run_id)
         run = self.runs.get(run_id)
         selection = log_filter(run.filters)
+        if requested and run.published == 0:  # queued by the API, which does not read the log
+            self.runs.set_total(run_id, self.log.count(selection))
         only_tasks = run.tasks or None
         after = run.last_position
         throttle = Throttle(rate)

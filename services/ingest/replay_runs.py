@@ -100,6 +100,10 @@ class ReplayRuns:
             return list(conn.execute(sa.select(replay_runs.c.id).where(replay_runs.c.state == "requested")
                                      .order_by(replay_runs.c.created_at)).scalars())
 
+    def set_total(self, run_id: str, total: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(replay_runs.update().where(replay_runs.c.id == run_id).values(total=total))
+
     def advance(self, run_id: str, count: int, last_position: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(replay_runs.update().where(replay_runs.c.id == run_id)

@@ -98,6 +98,12 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
         _only("limit")
         return jsonify(items=queries.list_runs(engine, request.args.get("limit")))
 
+    @bp.post("/api/v1/replays")
+    def request_replay():
+        _only()
+        run = queries.request_run(engine, request.get_json(silent=True), requested_by="api")
+        return jsonify(run), 202
+
     @bp.get("/api/v1/replays/<replay_id>")
     def replay(replay_id: str):
         _only()

@@ -14,6 +14,9 @@ from services.store.replay_runs import STATES
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
 
+_SHORT_NAME = {"type": "string", "pattern": "^[A-Za-z0-9._:+@=/-]{1,255}$"}
+
+
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -133,6 +136,15 @@ _SCHEMAS = {
             "last_position": {"type": "integer", "description": "Event-log position reached."},
             "finished_at": {"type": "string", "format": "date-time", "nullable": True},
             "error": {"type": "string", "nullable": True}}},
+    "ReplayRequest": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "from_position": {"type": "integer", "minimum": 1, "maximum": 2**62},
+            "to_position": {"type": "integer", "minimum": 1, "maximum": 2**62},
+            "since": {"type": "string", "format": "date-time"},
+            "until": {"type": "string", "format": "date-time"},
+            **{k: _SHORT_NAME for k in ("repo", "event", "action", "model_version", "created_by")},
+            "tasks": {"type": "array", "items": _SHORT_NAME}}},
     "ReplayList": {"type": "object", "additionalProperties": False, "required": ["items"],
                    "properties": {"items": {"type": "array", "items": _ref("ReplayRun")}}},
     "TruthScores": {
@@ -228,6 +240,14 @@ def _document() -> dict[str, Any]:
                 "operationId": "listReplays", "summary": "Replay runs with their progress, newest first",
                 "parameters": [PAGING[1]],
                 "responses": {"200": _json(_ref("ReplayList"), "The newest runs."),
+                              "400": _R["400"], "401": _R["401"]}},
+                "post": {
+                "operationId": "requestReplay",
+                "summary": "Queue a replay of a slice of the event log; the replay source beside the relay "
+                           "runs it (state requested, then running, done)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(
+                    "ReplayRequest")}}},
+                "responses": {"202": _json(_ref("ReplayRun"), "The queued run."),
                               "400": _R["400"], "401": _R["401"]}}},
             "/api/v1/replays/{replay_id}": {"get": {
                 "operationId": "replayRun", "summary": "One replay run and its progress",
