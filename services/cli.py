@@ -24,7 +24,8 @@ class CliError(UserError):
 
 
 def load_settings(args, *required: str) -> wcml_settings.Settings:
-    settings = wcml_settings.load(embedded_defaults=getattr(args, "embedded_defaults", False))
+    settings = wcml_settings.load(embedded_defaults=getattr(args, "embedded_defaults", False),
+                                  needs=getattr(args, "needs", wcml_settings.URLS))
     wcml_settings.require(settings, *required)
     return settings
 
@@ -448,21 +449,26 @@ def build_parser() -> argparse.ArgumentParser:
                                      "events in, ML predictions out. Configuration is by WCML_* variables.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name, func, help_text, embedded_defaults=False):
+    def add(name, func, help_text, embedded_defaults=False, needs=wcml_settings.URLS):
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(func=func, embedded_defaults=embedded_defaults)
+        p.set_defaults(func=func, embedded_defaults=embedded_defaults, needs=needs)
         return p
+
+    broker, database = ("WCML_BROKER_URL",), ("WCML_DATABASE_URL",)
 
     p = add("run", cmd_run, "embedded mode: every service in one process (SQLite, in-process queue)", True)
     p.add_argument("--bind", default="127.0.0.1:8080", help="host:port to serve on (default %(default)s)")
-    add("migrate", cmd_migrate, "bring the database schema up to date")
-    p = add("ingest", cmd_ingest, "webhook endpoint (gunicorn) plus its outbox relay")
+    add("migrate", cmd_migrate, "bring the database schema up to date", needs=database)
+    p = add("ingest", cmd_ingest, "webhook endpoint (gunicorn) plus its outbox relay",
+            needs=broker + database)
     p.add_argument("--bind", default="127.0.0.1:8000")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=16, help="request threads per worker (they share commits)")
     p.add_argument("--no-relay", action="store_true", help="do not start the outbox relay beside it")
-    add("relay", cmd_relay, "outbox relay: publish committed events to the broker (and run queued replays)")
-    p = add("replay", cmd_replay, "republish a slice of the event log through the pipeline as a recorded run")
+    add("relay", cmd_relay, "outbox relay: publish committed events to the broker (and run queued replays)",
+        needs=broker + database)
+    p = add("replay", cmd_replay, "republish a slice of the event log through the pipeline as a recorded run",
+            needs=broker + database)
     p.add_argument("--from-position", type=int, help="first log position (inclusive)")
     p.add_argument("--to-position", type=int, help="last log position (inclusive)")
     p.add_argument("--since", type=_iso_time, help="received at or after (ISO 8601)")
@@ -476,8 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who runs it (recorded; default: the login name)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add("dispatcher", cmd_dispatcher, "route events to one task message per matching task")
-    p = add("predictor", cmd_predictor, "score one task's messages with its model bundle")
+    add("dispatcher", cmd_dispatcher, "route events to one task message per matching task", needs=broker)
+    p = add("predictor", cmd_predictor, "score one task's messages with its model bundle", needs=broker)
     p.add_argument("--task", required=True)
     p.add_argument("--model", help="model version (default: the newest installed)")
     p.add_argument("--prefetch", type=int, default=512)
@@ -488,11 +494,12 @@ def build_parser() -> argparse.ArgumentParser:
     q = store.add_parser("repair", help="rewrite S3 documents that are missing or behind the database",
                          description="rewrite S3 documents that are missing or behind the database")
     q.add_argument("--since", help="only predictions stored since this ISO 8601 time")
-    q.set_defaults(func=cmd_store_repair)
-    p = add("api", cmd_api, "query API and dashboard (gunicorn)")
+    q.set_defaults(func=cmd_store_repair, needs=("WCML_DATABASE_URL", "WCML_BLOB_URL"))
+    p = add("api", cmd_api, "query API and dashboard (gunicorn)", needs=database)
     p.add_argument("--bind", default="127.0.0.1:8001")
     p.add_argument("--workers", type=int, default=2)
-    p = add("predictions", cmd_predictions, "list stored predictions (the API's filters) as a table or JSON")
+    p = add("predictions", cmd_predictions, "list stored predictions (the API's filters) as a table or JSON",
+            needs=database)
     for flag, text in (("repo", "owner/name"), ("issue", "issue number"), ("task", "task name"),
                        ("model", "model version"), ("label", "predicted label"),
                        ("min-confidence", "at least this confidence"), ("max-confidence", "at most this"),
@@ -547,11 +554,11 @@ def build_parser() -> argparse.ArgumentParser:
     q = dead.add_parser("list", help="show dead-lettered messages with their reasons",
                         description="show dead-lettered messages with their reasons (left in place)")
     q.add_argument("--limit", type=int, default=100)
-    q.set_defaults(func=cmd_dead_list)
+    q.set_defaults(func=cmd_dead_list, needs=broker)
     q = dead.add_parser("requeue", help="send dead-lettered messages back where they came from",
                         description="send dead-lettered messages back where they came from")
     q.add_argument("--limit", type=int, default=1000)
-    q.set_defaults(func=cmd_dead_requeue)
+    q.set_defaults(func=cmd_dead_requeue, needs=broker)
 
     p = add("sample-webhook", cmd_sample, "post a signed sample issues.opened webhook", True)
     p.add_argument("--url", default="http://127.0.0.1:8080/webhooks/github")

@@ -74,23 +74,33 @@ def _generated_secret(var_dir: Path, filename: str, announce) -> tuple[str, ...]
     return (value,)
 
 
-def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, announce=print) -> Settings:
-    """Read settings; ``embedded_defaults`` fills the embedded-mode defaults for what is unset."""
+URLS = ("WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL")
+_SCHEMES = {"WCML_BROKER_URL": ("amqp", "amqps", "memory"), "WCML_DATABASE_URL": ("postgresql", "sqlite"),
+            "WCML_BLOB_URL": ("s3", "file")}
+
+
+def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, announce=print,
+         needs: tuple[str, ...] = URLS) -> Settings:
+    """Read settings; ``embedded_defaults`` fills the embedded-mode defaults for what is unset.
+
+    ``needs`` names the URLs this process uses: the others may be unset (then empty strings),
+    so a command that only reads the database does not ask for a broker.
+    """
     env = dict(os.environ if env is None else env)
     if embedded_defaults:
         for name, default in EMBEDDED_DEFAULTS.items():
             env.setdefault(name, default)
 
-    def required(name: str) -> str:
+    def url(name: str) -> str:
         value = env.get(name, "").strip()
         if not value:
-            raise SettingsError(name, "is not set")
-        return value
+            if name in needs:
+                raise SettingsError(name, "is not set")
+            return ""
+        return _check_url(name, value, _SCHEMES[name])
 
     var_dir = Path(env.get("WCML_VAR_DIR", "var"))
-    broker_url = _check_url("WCML_BROKER_URL", required("WCML_BROKER_URL"), ("amqp", "amqps", "memory"))
-    database_url = _check_url("WCML_DATABASE_URL", required("WCML_DATABASE_URL"), ("postgresql", "sqlite"))
-    blob_url = _check_url("WCML_BLOB_URL", required("WCML_BLOB_URL"), ("s3", "file"))
+    broker_url, database_url, blob_url = (url(name) for name in URLS)
     if blob_url.startswith("s3://") and not urlparse(blob_url).netloc:
         raise SettingsError("WCML_BLOB_URL", "s3:// URL names no bucket")
     embedded = broker_url.startswith("memory://")
