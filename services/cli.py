@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from shared import log as wcml_log
 from shared import settings as wcml_settings
@@ -434,6 +435,34 @@ def cmd_sample(args) -> int:
 
 # -- argument parsing -------------------------------------------------------------
 
+def cmd_compare(args) -> int:
+    """Two model versions on the events of one replay; with --truth (a data set built from the
+    event log's history by `wcml dataset build`), accuracy, precision and recall per model."""
+    from services.predictor.datasets import read_labelled
+    from services.store.comparison import compare_models
+
+    settings = load_settings(args)
+    truth = None
+    if args.truth:
+        issues, labels = read_labelled(Path(args.truth))
+        truth = {(issue.repo, issue.number): label for issue, label in zip(issues, labels, strict=True)}
+    report = compare_models(create_engine(settings.database_url), args.run_id, task=args.task,
+                            model_a=args.model_a, model_b=args.model_b, truth=truth)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print(f"replay {args.run_id}, task {report['task']}: {report['pairs']} event(s) scored by both, "
+          f"agreement {report['agreement_rate']}")
+    for side in (report["model_a"], report["model_b"]):
+        line = f"  {side['model_version']}: {side['count']} prediction(s), labels {side['labels']}"
+        if side["truth"]:
+            t = side["truth"]
+            line += (f"; on {t['evaluated']} with known labels: accuracy {t['accuracy']}, "
+                     f"macro precision {t['macro_precision']}, macro recall {t['macro_recall']}")
+        print(line)
+    return 0
+
+
 def _iso_time(text: str) -> str:
     from datetime import datetime
 
@@ -482,6 +511,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who runs it (recorded; default: the login name)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = add("compare", cmd_compare, "compare two model versions on the events of one replay", needs=database)
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--task", required=True)
+    p.add_argument("--model-a", required=True, help="e.g. the live model version")
+    p.add_argument("--model-b", required=True, help="e.g. the version the replay forced")
+    p.add_argument("--truth", help="labelled data set (JSON lines: repo, number, label), e.g. from "
+                                   "`wcml dataset build TASK --from-log`")
+    p.add_argument("--json", action="store_true")
     add("dispatcher", cmd_dispatcher, "route events to one task message per matching task", needs=broker)
     p = add("predictor", cmd_predictor, "score one task's messages with its model bundle", needs=broker)
     p.add_argument("--task", required=True)

@@ -7,6 +7,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from services import cli
 from services.dispatcher.rules import load_rules
 from services.dispatcher.worker import Dispatcher
 from services.ingest.event_log import EventLog, event_log
@@ -87,7 +88,7 @@ def wait_until_drained(engine, broker, expected_rows: int, timeout: float = 240)
 
 
 def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resumed_and_repeated(
-        amqp_url, pg_url, tmp_path):
+        amqp_url, pg_url, tmp_path, monkeypatch, capsys):
     engine = create_engine(pg_url)
     models = tmp_path / "models"
     ensure_demo_bundles(models, TASKS, announce=lambda _: None)
@@ -140,6 +141,21 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
         assert wait_until_drained(engine, broker, rows + 1000) == rows + 1000
         assert count(engine, f"SELECT count(*) FROM predictions WHERE model_version = '{new_version}' "
                              f"AND replay_id = '{third.id}' AND task = 'needsdiagnosis'") == 1000
+
+        # Compare the two models on the replay's events, with labels known for half of them.
+        old_version = next(v for v in list_versions(models, "needsdiagnosis") if v != new_version)
+        truth = tmp_path / "truth.jsonl"
+        rows = ({"repo": "webcompat/web-bugs", "number": n, "title": "t", "label": "needsdiagnosis"}
+                for n in range(1, 501))
+        truth.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        monkeypatch.setenv("WCML_DATABASE_URL", pg_url)
+        capsys.readouterr()
+        assert cli.main(["compare", third.id, "--task", "needsdiagnosis", "--model-a", new_version,
+                         "--model-b", old_version, "--truth", str(truth), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["pairs"] == 1000 and report["model_a"]["count"] == report["model_b"]["count"] == 1000
+        assert report["agreement_rate"] == 1.0  # the same demo data, the same model
+        assert report["model_a"]["truth"]["evaluated"] == 500
     finally:
         consumers.close()
         broker.close()
