@@ -114,7 +114,11 @@ def cmd_ingest(args) -> int:
     finally:
         if relay is not None:
             relay.terminate()
-            relay.wait(30)
+            try:
+                relay.wait(30)
+            except subprocess.TimeoutExpired:
+                log.warning("the relay did not stop within 30 s; killing it (it resumes where it was)")
+                relay.kill()
     return 0
 
 

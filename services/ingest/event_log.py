@@ -75,7 +75,9 @@ class LogFilter:
 class EventLog:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        self._insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._append = (insert(event_log).on_conflict_do_nothing(index_elements=["delivery_id"])
+                        .returning(event_log.c.delivery_id, event_log.c.position))
 
     def append(self, delivery: WebhookDelivery) -> Appended:
         """Commit the delivery (or find it already logged) before anyone answers GitHub."""
@@ -92,13 +94,11 @@ class EventLog:
                 rows.append({"delivery_id": d.delivery_id, "hook_id": d.hook_id, "event": d.event,
                              "action": d.action, "repo": d.repo, "issue_number": d.issue_number,
                              "sender": d.sender, "received_at": now, "payload": d.payload_text})
-        stmt = (self._insert(event_log).values(rows)
-                .on_conflict_do_nothing(index_elements=["delivery_id"])
-                .returning(event_log.c.delivery_id, event_log.c.position))
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
-            inserted = dict(conn.execute(stmt).all())
+            # One cached statement, executemany: SQLAlchemy batches it into multi-row VALUES.
+            inserted = dict(conn.execute(self._append, rows).all())
             known = [r["delivery_id"] for r in rows if r["delivery_id"] not in inserted]
             existing = dict(conn.execute(sa.select(event_log.c.delivery_id, event_log.c.position)
                                          .where(event_log.c.delivery_id.in_(known))).all()) if known else {}

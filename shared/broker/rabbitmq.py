@@ -102,7 +102,13 @@ class RabbitBroker(Broker):
                 known_ex + tuple(e for e in exchanges if e not in known_ex),
                 known_q + tuple(q for q in queues if q not in known_q),
             )
-        connection = self._connect()  # declares everything known so far
+        try:
+            connection = self._connect(attempts=1)  # declares everything known so far
+        except CONNECTION_ERRORS as exc:
+            # Never block a service's start on the broker: every new connection declares it all.
+            log.warning("RabbitMQ unreachable (%s): topology will be declared on connecting",
+                        type(exc).__name__)
+            return
         connection.close()
 
     def _declare_on(self, connection: pika.BlockingConnection) -> None:

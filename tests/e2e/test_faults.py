@@ -34,7 +34,9 @@ def pipeline(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
         raise
     finally:
         codes = p.close()
-    assert all(code == 0 for code in codes.values()), (codes, p.diagnostics())
+    if any(codes.values()):
+        print(codes, p.diagnostics())
+    assert not any(codes.values()), codes
 
 
 def assert_clean(report: dict) -> None:
