@@ -16,6 +16,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -47,8 +48,6 @@ def histogram(name: str, doc: str, labels=(), buckets=Histogram.DEFAULT_BUCKETS)
 def render() -> tuple[bytes, str]:
     """Body and content type for a /metrics response."""
     if MULTIPROCESS:
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
@@ -56,8 +55,6 @@ def render() -> tuple[bytes, str]:
 
 
 def worker_exited(pid: int) -> None:
-    """gunicorn child_exit hook: drop a dead worker's live gauges."""
+    """gunicorn child_exit hook (runs in a signal handler: nothing may be imported here)."""
     if MULTIPROCESS:
-        from prometheus_client import multiprocess
-
         multiprocess.mark_process_dead(pid)

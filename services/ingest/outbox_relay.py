@@ -34,7 +34,6 @@ class OutboxRelay:
         self.batch = batch
         self.idle = idle
         self.wakeup = threading.Event()
-        self._lag_measured = 0.0
 
     def wake(self) -> None:
         """Called after an append, so an idle relay does not wait out its poll interval."""
@@ -54,15 +53,14 @@ class OutboxRelay:
     def run(self, stop: threading.Event) -> None:
         delay = self.idle
         lock = _RelayLock(self.log.engine)
+        watcher = threading.Thread(target=self._watch_lag, args=(stop,), name="relay-lag", daemon=True)
+        watcher.start()
         while not stop.is_set():
             try:
                 if not lock.acquire():
                     stop.wait(1.0)
                     continue
-                try:
-                    sent = self.relay_once()
-                finally:
-                    self._measure_lag()
+                sent = self.relay_once()
                 delay = self.idle
                 if sent:
                     continue
@@ -72,15 +70,17 @@ class OutboxRelay:
                 delay = min(max(delay * 2, 0.2), 5.0)
             self._pause(delay, stop)
         lock.release()
+        watcher.join(2)
 
-    def _measure_lag(self) -> None:
-        """At most twice a second: the relay polls often, the gauges need not."""
-        if time.monotonic() - self._lag_measured < 0.5:
-            return
-        self._lag_measured = time.monotonic()
-        count, age = self.log.lag()
-        lag_events.set(count)
-        lag_seconds.set(age)
+    def _watch_lag(self, stop: threading.Event, every: float = 0.5) -> None:
+        """Its own thread: the gauges stay current while a publish waits on an unreachable broker."""
+        while not stop.wait(every):
+            try:
+                count, age = self.log.lag()
+            except sa.exc.SQLAlchemyError:
+                continue
+            lag_events.set(count)
+            lag_seconds.set(age)
 
     def _pause(self, seconds: float, stop: threading.Event) -> None:
         """Sleep until woken by an append, stopped, or ``seconds`` pass."""
