@@ -16,23 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shared.database import utcnow
-
-metadata = sa.MetaData()
-replay_runs = sa.Table(
-    "replay_runs", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(255), nullable=False),
-    sa.Column("filters", sa.JSON, nullable=False),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("tasks", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("total", sa.Integer, nullable=False),
-    sa.Column("published", sa.Integer, nullable=False),
-    sa.Column("last_position", sa.BigInteger, nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("error", sa.Text),
-)
+from shared.replay_table import replay_runs
 
 RESUMABLE = ("requested", "running", "paused", "failed")
 

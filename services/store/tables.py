@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shared.replay_table import replay_runs  # noqa: F401 - shared with the replay source
+
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as in 0001: SQLite autoincrements INTEGER
 
 metadata = sa.MetaData()
@@ -42,20 +44,3 @@ predictions = sa.Table(
 IDENTITY = ("delivery_id", "task", "model_version")
 """The unique key a prediction is stored under (DESIGN.md, "Identity and idempotency")."""
 
-replay_runs = sa.Table(
-    "replay_runs",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(255), nullable=False),
-    sa.Column("filters", sa.JSON, nullable=False),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("tasks", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("total", sa.Integer, nullable=False),
-    sa.Column("published", sa.Integer, nullable=False),
-    sa.Column("last_position", sa.BigInteger, nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("error", sa.Text),
-)
-"""Written by the replay source (ingest); the store only reads it for progress."""
