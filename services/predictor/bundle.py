@@ -45,6 +45,7 @@ ALLOWED_TYPES = frozenset({
     "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
     # our own code, imported from the installed package (the encoder's weights are checked by sha256)
     "services.predictor.routing.RepoRouter", "services.predictor.embedding.SentenceEmbedding",
+    "services.predictor.tasks.base.FirstLine",
 })
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -125,12 +125,13 @@ class SentenceEmbedding(TransformerMixin, BaseEstimator):
         return state
 
 
-def heavy_pipeline(c: float = 4.0, weight: float = 0.7, title_weight: float = 0.0) -> Pipeline:
+def heavy_pipeline(c: float = 4.0, weight: float = 0.7, title_weight: float = 0.0, title: bool = True
+                   ) -> Pipeline:
     """Hashed TF-IDF (the light model's features) beside sentence embeddings, one logistic regression.
     Defaults chosen by per-repository 5-fold CV on the NLBSE train split (bench/predictor_search.py)."""
     from services.predictor.tasks.base import text_pipeline
 
-    parts = [("tfidf", text_pipeline().named_steps["features"]),
+    parts = [("tfidf", text_pipeline(title=title).named_steps["features"]),
              ("embedding", SentenceEmbedding(weight=weight))]
     if title_weight:
         parts.append(("title_embedding", SentenceEmbedding(weight=title_weight, part="title")))

@@ -3,6 +3,10 @@
 Label conventions differ per project (NLBSE'24 trains one classifier per repository), yet a bundle must
 be one versioned file that scores any issue: ``RepoRouter`` is that file. Its inputs are (repo, text)
 pairs; ``model_inputs`` builds them (or plain texts for a model that does not route).
+
+A repository's classifier is its own, but what a bug report or a question looks like carries over
+between projects: with ``others_weight`` > 0 it also learns from the other repositories' issues, each
+counting that fraction of one of its own (on NLBSE'24, by CV on the train split: 0.776 -> 0.797 at 0.05).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.pipeline import Pipeline
 
 from services.predictor.tasks import Task
 from shared.messages import IssueSnapshot
@@ -21,9 +26,10 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
     """Fits ``estimator`` once per repository with at least ``min_examples`` issues of two or more
     labels (trained on that repository's issues only), and once on everything as the fallback."""
 
-    def __init__(self, estimator: Any = None, min_examples: int = 30):
+    def __init__(self, estimator: Any = None, min_examples: int = 30, others_weight: float = 0.0):
         self.estimator = estimator
         self.min_examples = min_examples
+        self.others_weight = others_weight
 
     def fit(self, X: Sequence[tuple[str, str]], y: Sequence[str]) -> RepoRouter:
         repos, texts = _split(X)
@@ -36,8 +42,17 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
             mask = repos == repo
             if mask.sum() >= self.min_examples and len(set(y[mask])) >= 2:
                 self.repos_.append(str(repo))
-                self.models_.append(clone(self.estimator).fit(list(texts[mask]), y[mask]))
+                self.models_.append(self._fit_repo(texts, y, mask))
         return self
+
+    def _fit_repo(self, texts: np.ndarray, y: np.ndarray, own: np.ndarray) -> Any:
+        """The repository's sub-model: its own issues, plus the others' at ``others_weight`` each."""
+        model = clone(self.estimator)
+        if not self.others_weight or own.all():
+            return model.fit(list(texts[own]), y[own])
+        order = np.concatenate([np.flatnonzero(own), np.flatnonzero(~own)])
+        weights = np.where(own[order], 1.0, float(self.others_weight))
+        return model.fit(list(texts[order]), y[order], **_sample_weight(model, weights))
 
     def predict_proba(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
         repos, texts = _split(X)
@@ -52,6 +67,13 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+def _sample_weight(model: Any, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """``fit`` keyword arguments that weight samples at the classifier (a pipeline's last step)."""
+    if isinstance(model, Pipeline):
+        return {f"{model.steps[-1][0]}__sample_weight": weights}
+    return {"sample_weight": weights}
 
 
 def _split(X: Sequence[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:

@@ -52,6 +52,26 @@ def test_router_keeps_one_model_per_repository_and_falls_back_for_others():
     assert small.repos_ == []  # too few issues everywhere: the pooled model answers for all
 
 
+def test_a_repository_model_learns_from_other_repositories_at_their_weight():
+    """acme/app's questions never say "anyone know"; acme/lib's always do. Only a model that also
+    learned from acme/lib's issues knows what that wording means in acme/app."""
+    rng = random.Random(0)
+    vocab = {("acme/app", "question"): "how can I is it possible",
+             ("acme/lib", "question"): "anyone know help",
+             **{(repo, label): WORDS[label] for repo in ("acme/app", "acme/lib")
+                for label in ("bug", "feature")}}
+    X, y = [], []
+    for (repo, label), words in vocab.items():
+        for _ in range(20):
+            X.append((repo, " ".join(rng.choice(words.split()) for _word in range(8))))
+            y.append(label)
+    asked = [("acme/app", "anyone know anyone know help")]
+    question = 2  # column of "question" in classes_
+    alone = RepoRouter(text_pipeline(), others_weight=0.0).fit(X, y).predict_proba(asked)[0, question]
+    shared = RepoRouter(text_pipeline(), others_weight=0.3).fit(X, y).predict_proba(asked)[0, question]
+    assert alone < 0.5 < shared
+
+
 @pytest.fixture
 def nlbse_like(tmp_path):
     path = tmp_path / "train.jsonl"

@@ -30,6 +30,7 @@ class IssueType(Task):
     name: str = "issuetype"
     labels: tuple[str, ...] = ("bug", "feature", "question")
     per_repo: bool = True  # projects label differently; NLBSE'24 trains one model per repository
+    others_weight: float = 0.05  # by per-repository CV on the NLBSE'24 train split (docs/predictor.md)
 
     def label_from_history(self, issue: dict[str, Any], events: list[dict[str, Any]]) -> str | None:
         """The first of the issue's labels that names a type; None when none does."""
