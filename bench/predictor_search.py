@@ -31,13 +31,13 @@ TRAIN = Path(__file__).resolve().parents[1].parent / "shared/datasets/nlbse24/is
 # name -> (a fresh pipeline, others_weight)
 CONFIGS = {
     **{f"light C={c} title={t} others={a}": (lambda c=c, t=t: text_pipeline(c, title=t), a)
-       for c in (4.0, 16.0) for t in (False, True) for a in (0.0, 0.02, 0.05, 0.1, 0.2)},
+       for c in (4.0, 16.0) for t in (False, True) for a in (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)},
     **{f"heavy C={c} w={w} tw={tw}": (lambda c=c, w=w, tw=tw: heavy_pipeline(c, w, tw, title=False), 0.0)
        for c in (4.0, 16.0) for w in (1.0, 2.0) for tw in (0.0, 1.0)},
     **{f"heavy C=4 w={w}": (lambda w=w: heavy_pipeline(4.0, w, title=False), 0.0) for w in (0.5, 0.7)},
     **{f"heavy C=4 w=0.7 title={t} tw={tw} others={a}": (
         lambda t=t, tw=tw: heavy_pipeline(4.0, 0.7, tw, title=t), a)
-       for t in (False, True) for tw in (0.0, 0.5) for a in (0.0, 0.02, 0.05, 0.1, 0.2)},
+       for t in (False, True) for tw in (0.0, 0.5) for a in (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)},
     **{f"vote ce={ce} tw={tw}": (lambda ce=ce, tw=tw: ensemble_pipeline(4.0, ce, (1.0, 1.0), tw), 0.0)
        for ce in (1.0, 4.0, 16.0) for tw in (0.0, 1.0)},
     **{f"vote ce=4 tw=0 wt={wt}": (lambda wt=wt: ensemble_pipeline(4.0, 4.0, (1.0, wt)), 0.0)

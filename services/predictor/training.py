@@ -52,7 +52,7 @@ def _check(task: Task, issues: Sequence[IssueSnapshot], labels: Sequence[str]) -
 def make_model(task: Task, kind: str = "light") -> Any:
     """The task's pipeline, behind a per-repository router when the task asks for one."""
     pipeline = task.make_pipeline(kind)
-    return RepoRouter(pipeline, others_weight=task.others_weight) if task.per_repo else pipeline
+    return RepoRouter(pipeline, others_weight=task.others_weight(kind)) if task.per_repo else pipeline
 
 
 def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: str = "light",

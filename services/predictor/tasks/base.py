@@ -63,13 +63,11 @@ MODEL_KINDS = ("light", "heavy")
 class Task:
     """Base task; a concrete task overrides ``label_from_history`` and, if it must, ``text``.
 
-    ``per_repo``: train one sub-model per repository (see ``routing.RepoRouter``); ``others_weight``:
-    how much each other repository's issue counts in a repository's sub-model (0: its own only)."""
+    ``per_repo``: train one sub-model per repository (see ``routing.RepoRouter``)."""
 
     name: str
     labels: tuple[str, ...]
     per_repo: bool = False
-    others_weight: float = 0.0
 
     def text(self, issue: IssueSnapshot) -> str:
         """The model's input; the same function at training and prediction time."""
@@ -99,6 +97,11 @@ class Task:
             author=(issue.get("user") or {}).get("login") if isinstance(issue.get("user"), dict) else None,
         )
         return snapshot, label
+
+    def others_weight(self, kind: str) -> float:
+        """For a ``per_repo`` task: how much each other repository's issue counts in a repository's
+        sub-model of this kind (0: its own issues only)."""
+        return 0.0
 
     def make_pipeline(self, kind: str = "light") -> Pipeline:
         """A fresh, unfitted model for this task: ``light`` (hashed TF-IDF, the default where speed

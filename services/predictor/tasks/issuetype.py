@@ -25,12 +25,18 @@ def type_of_label(name: str) -> str | None:
     return None
 
 
+# Chosen by per-repository CV on the NLBSE'24 train split (bench/predictor_search.py, docs/predictor.md)
+OTHERS_WEIGHT = {"light": 0.2, "heavy": 0.2}
+
+
 @dataclass(frozen=True)
 class IssueType(Task):
     name: str = "issuetype"
     labels: tuple[str, ...] = ("bug", "feature", "question")
     per_repo: bool = True  # projects label differently; NLBSE'24 trains one model per repository
-    others_weight: float = 0.05  # by per-repository CV on the NLBSE'24 train split (docs/predictor.md)
+
+    def others_weight(self, kind: str) -> float:
+        return OTHERS_WEIGHT.get(kind, 0.0)
 
     def label_from_history(self, issue: dict[str, Any], events: list[dict[str, Any]]) -> str | None:
         """The first of the issue's labels that names a type; None when none does."""
