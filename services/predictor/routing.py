@@ -25,7 +25,8 @@ from shared.messages import IssueSnapshot
 
 class RepoRouter(ClassifierMixin, BaseEstimator):
     """Fits ``estimator`` once per repository with at least ``min_examples`` issues of two or more
-    labels (trained on that repository's issues only), and once on everything as the fallback."""
+    labels (on that repository's issues, plus the others' at ``others_weight`` each), and once on
+    everything as the fallback."""
 
     def __init__(self, estimator: Any = None, min_examples: int = 30, others_weight: float = 0.0):
         self.estimator = estimator
