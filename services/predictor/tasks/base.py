@@ -56,7 +56,7 @@ def text_pipeline(c: float = 4.0, title: bool = True) -> Pipeline:
     ])
 
 
-MODEL_KINDS = ("light", "heavy")
+MODEL_KINDS = ("light", "heavy", "tuned")
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,28 @@ class Task:
         sub-model of this kind (0: its own issues only)."""
         return 0.0
 
+    def shared_features(self, kind: str) -> Any:
+        """What is fitted once on all training issues before the classifier(s) of this kind: the
+        tuned encoder for ``tuned``, nothing otherwise."""
+        if kind != "tuned":
+            return None
+        from services.predictor.tuned import TunedEncoder, WithEmbeddings
+
+        return WithEmbeddings(TunedEncoder())
+
     def make_pipeline(self, kind: str = "light") -> Pipeline:
         """A fresh, unfitted model for this task: ``light`` (hashed TF-IDF, the default where speed
-        matters) or ``heavy`` (adds sentence embeddings; needs the ``ml`` extra)."""
+        matters), ``heavy`` (adds MiniLM sentence embeddings; the ``ml`` extra) or ``tuned`` (adds
+        all-mpnet-base-v2 embeddings tuned on the labels; the ``tuned`` extra). A ``tuned`` pipeline
+        reads (text, embedding) pairs from ``shared_features``."""
         if kind == "heavy":
             from services.predictor.embedding import heavy_pipeline
 
             return heavy_pipeline()
+        if kind == "tuned":
+            from services.predictor.tuned import tuned_pipeline
+
+            return tuned_pipeline()
         if kind != "light":
             raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_KINDS)})")
         return text_pipeline()

@@ -26,7 +26,7 @@ def type_of_label(name: str) -> str | None:
 
 
 # Chosen by per-repository CV on the NLBSE'24 train split (bench/predictor_search.py, docs/predictor.md)
-OTHERS_WEIGHT = {"light": 0.2, "heavy": 0.2}
+OTHERS_WEIGHT = {"light": 0.2, "heavy": 0.2, "tuned": 0.2}
 
 
 @dataclass(frozen=True)
