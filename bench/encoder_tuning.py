@@ -1,28 +1,24 @@
-"""Does SetFit-style tuning of the sentence encoder help the issuetype model? (It did not; see
-docs/predictor.md.) CV on the NLBSE'24 *train* split only, frozen and tuned side by side on the same folds.
+"""Does SetFit-style tuning of a sentence encoder help the issuetype model? CV on the NLBSE'24 *train*
+split only, frozen and tuned side by side on the same folds (results: docs/predictor.md).
 
-Per fold (5, stratified by repository and label): the top ``6 - k`` layers of all-MiniLM-L6-v2 are tuned
-on the fold's training issues of all repositories with a pairwise cosine loss (every pair in a batch:
-1 for the same label, 0 otherwise); the lower layers' output is computed once and cached. Then each
-repository's logistic regression (its own issues, the others' at 0.05) is fitted on TF-IDF + frozen,
-tuned, or both embeddings, and scored on the fold's held-out issues of that repository.
+Per fold (5, stratified by repository and label): ``TunedEncoder`` (the tuned model's encoder) tunes the
+encoder's top layers on the fold's training issues of all repositories. Then each repository's logistic
+regression (its own issues, the others' at 0.05) is fitted on TF-IDF + frozen, tuned, or both embeddings,
+and on the embeddings alone, and scored on the fold's held-out issues of that repository.
 
-    nice .venv/bin/python -m bench.encoder_tuning [--k 4 --epochs 2 --lr 5e-5]
+    WCML_EMBEDDING_CACHE=var/embeddings nice .venv/bin/python -m bench.encoder_tuning \
+        [--encoder all-mpnet-base-v2|all-MiniLM-L6-v2] [--epochs 3 --lr 5e-5] [--folds 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.sparse import csr_matrix, hstack
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
@@ -30,118 +26,13 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
 from services.predictor.datasets import read_labelled
-from services.predictor.embedding import _model_dir
+from services.predictor.encoders import MINILM, MPNET
 from services.predictor.tasks import get_task
 from services.predictor.tasks.base import text_pipeline
+from services.predictor.tuned import TunedEncoder
 
 TRAIN = Path(__file__).resolve().parents[1].parent / "shared/datasets/nlbse24/issues_train.csv"
 OTHERS_WEIGHT = 0.05
-
-
-def load_encoder(path: str | None = None):
-    """MiniLM from its package, or any BERT/MPNet sentence encoder directory (all-mpnet-base-v2)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    from transformers import AutoModel, AutoTokenizer
-
-    path = path or str(_model_dir())
-    encoder = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
-    return AutoTokenizer.from_pretrained(path), encoder
-
-
-def layer_count(encoder) -> int:
-    return len(encoder.encoder.layer)
-
-
-def lower_states(tokenizer, encoder, texts, k, max_tokens=256, batch=32):
-    """Per text, the output of the first k layers without padding, float16."""
-    states = [None] * len(texts)
-    order = np.argsort([len(t) for t in texts])
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch):
-            idx = order[start:start + batch]
-            encoded = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_tokens,
-                                padding=True, return_tensors="pt")
-            hidden = encoder(**encoded, output_hidden_states=True).hidden_states[k]
-            for row, i in enumerate(idx):
-                states[i] = hidden[row, :int(encoded["attention_mask"][row].sum())].to(torch.float16).clone()
-    return states
-
-
-def cached_lower_states(root, tokenizer, encoder, texts, k, max_tokens):
-    """``lower_states``, kept on disk under ``root`` (MPNet: ~8 min for the train split on 2 cores)."""
-    if root is None:
-        return lower_states(tokenizer, encoder, texts, k, max_tokens)
-    key = hashlib.sha256(json.dumps([encoder.config.name_or_path, k, max_tokens, texts]).encode()).hexdigest()
-    path = root / f"{key[:16]}.pt"
-    if path.is_file():
-        return torch.load(path)
-    states = lower_states(tokenizer, encoder, texts, k, max_tokens)
-    root.mkdir(parents=True, exist_ok=True)
-    torch.save(states, path)
-    return states
-
-
-def padded(states):
-    hidden = torch.zeros(len(states), max(s.shape[0] for s in states), states[0].shape[1])
-    mask = torch.zeros(hidden.shape[:2])
-    for row, s in enumerate(states):
-        hidden[row, :s.shape[0]] = s.float()
-        mask[row, :s.shape[0]] = 1
-    return hidden, mask
-
-
-def top_forward(layers, hidden, mask, position_bias=None):
-    """The top layers over cached lower states; MPNet's layers also take the relative position bias,
-    which its encoder computes once from the sequence length (``position_bias``: that function)."""
-    additive = (1.0 - mask[:, None, None, :]) * torch.finfo(torch.float32).min
-    extra = () if position_bias is None else (position_bias(hidden),)
-    for layer in layers:
-        hidden = layer(hidden, additive, *extra)
-        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
-    pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
-    return torch.nn.functional.normalize(pooled, dim=-1)
-
-
-def position_bias_of(encoder):
-    """MPNet: its encoder's relative position bias (frozen); BERT-style encoders: None."""
-    compute = getattr(encoder.encoder, "compute_position_bias", None)
-    if compute is None:
-        return None
-
-    def bias(hidden):
-        with torch.no_grad():
-            return compute(hidden)
-    return bias
-
-
-def embed_top(layers, states, position_bias=None, batch=64):
-    with torch.inference_mode():
-        return torch.cat([top_forward(layers, *padded(states[s:s + batch]), position_bias)
-                          for s in range(0, len(states), batch)]).numpy()
-
-
-def tune(encoder, k, states, labels, epochs, lr, batch, seed=0):
-    """A copy of the layers above k, tuned with a pairwise cosine loss over every pair in a batch."""
-    torch.manual_seed(seed)
-    layers = torch.nn.ModuleList(copy.deepcopy(layer) for layer in encoder.encoder.layer[k:]).train()
-    optimiser = torch.optim.AdamW(layers.parameters(), lr=lr, weight_decay=0.01)
-    codes = torch.as_tensor(np.unique(labels, return_inverse=True)[1])
-    position_bias = position_bias_of(encoder)
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        order = rng.permutation(len(states))
-        for start in range(0, len(order), batch):
-            idx = order[start:start + batch]
-            if len(idx) < 2:
-                continue
-            e = top_forward(layers, *padded([states[i] for i in idx]), position_bias)
-            same = (codes[idx][:, None] == codes[idx][None, :]).float()
-            pairs = ~torch.eye(len(idx), dtype=torch.bool)
-            loss = ((e @ e.T - same) ** 2)[pairs].mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    return layers.eval()
 
 
 def fit_score(texts, y, repos, fit, test, embeddings, weight, tfidf_too, preds):
@@ -165,31 +56,24 @@ def fit_score(texts, y, repos, fit, test, embeddings, weight, tfidf_too, preds):
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--encoder", help="a sentence encoder directory (default: the packaged MiniLM)")
-    parser.add_argument("--k", type=int, help="frozen lower layers (default: all but the top 2)")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--encoder", choices=(MPNET, MINILM), default=MPNET)
+    parser.add_argument("--tuned-layers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--per-repo", action="store_true", help="tune one copy per repository (SetFit)")
     parser.add_argument("--folds", type=int, default=5, help="score only the first N of the 5 folds")
     parser.add_argument("--skip-folds", type=int, default=0, help="and not the first N of those")
     parser.add_argument("--weight", type=float, default=0.7, help="embedding weight beside TF-IDF")
-    parser.add_argument("--states-cache", type=Path, help="keep the lower layers' output in this directory")
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
     task = get_task("issuetype")
     issues, labels = read_labelled(TRAIN)
     texts = [task.text(i) for i in issues]
     repos = np.array([i.repo for i in issues], dtype=object)
     y = np.array(labels, dtype=object)
-    tokenizer, encoder = load_encoder(args.encoder)
-    k = layer_count(encoder) - 2 if args.k is None else args.k
-    position_bias = position_bias_of(encoder)
+    encoder = TunedEncoder(args.encoder, args.tuned_layers, args.epochs, args.lr, args.batch)
     start = time.perf_counter()
-    states = cached_lower_states(args.states_cache, tokenizer, encoder, texts, k, args.max_tokens)
-    frozen = embed_top(encoder.encoder.layer[k:], states, position_bias)
-    print(json.dumps({"cached_layers": k, "seconds": round(time.perf_counter() - start, 1)}), flush=True)
+    frozen = clone(encoder).set_params(epochs=0).fit(texts, y).transform(texts)
+    print(json.dumps({"frozen_seconds": round(time.perf_counter() - start, 1)}), flush=True)
     strata = [f"{r}\n{label}" for r, label in zip(repos, y, strict=True)]
     kinds = ("frozen", "tuned", "both", "frozen alone", "tuned alone")
     preds = {kind: np.empty(len(y), dtype=object) for kind in kinds}
@@ -201,12 +85,7 @@ def main() -> int:
         if fold < args.skip_folds:
             continue
         start = time.perf_counter()
-        groups = [fit[repos[fit] == r] for r in sorted(set(repos))] if args.per_repo else [fit]
-        tuned = np.zeros_like(frozen)
-        for group in groups:
-            layers = tune(encoder, k, [states[i] for i in group], y[group], args.epochs, args.lr, args.batch)
-            rows = np.flatnonzero(np.isin(repos, repos[group])) if args.per_repo else np.arange(len(y))
-            tuned[rows] = embed_top(layers, [states[i] for i in rows], position_bias)
+        tuned = clone(encoder).fit([texts[i] for i in fit], y[fit]).transform(texts)
         fit_score(texts, y, repos, fit, test, {"frozen": [frozen], "tuned": [tuned], "both": [frozen, tuned]},
                   args.weight, True, preds)
         fit_score(texts, y, repos, fit, test, {"frozen alone": [frozen], "tuned alone": [tuned]}, 1.0, False,
@@ -218,7 +97,7 @@ def main() -> int:
         per_repo = {r: round(float(f1_score(y[(repos == r) & scored], pred[(repos == r) & scored],
                                             average="macro")), 4) for r in sorted(set(repos))}
         result[kind] = {"mean": round(float(np.mean(list(per_repo.values()))), 4), "per_repo": per_repo}
-    print(json.dumps({"args": vars(args), **result}, default=str), flush=True)
+    print(json.dumps({"args": vars(args), **result}), flush=True)
     return 0
 
 
