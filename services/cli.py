@@ -346,7 +346,10 @@ def cmd_train(args) -> int:
     issues, labels = read_labelled(Path(args.data))
     print(f"training {task.name} ({args.kind}) on {len(issues)} issues from {args.data}, "
           f"with cross-validation", file=sys.stderr)
-    pipeline, metrics = train(task, issues, labels, kind=args.kind)
+    from tqdm import tqdm
+
+    pipeline, metrics = train(task, issues, labels, kind=args.kind,
+                              progress=lambda fits: tqdm(fits, desc=f"training {task.name}", unit="fit"))
     path = write_bundle(_models_dir(args), task, pipeline, data_size=len(issues), metrics=metrics,
                         data_fingerprint=fingerprint([task.text(i) for i in issues], labels),
                         data_source=str(args.data), version=args.version)
