@@ -22,17 +22,23 @@ def test_sentence_embeddings_load_offline_and_group_similar_texts():
     assert similarity[0, 1] > similarity[0, 2] + 0.2
 
 
-def test_heavy_model_trains_installs_and_evaluates(tmp_path, capsys):
+def train_install_evaluate(tmp_path, capsys, kind: str, per_label: int = 12):
+    """`wcml train --kind KIND` on synthetic issues, the bundle reloaded through the allow-list, then
+    `wcml evaluate` on fresh ones: (bundle, evaluation report)."""
     train_file, test_file = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
-    train_file.write_text("".join(json.dumps(r) + "\n" for r in synthetic(per_label=12)))
+    train_file.write_text("".join(json.dumps(r) + "\n" for r in synthetic(per_label=per_label)))
     test_file.write_text("".join(json.dumps(r) + "\n" for r in synthetic(seed=1, per_label=4)))
     models = tmp_path / "models"
-    assert main(["train", "issuetype", "--kind", "heavy", "--data", str(train_file),
-                 "--models-dir", str(models), "--version", "h1"]) == 0
-    bundle = load_bundle(models, "issuetype", "h1")  # the allow-list admits the embedding step
-    assert isinstance(bundle.pipeline, RepoRouter) and bundle.manifest["metrics"]["kind"] == "heavy"
+    assert main(["train", "issuetype", "--kind", kind, "--data", str(train_file),
+                 "--models-dir", str(models), "--version", "v1"]) == 0
+    bundle = load_bundle(models, "issuetype", "v1")
+    assert isinstance(bundle.pipeline, RepoRouter) and bundle.manifest["metrics"]["kind"] == kind
     capsys.readouterr()
-    assert main(["evaluate", "issuetype", "--model", str(models / "issuetype" / "h1"),
+    assert main(["evaluate", "issuetype", "--model", str(models / "issuetype" / "v1"),
                  "--data", str(test_file), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    return bundle, json.loads(capsys.readouterr().out)
+
+
+def test_heavy_model_trains_installs_and_evaluates(tmp_path, capsys):
+    _bundle, report = train_install_evaluate(tmp_path, capsys, "heavy")
     assert report["per_repo"]["mean_macro_f1"] > 0.8  # the two repositories swap two labels' wording

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 
 import numpy as np
 import pytest
 
-from services.cli import main
 from services.predictor.bundle import load_bundle, write_bundle
 from services.predictor.encoders import (
     MINILM,
@@ -29,6 +27,7 @@ from services.predictor.routing import RepoRouter
 from services.predictor.tasks import get_task
 from services.predictor.tuned import TunedEncoder, WithEmbeddings, _batches, tuned_pipeline
 from tests.unit.test_predictor_commands import synthetic
+from tests.unit.test_predictor_heavy import train_install_evaluate
 
 
 def split_zip(tmp_path, files: dict[str, bytes], parts: int = 3):
@@ -126,17 +125,6 @@ def test_tuned_router_round_trips_through_a_bundle_and_refuses_another_encoder(t
 
 def test_tuned_model_trains_installs_and_evaluates(tmp_path, capsys):
     """The real thing: all-mpnet-base-v2's top 2 layers tuned in every CV fold and the final fit."""
-    train_file, test_file = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
-    train_file.write_text("".join(json.dumps(r) + "\n" for r in synthetic(per_label=10)))
-    test_file.write_text("".join(json.dumps(r) + "\n" for r in synthetic(seed=1, per_label=4)))
-    models = tmp_path / "models"
-    assert main(["train", "issuetype", "--kind", "tuned", "--data", str(train_file),
-                 "--models-dir", str(models), "--version", "m1"]) == 0
-    bundle = load_bundle(models, "issuetype", "m1")
-    assert bundle.manifest["metrics"]["kind"] == "tuned"
+    bundle, report = train_install_evaluate(tmp_path, capsys, "tuned", per_label=10)
     assert bundle.pipeline.shared_.encoder_.encoder_sha256_ == MPNET_SHA256
-    capsys.readouterr()
-    assert main(["evaluate", "issuetype", "--model", str(models / "issuetype" / "m1"),
-                 "--data", str(test_file), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
     assert report["per_repo"]["mean_macro_f1"] > 0.8
