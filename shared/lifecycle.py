@@ -1,7 +1,13 @@
-"""Graceful stop: SIGTERM/SIGINT set an event; loops finish their batch and exit 0."""
+"""Graceful stop: SIGTERM/SIGINT set an event; loops finish their batch and exit 0.
+
+SIGUSR1 makes a running service print every thread's stack to stderr and carry on: the way
+to see where a stuck consumer or relay waits (`kill -USR1 PID`; gunicorn processes keep
+their own meaning of USR1, reopening logs).
+"""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import threading
@@ -20,4 +26,5 @@ def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return stop

@@ -40,8 +40,16 @@ class ServiceProcess:
         self.log.close()
         return self.proc.returncode
 
+    def dump_stacks(self) -> None:
+        """SIGUSR1 to the service's process group: its Python processes print their threads' stacks."""
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+        return self.log_path.read_text(errors="replace")[-8000:]
 
 
 class Pipeline:
@@ -72,6 +80,9 @@ class Pipeline:
         return "\n".join(p.log_path.read_text(errors="replace") for p in self.procs.values())
 
     def diagnostics(self) -> str:
+        for p in self.procs.values():
+            p.dump_stacks()
+        time.sleep(0.5)
         return "\n".join(f"--- {name} (alive={p.alive()})\n{p.output()}" for name, p in self.procs.items())
 
 

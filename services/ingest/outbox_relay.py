@@ -91,11 +91,18 @@ class OutboxRelay:
 
 
 class _RelayLock:
-    """A session-level advisory lock on PostgreSQL; SQLite has one process anyway."""
+    """A session-level advisory lock on PostgreSQL; SQLite has one process anyway.
+
+    The lock lives as long as its database session, so the session is detached from the
+    engine's pool: closing it ends the session for real. A pooled connection would go back
+    to the pool still holding the lock, and the next acquire, handed another pooled
+    connection, would be refused by this very process's lock, forever.
+    """
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
         self.conn = None
+        self.standing_by = False
 
     def acquire(self) -> bool:
         if self.engine.dialect.name != "postgresql":
@@ -103,17 +110,24 @@ class _RelayLock:
         if self.conn is not None:
             return True
         conn = self.engine.connect()
+        conn.detach()
         if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar():
             conn.commit()
             self.conn = conn
+            if self.standing_by:
+                log.info("relay lock acquired: this relay publishes now")
+            self.standing_by = False
             return True
         conn.close()
+        if not self.standing_by:
+            log.info("another relay holds the relay lock: standing by")
+        self.standing_by = True
         return False
 
     def release(self) -> None:
         if self.conn is not None:
             try:
-                self.conn.close()  # closing the session releases the lock
+                self.conn.close()  # a detached session: closing it ends it and frees the lock
             except sa.exc.DBAPIError:
                 pass
             self.conn = None

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from services.ingest.app import create_app
 from services.ingest.event_log import EventLog
-from services.ingest.outbox_relay import OutboxRelay
+from services.ingest.outbox_relay import RELAY_LOCK, OutboxRelay, _RelayLock
 from services.ingest.signature import sign
 from services.samples import issue_payload
 from shared.broker import PublishError, topology
@@ -151,4 +151,69 @@ def test_relay_resumes_after_the_broker_was_unreachable(client, event_log, amqp_
         thread.join(5)
     assert broker.queue_depth("events.dispatcher") == 20
     assert event_log.lag()[0] == 0
+    broker.close()
+
+
+def lock_is_free(pg_url) -> bool:
+    """Whether a session of another engine can take the relay lock (and gives it back)."""
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar()
+            if taken:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
+            return taken
+    finally:
+        engine.dispose()
+
+
+def test_a_released_relay_lock_is_free_though_its_engine_lives_on(event_log, pg_url):
+    lock = _RelayLock(event_log.engine)
+    assert lock.acquire()
+    assert lock.acquire()  # held: asking again is a no-op
+    assert not lock_is_free(pg_url)
+    lock.release()
+    assert lock_is_free(pg_url)  # not kept by a pooled session after release
+    for _ in range(5):  # this process gets it back, whichever pooled connections are about
+        with event_log.engine.connect(), event_log.engine.connect():
+            pass
+        assert lock.acquire()
+        lock.release()
+
+
+def test_a_standby_relay_takes_over_when_the_publishing_one_stops(client, event_log, pg_url, amqp_url):
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker)
+    other_engine = create_engine(pg_url)
+    first, second = threading.Event(), threading.Event()
+    threads = [threading.Thread(target=OutboxRelay(event_log, broker).run, args=(first,)),
+               threading.Thread(target=OutboxRelay(EventLog(other_engine), broker).run, args=(second,))]
+    threads[0].start()
+    try:
+        for _ in range(100):
+            if not lock_is_free(pg_url):
+                break
+            first.wait(0.05)
+        threads[1].start()
+        assert post(client, issue_payload(number=1)).status_code == 202
+        for _ in range(100):
+            if broker.queue_depth("events.dispatcher") == 1:
+                break
+            second.wait(0.05)
+        first.set()
+        threads[0].join(5)
+        assert post(client, issue_payload(number=2)).status_code == 202
+        for _ in range(100):  # the standby retries the lock once a second
+            if broker.queue_depth("events.dispatcher") == 2:
+                break
+            second.wait(0.05)
+    finally:
+        first.set()
+        second.set()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join(5)
+    assert broker.queue_depth("events.dispatcher") == 2
+    assert event_log.lag()[0] == 0
+    other_engine.dispose()
     broker.close()
