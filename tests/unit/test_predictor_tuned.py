@@ -25,7 +25,9 @@ from services.predictor.encoders import (
 )
 from services.predictor.routing import RepoRouter
 from services.predictor.tasks import get_task
+from services.predictor.training import make_model
 from services.predictor.tuned import TunedEncoder, WithEmbeddings, _batches, tuned_pipeline
+from shared.messages import IssueSnapshot
 from tests.unit.test_predictor_commands import synthetic
 from tests.unit.test_predictor_heavy import train_install_evaluate
 
@@ -121,6 +123,24 @@ def test_tuned_router_round_trips_through_a_bundle_and_refuses_another_encoder(t
     bundle.pipeline.shared_.encoder_.__dict__.pop("_loaded", None)
     with pytest.raises(EncoderError, match="differs from the one this model was tuned from"):
         bundle.pipeline.predict(X[:1])
+
+
+def test_a_task_without_routing_gets_the_tuned_encoder_in_front_of_its_classifier(tmp_path):
+    task = get_task("needsdiagnosis")
+    model = make_model(task, "tuned")
+    assert [name for name, _step in model.steps] == ["shared", "model"]
+    model.set_params(shared__encoder__encoder=MINILM, shared__encoder__epochs=1)
+    rows = synthetic(repos=("acme/app",), per_label=12)
+    issues = [IssueSnapshot(repo=r["repo"], number=r["number"], url="", title=r["title"], body=r["body"],
+                            author=r["author"]) for r in rows]
+    labels = ["needsdiagnosis" if r["label"] == "bug" else "not-needsdiagnosis" for r in rows]
+    model.fit([task.text(i) for i in issues], labels)
+    write_bundle(tmp_path, task, model, data_fingerprint="f", data_size=len(labels), metrics={}, version="t1")
+    bundle = load_bundle(tmp_path, "needsdiagnosis", "t1")
+    scored = bundle.predict(issues)
+    assert np.mean([s.label == label for s, label in zip(scored, labels, strict=True)]) > 0.95
+    assert bundle.pipeline.named_steps["shared"].encoder_.encoder_sha256_ == sha256_of(
+        encoder_dir(MINILM) / WEIGHTS_FILE)
 
 
 def test_tuned_model_trains_installs_and_evaluates(tmp_path, capsys):
