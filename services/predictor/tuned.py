@@ -19,7 +19,6 @@ import copy
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,12 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from services.predictor.array_cache import ArrayCache
 from services.predictor.encoders import MPNET, WEIGHTS_FILE, EncoderError, encoder_dir, sha256_of
 
-LOWER_CACHE_TEXTS = 4096  # lower-layer outputs kept in memory: CV re-reads every training text
 _lock = threading.Lock()
 _bases: dict[tuple[str, int], Any] = {}
-_lower: OrderedDict[str, np.ndarray] = OrderedDict()
+_lower = ArrayCache("lower", keep=4096)  # lower-layer outputs, float16, ≈ 0.2 MB each for MPNet
 
 
 class _Base:
@@ -101,42 +100,11 @@ def _base(name: str, k: int) -> _Base:
         return _bases[(name, k)]
 
 
-def _cache_path(key: str) -> Path | None:
-    root = os.environ.get("WCML_EMBEDDING_CACHE")
-    return Path(root) / "lower" / key[:2] / f"{key}.npy" if root else None
-
-
 def lower_states(base: _Base, name: str, k: int, texts: list[str], max_tokens: int) -> list[np.ndarray]:
-    """``base.lower_states``, cached by content hash (in memory, bounded; on disk when
-    ``WCML_EMBEDDING_CACHE`` is set): cross-validation and the final fit read the same texts."""
+    """``base.lower_states``, cached by content hash: cross-validation and the final fit read the
+    same texts."""
     keys = [hashlib.sha256(f"{name}\n{k}\n{max_tokens}\n{t}".encode()).hexdigest() for t in texts]
-    found: dict[str, np.ndarray] = {}
-    with _lock:
-        for key in keys:
-            if key in _lower:
-                _lower.move_to_end(key)
-                found[key] = _lower[key]
-    for key in set(keys) - set(found):
-        path = _cache_path(key)
-        if path is not None and path.is_file():
-            found[key] = np.load(path)
-    missing = list(dict.fromkeys(k_ for k_ in keys if k_ not in found))
-    if missing:
-        first = dict(zip(keys, texts, strict=True))
-        computed = base.lower_states([first[m] for m in missing], max_tokens)
-        for key, state in zip(missing, computed, strict=True):
-            found[key] = state
-            path = _cache_path(key)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                np.save(path, state)
-    with _lock:
-        for key in keys:
-            _lower[key] = found[key]
-            _lower.move_to_end(key)
-        while len(_lower) > LOWER_CACHE_TEXTS:
-            _lower.popitem(last=False)
-    return [found[key] for key in keys]
+    return _lower.get(keys, texts, lambda missing: base.lower_states(missing, max_tokens))
 
 
 def _batches(lengths: np.ndarray, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
