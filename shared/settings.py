@@ -1,9 +1,9 @@
 """Configuration from the environment (12-factor).
 
 A missing or malformed variable stops start-up with one line naming it
-(``SettingsError``). Nothing else reads ``os.environ`` for WCML_* names, except where the predictor's
-models look for their caches (``WCML_EMBEDDING_CACHE``, ``WCML_ENCODERS_DIR``): a loaded bundle has no
-settings object to ask.
+(``SettingsError``). Nothing else reads ``os.environ`` for WCML_* names: the predictor's model parts,
+which have no settings object to ask once a bundle is loaded, call ``embedding_cache_dir`` and
+``encoders_dir`` below.
 """
 
 from __future__ import annotations
@@ -144,3 +144,15 @@ def require(settings: Settings, *names: str) -> None:
     for name in names:
         if not values[name]:
             raise SettingsError(name, "is not set (required outside the embedded mode)")
+
+
+def embedding_cache_dir() -> Path | None:
+    """``WCML_EMBEDDING_CACHE``: where sentence embeddings are kept across runs (None: memory only)."""
+    value = os.environ.get("WCML_EMBEDDING_CACHE", "").strip()
+    return Path(value) if value else None
+
+
+def encoders_dir() -> Path:
+    """``WCML_ENCODERS_DIR``: where encoders shipped in parts are unpacked at first use."""
+    value = os.environ.get("WCML_ENCODERS_DIR", "").strip()
+    return Path(value) if value else Path.home() / ".cache/wcml/encoders"
