@@ -17,6 +17,7 @@ EVENTS_EXCHANGE = "wcml.events"
 TASKS_EXCHANGE = "wcml.tasks"
 RESULTS_EXCHANGE = "wcml.results"
 DEAD_EXCHANGE = "wcml.dead"
+CONTROL_EXCHANGE = "wcml.control"
 
 
 class MessageError(ValueError):
@@ -101,9 +102,22 @@ class Prediction:
         return (self.delivery_id, self.task, self.model_version)
 
 
-Message = EventEnvelope | TaskMessage | Prediction
-M = TypeVar("M", EventEnvelope, TaskMessage, Prediction)
-_KINDS = {cls.kind: cls for cls in (EventEnvelope, TaskMessage, Prediction)}
+@dataclass(frozen=True)
+class ReplayRequest:
+    """Ask the replay source to republish a slice of the event log as run ``run_id``."""
+
+    kind = "replay-request"
+    run_id: str
+    filters: dict[str, Any]
+    tasks: list[str]
+    model_version: str | None
+    created_by: str
+    requested_at: str
+
+
+Message = EventEnvelope | TaskMessage | Prediction | ReplayRequest
+M = TypeVar("M", EventEnvelope, TaskMessage, Prediction, ReplayRequest)
+_KINDS = {cls.kind: cls for cls in (EventEnvelope, TaskMessage, Prediction, ReplayRequest)}
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -197,7 +211,7 @@ def replace(message: M, **changes) -> M:
 
 
 __all__ = [
-    "DEAD_EXCHANGE", "EVENTS_EXCHANGE", "RESULTS_EXCHANGE", "TASKS_EXCHANGE",
-    "EventEnvelope", "IssueSnapshot", "Message", "MessageError", "Prediction", "TaskMessage",
+    "CONTROL_EXCHANGE", "DEAD_EXCHANGE", "EVENTS_EXCHANGE", "RESULTS_EXCHANGE", "TASKS_EXCHANGE",
+    "EventEnvelope", "IssueSnapshot", "Message", "MessageError", "Prediction", "ReplayRequest", "TaskMessage",
     "decode", "encode", "replace", "to_dict",
 ]

@@ -3,6 +3,9 @@
 Replayed envelopes carry the run id (and any forced model version) and travel on
 ``replay.<event>.<action>`` rather than ``github.…``: the dispatcher binds both,
 while anything meant for live events only binds ``github.#`` and never sees them.
+
+Runs are started from the command line (``wcml replay``) or asked for by a ``ReplayRequest``
+message (the query API's ``POST /api/v1/replays``), which ``ReplaySource`` records and runs.
 """
 
 from __future__ import annotations
@@ -11,16 +14,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from services.ingest.event_log import EventLog, LogFilter
 from services.ingest.replay_runs import ReplayRun, ReplayRuns
-from shared.broker import Broker, Outgoing
-from shared.messages import EVENTS_EXCHANGE, encode, replace
+from shared.broker import Broker, Delivery, Outgoing, Rejection
+from shared.messages import EVENTS_EXCHANGE, MessageError, ReplayRequest, decode, encode, replace
+from shared.replays import FILTER_FIELDS, ReplayRequestError, check_filters, default_user, request_from
+from shared.times import parse_time
 
 log = logging.getLogger(__name__)
-FILTER_FIELDS = ("from_position", "to_position", "since", "until", "repo", "event", "action")
 
 
 def log_filter(filters: dict[str, Any]) -> LogFilter:
@@ -28,7 +31,7 @@ def log_filter(filters: dict[str, Any]) -> LogFilter:
     values = {k: filters.get(k) for k in FILTER_FIELDS}
     for key in ("since", "until"):
         if values[key] is not None:
-            values[key] = datetime.fromisoformat(values[key])
+            values[key] = parse_time(values[key])
     return LogFilter(**values)
 
 
@@ -57,23 +60,24 @@ class Replayer:
         self.runs = runs
         self.page = page
 
-    def start(self, filters: dict[str, Any], *, tasks=(), model_version=None, created_by=None,
-              state: str = "running") -> ReplayRun:
-        """Record a new run with the number of events its filters select."""
-        total = self.log.count(log_filter(filters))
-        return self.runs.create({k: v for k, v in filters.items() if v is not None}, total, tasks=tasks,
-                                model_version=model_version, created_by=created_by, state=state)
+    def start(self, filters: dict[str, Any], *, tasks=(), model_version=None, created_by=None) -> ReplayRun:
+        """Record a new run (``wcml replay``) with the number of events its filters select."""
+        body = {**{k: v for k, v in filters.items() if v is not None}, "tasks": list(tasks)}
+        if model_version:
+            body["model_version"] = model_version
+        return self.record(request_from(body, requested_by=created_by or default_user()), "running")
+
+    def record(self, request: ReplayRequest, state: str = "requested") -> ReplayRun:
+        request = replace(request, filters=check_filters(request.filters))
+        return self.runs.record(request, self.log.count(log_filter(request.filters)), state)
 
     def run(self, run_id: str, stop: threading.Event, *, rate: float | None = None,
             on_progress: Callable[[int], None] = lambda n: None) -> ReplayRun:
         """Publish the run's remaining events; return the run as left (done, or paused on stop)."""
-        requested = self.runs.get(run_id).state == "requested"
         if not self.runs.claim(run_id):
             return self.runs.get(run_id)
         run = self.runs.get(run_id)
         selection = log_filter(run.filters)
-        if requested and run.published == 0:  # queued by the API, which does not read the log
-            self.runs.set_total(run_id, self.log.count(selection))
         only_tasks = run.tasks or None
         after = run.last_position
         throttle = Throttle(rate)
@@ -98,7 +102,7 @@ class Replayer:
         return self.runs.get(run_id)
 
     def run_requested(self, stop: threading.Event) -> int:
-        """Execute runs the query API queued (state ``requested``); return how many finished."""
+        """Execute the runs recorded as ``requested``; return how many finished."""
         finished = 0
         for run_id in self.runs.requested():
             if stop.is_set():
@@ -107,10 +111,36 @@ class Replayer:
             finished += self.run(run_id, stop).state == "done"
         return finished
 
-    def serve_requests(self, stop: threading.Event, every: float = 1.0) -> None:
-        """Beside the relay: poll for queued runs until stopped."""
-        while not stop.wait(every):
+
+class ReplaySource:
+    """Consumes ``ReplayRequest`` messages: records each run, then runs it beside the relay.
+
+    The consumer only records (and acks): a run may take longer than a broker lets a message stay
+    unacknowledged. ``serve`` runs what is recorded as requested, at start (runs asked for before a
+    stop) and whenever a request arrives.
+    """
+
+    def __init__(self, replayer: Replayer):
+        self.replayer = replayer
+        self.arrived = threading.Event()
+
+    def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
+        rejections = []
+        for d in deliveries:
             try:
-                self.run_requested(stop)
+                self.replayer.record(decode(d.body, ReplayRequest))
+            except (MessageError, ReplayRequestError) as exc:
+                rejections.append(Rejection(d, str(exc)))
+        self.arrived.set()
+        return rejections
+
+    def serve(self, stop: threading.Event) -> None:
+        self.arrived.set()
+        while not stop.is_set():
+            if not self.arrived.wait(0.5):
+                continue
+            self.arrived.clear()
+            try:
+                self.replayer.run_requested(stop)
             except Exception:  # noqa: BLE001 - recorded on the run as failed; keep serving
                 log.exception("a requested replay failed")

@@ -1,24 +1,20 @@
 """Replay runs as the replay source records them: filters, progress (a position cursor) and state.
 
-The table is the pipeline's one control table: the query API may insert a run in
-state ``requested`` (a user asked for it on the dashboard), and the replay source
-claims and executes it. Progress is committed after every confirmed page, so an
-interrupted run resumes after the last page the broker confirmed.
+The replay source is the one writer of ``replay_runs`` (``shared.replays``). Progress is committed
+after every confirmed page, so an interrupted run resumes after the last page the broker confirmed.
 """
 
 from __future__ import annotations
 
-import getpass
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.database import utcnow
-from shared.replay_table import replay_runs
-
-RESUMABLE = ("requested", "running", "paused", "failed")
+from shared.messages import ReplayRequest
+from shared.replays import RESUMABLE, replay_runs
+from shared.times import parse_time, utcnow
 
 
 class ReplayNotFound(LookupError):
@@ -38,29 +34,21 @@ class ReplayRun:
     last_position: int
 
 
-def new_run_id() -> str:
-    return f"r-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-
-
-def default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 class ReplayRuns:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._record = insert(replay_runs).on_conflict_do_nothing(index_elements=["id"])
 
-    def create(self, filters: dict[str, Any], total: int, *, tasks=(), model_version=None,
-               created_by: str | None = None, state: str = "running") -> ReplayRun:
-        row = {"id": new_run_id(), "created_at": utcnow(), "created_by": created_by or default_user(),
-               "filters": filters, "model_version": model_version, "tasks": list(tasks), "state": state,
+    def record(self, request: ReplayRequest, total: int, state: str) -> ReplayRun:
+        """The run a request asks for; a request seen before (a redelivery) keeps its first record."""
+        row = {"id": request.run_id, "created_at": parse_time(request.requested_at),
+               "created_by": request.created_by, "filters": request.filters,
+               "model_version": request.model_version, "tasks": list(request.tasks), "state": state,
                "total": total, "published": 0, "last_position": 0}
         with self.engine.begin() as conn:
-            conn.execute(replay_runs.insert().values(row))
-        return self.get(row["id"])
+            conn.execute(self._record, [row])
+        return self.get(request.run_id)
 
     def get(self, run_id: str) -> ReplayRun:
         with self.engine.connect() as conn:
@@ -83,10 +71,6 @@ class ReplayRuns:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(replay_runs.c.id).where(replay_runs.c.state == "requested")
                                      .order_by(replay_runs.c.created_at)).scalars())
-
-    def set_total(self, run_id: str, total: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(replay_runs.update().where(replay_runs.c.id == run_id).values(total=total))
 
     def advance(self, run_id: str, count: int, last_position: int) -> None:
         with self.engine.begin() as conn:

@@ -20,7 +20,9 @@ from services.store import dashboard, queries
 from services.store.auth import ApiKeys
 from services.store.filters import CONTROL, FilterError, Filters
 from services.store.openapi import openapi_document
+from services.store.replay_runs import SendRequest
 from services.store.validation import valid_repo
+from shared.broker import PublishError
 from shared.http import add_health_and_metrics
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ def _only(*names: str) -> None:
         raise FilterError(f"unknown parameter {unknown[0][:40]!r}; this route takes {known}")
 
 
-def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
+def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: SendRequest) -> Blueprint:
+    """``send_replay_request`` hands a checked ``ReplayRequest`` to the broker (the replay source's queue)."""
     keys = ApiKeys(api_keys)  # digests only from here on
     if not len(keys):
         log.warning("no API keys configured: every /api/ request will be refused")
@@ -101,7 +104,7 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
     @bp.post("/api/v1/replays")
     def request_replay():
         _only()
-        run = queries.request_run(engine, request.get_json(silent=True), requested_by="api")
+        run = queries.request_run(send_replay_request, request.get_json(silent=True), requested_by="api")
         return jsonify(run), 202
 
     @bp.get("/api/v1/replays/<replay_id>")
@@ -135,6 +138,12 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
     def bad_filter(exc: FilterError):
         return _error(400, str(exc))
 
+    @bp.errorhandler(PublishError)
+    def broker_down(exc: PublishError):
+        log.error("broker unavailable: %s", exc.__class__.__name__)
+        return _error(503, "broker unavailable, the replay was not requested: try again shortly",
+                      **{"Retry-After": "5"})
+
     @bp.errorhandler(OperationalError)
     def database_down(exc: OperationalError):
         log.error("database unavailable: %s", exc.__class__.__name__)
@@ -159,10 +168,10 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str]) -> Blueprint:
     return bp
 
 
-def create_app(engine: Engine, api_keys: Sequence[str]) -> Flask:
+def create_app(engine: Engine, api_keys: Sequence[str], send_replay_request: SendRequest) -> Flask:
     """``wcml api``: the blueprint plus /healthz and /metrics."""
     app = Flask(__name__)
-    app.register_blueprint(api_blueprint(engine, api_keys))
+    app.register_blueprint(api_blueprint(engine, api_keys, send_replay_request))
 
     def ping() -> None:
         with engine.connect() as conn:

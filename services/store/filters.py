@@ -12,7 +12,9 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime
+from datetime import datetime
+
+from shared.times import TimeFormatError, parse_time
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -103,21 +105,12 @@ def _confidence(name: str, value: str | None) -> float | None:
 
 
 def _timestamp(name: str, value: str | None) -> datetime | None:
-    """ISO 8601 date or date-time; a naive one is UTC, a date is its midnight UTC."""
     if value is None:
         return None
-    if len(value) > 19 and value[-6] == " ":  # an unescaped "+01:00" arrives as " 01:00"
-        value = value[:-6] + "+" + value[-5:]
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        parsed = datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except ValueError:
-        raise FilterError(f"{name} must be an ISO 8601 date or date-time, got {value[:40]!r}") from None
-    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first representable UTC instant
-        raise FilterError(f"{name} is out of range, got {value[:40]!r}") from None
+        return parse_time(value)
+    except TimeFormatError as exc:
+        raise FilterError(f"{name}: {exc}") from None
 
 
 def parse_limit(value: str | int | None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.store.filters import DEFAULT_LIMIT, MAX_LIMIT
-from services.store.replay_runs import STATES
+from shared.replays import STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -203,8 +203,9 @@ _PUBLIC: list[dict[str, list]] = []
 def openapi_document() -> dict[str, Any]:
     document = _document()
     for path, operations in document["paths"].items():
-        if path.startswith("/api/"):  # every API answer may also be "the database is down, retry"
-            operations["get"]["responses"]["503"] = {"$ref": "#/components/responses/Unavailable"}
+        if path.startswith("/api/"):  # every API answer may also be "the database (or broker) is down"
+            for operation in operations.values():
+                operation["responses"]["503"] = {"$ref": "#/components/responses/Unavailable"}
     return document
 
 
@@ -243,8 +244,8 @@ def _document() -> dict[str, Any]:
                               "400": _R["400"], "401": _R["401"]}},
                 "post": {
                 "operationId": "requestReplay",
-                "summary": "Queue a replay of a slice of the event log; the replay source beside the relay "
-                           "runs it (state requested, then running, done)",
+                "summary": "Ask for a replay of a slice of the event log: a message to the replay source "
+                           "beside the relay, which records and runs it (requested, running, done)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(
                     "ReplayRequest")}}},
                 "responses": {"202": _json(_ref("ReplayRun"), "The queued run."),

@@ -1,14 +1,13 @@
-"""Replay runs as the API and the dashboard show them: the run's record plus its progress.
+"""Replay runs as the API and the dashboard show them: the replay source's record plus progress.
 
-The replay source (issue 4) owns ``replay_runs`` and updates ``published`` as it goes; the
-store only reads it, so progress is whatever the source last committed.
+The replay source (ingest) alone writes ``replay_runs``; the store reads it. A new run is asked
+for with a ``ReplayRequest`` message, which ``request_run`` checks and hands to the broker.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +15,11 @@ from sqlalchemy.engine import Engine
 
 from services.store.filters import FilterError, parse_limit
 from services.store.records import iso
-from services.store.tables import replay_runs as r
+from shared.messages import ReplayRequest
+from shared.replays import ReplayRequestError, replay_runs, request_from
+from shared.times import parse_time
 
-STATES = ("requested", "running", "paused", "done", "failed")  # "requested": asked for, not yet claimed
+SendRequest = Callable[[ReplayRequest], None]
 
 
 def progress(state: str, total: int, published: int) -> float:
@@ -43,6 +44,7 @@ def run_record(row: Any) -> dict[str, Any]:
 
 def list_runs(engine: Engine, limit: int | str | None = None) -> list[dict[str, Any]]:
     """The newest runs first."""
+    r = replay_runs
     query = sa.select(r).order_by(r.c.created_at.desc(), r.c.id.desc()).limit(parse_limit(limit))
     with engine.connect() as conn:
         return [run_record(row) for row in conn.execute(query)]
@@ -50,58 +52,19 @@ def list_runs(engine: Engine, limit: int | str | None = None) -> list[dict[str, 
 
 def get_run(engine: Engine, replay_id: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(sa.select(r).where(r.c.id == replay_id)).one_or_none()
+        row = conn.execute(sa.select(replay_runs).where(replay_runs.c.id == replay_id)).one_or_none()
     return run_record(row) if row is not None else None
 
 
-
-NAME = re.compile(r"^[A-Za-z0-9._:+@=/-]{1,255}$")
-REQUEST_FIELDS = {"from_position", "to_position", "since", "until", "repo", "event", "action", "tasks",
-                  "model_version", "created_by"}
-
-
-def _check_request(body: Any) -> dict[str, Any]:
-    """A replay request as the dashboard or a script sends it; one-line FilterError otherwise."""
-    if not isinstance(body, dict):
-        raise FilterError("send a JSON object")
-    unknown = set(body) - REQUEST_FIELDS
-    if unknown:
-        raise FilterError(f"unknown field(s): {', '.join(sorted(unknown)[:5])}")
-    nulls = sorted(k for k, v in body.items() if v is None)
-    if nulls:
-        raise FilterError(f"{nulls[0]} must not be null (leave it out instead)")
-    for key in ("from_position", "to_position"):
-        value = body.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1
-                                  or value > 2**62):
-            raise FilterError(f"{key} must be a positive integer")
-    for key in ("since", "until"):
-        value = body.get(key)
-        if value is not None:
-            try:
-                parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            except ValueError:
-                raise FilterError(f"{key} is not an ISO 8601 time") from None
-            body = {**body, key: (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()}
-    for key in ("repo", "event", "action", "model_version", "created_by"):
-        value = body.get(key)
-        if value is not None and (not isinstance(value, str) or not NAME.match(value)):
-            raise FilterError(f"{key} must be a short name")
-    tasks = body.get("tasks", [])
-    if not isinstance(tasks, list) or not all(isinstance(t, str) and NAME.match(t) for t in tasks):
-        raise FilterError("tasks must be a list of task names")
-    return body
-
-
-def request_run(engine: Engine, body: Any, requested_by: str) -> dict[str, Any]:
-    """Queue a replay (state ``requested``); the replay source beside the relay claims and runs it."""
-    body = _check_request(body)
-    keys = ("from_position", "to_position", "since", "until", "repo", "event", "action")
-    filters = {k: body[k] for k in keys if body.get(k) is not None}
-    run_id = f"r-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    with engine.begin() as conn:
-        conn.execute(r.insert().values(
-            id=run_id, created_at=datetime.now(UTC), created_by=body.get("created_by") or requested_by,
-            filters=filters, model_version=body.get("model_version"), tasks=list(body.get("tasks", [])),
-            state="requested", total=0, published=0, last_position=0))
-    return get_run(engine, run_id)
+def request_run(send: SendRequest, body: Any, requested_by: str) -> dict[str, Any]:
+    """Ask the replay source for a run; the answer is the run as it stands until the source takes it."""
+    try:
+        request = request_from(body, requested_by=requested_by)
+    except ReplayRequestError as exc:
+        raise FilterError(str(exc)) from None
+    send(request)
+    return run_record(SimpleNamespace(  # the run as a replay_runs row will hold it
+        id=request.run_id, state="requested", created_by=request.created_by,
+        created_at=parse_time(request.requested_at), filters=request.filters,
+        model_version=request.model_version, tasks=request.tasks, total=0, published=0, last_position=0,
+        finished_at=None, error=None))

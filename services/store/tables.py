@@ -1,14 +1,12 @@
-"""The store's view of its tables (``predictions``: 0001, ``replay_runs``: 0002), for SQLAlchemy Core.
+"""The store's table, ``predictions`` (migration 0001), for SQLAlchemy Core.
 
-The migration owns the schema; this copy only lets the store build queries, so its
-metadata is local and never used to create anything.
+The migrations create the schema; ``tests/integration/test_schema.py`` checks that this definition
+and the migrated database agree. ``replay_runs`` (``shared.replays``) the store only reads.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-
-from shared.replay_table import replay_runs  # noqa: F401 - shared with the replay source
 
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # as in 0001: SQLite autoincrements INTEGER
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.messages import Prediction
+from shared.times import TimeFormatError, parse_time
 
 # Parts of S3 keys: no "/", never "." or "..", nothing a shell or URL must escape.
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@=-]{0,63}\Z")
@@ -30,12 +31,6 @@ class InvalidPrediction(ValueError):
 def valid_repo(repo: str) -> bool:
     owner, _, name = repo.partition("/")
     return bool(_OWNER.match(owner) and _NAME.match(name) and name not in (".", ".."))
-
-
-def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 to an aware UTC datetime; a naive time is taken as UTC."""
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _segment(name: str, value: str) -> None:
@@ -80,6 +75,6 @@ def check(p: Prediction) -> datetime:
     _optional_text("event", p.event)
     _optional_text("action", p.action)
     try:
-        return parse_timestamp(p.predicted_at)
-    except ValueError:
+        return parse_time(p.predicted_at)
+    except TimeFormatError:
         raise InvalidPrediction(f"predicted_at {p.predicted_at[:40]!r} is not ISO 8601") from None

@@ -21,12 +21,13 @@ from sqlalchemy.engine import Connection, Engine
 from services.store.documents import HISTORY_PREFIX, history_key, issue_history_prefix, rank, write_latest
 from services.store.records import record
 from services.store.tables import IDENTITY, predictions
-from services.store.validation import InvalidPrediction, check, parse_timestamp
+from services.store.validation import InvalidPrediction, check
 from shared import metrics
 from shared.blobs import BlobStore
 from shared.broker.port import Delivery, Rejection
 from shared.database import as_utc, utcnow
 from shared.messages import MessageError, Prediction, decode
+from shared.times import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None
     """Write history documents missing for rows stored since ``since`` and the latest documents
     those rows' issues lack or hold behind the database; return how many objects were written."""
     if isinstance(since, str):
-        since = parse_timestamp(since)
+        since = parse_time(since)
     elif since is not None:  # SQLite compares the UTC text, so bind UTC
         since = as_utc(since).astimezone(UTC)
     everything = since is None  # a narrow repair lists only the issues it touches

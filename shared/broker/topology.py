@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shared.broker.port import Broker, Exchange, Queue
-from shared.messages import DEAD_EXCHANGE, EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE
+from shared.messages import CONTROL_EXCHANGE, DEAD_EXCHANGE, EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE
 
 EXCHANGES = (
     Exchange(EVENTS_EXCHANGE, "topic"),
     Exchange(TASKS_EXCHANGE, "direct"),
     Exchange(RESULTS_EXCHANGE, "topic"),
     Exchange(DEAD_EXCHANGE, "fanout"),
+    Exchange(CONTROL_EXCHANGE, "direct"),
 )
 
 EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"), (EVENTS_EXCHANGE, "replay.#")))
 RESULTS_QUEUE = Queue("results.store", ((RESULTS_EXCHANGE, "#"),))
+REPLAYS_QUEUE = Queue("replays.ingest", ((CONTROL_EXCHANGE, "replay"),))
 DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)
 
 
@@ -25,4 +27,4 @@ def task_queue(task: str) -> Queue:
 
 def declare(broker: Broker, tasks: Iterable[str] = ()) -> None:
     """Declare everything a service touches; every service calls it at start (idempotent)."""
-    broker.declare(EXCHANGES, [EVENTS_QUEUE, RESULTS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks)])
+    broker.declare(EXCHANGES, [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks)])
