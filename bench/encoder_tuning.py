@@ -25,10 +25,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from services.predictor.datasets import read_labelled
 from services.predictor.encoders import MINILM, MPNET
 from services.predictor.tasks import get_task
 from services.predictor.tasks.base import text_pipeline
+from services.predictor.training.datasets import read_labelled
 from services.predictor.tuned import TunedEncoder
 
 TRAIN = Path(__file__).resolve().parents[1].parent / "shared/datasets/nlbse24/issues_train.csv"

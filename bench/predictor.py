@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from services.predictor.bundle import load_bundle
-from services.predictor.datasets import read_labelled
+from services.predictor.serving.bundle import load_bundle
+from services.predictor.training.datasets import read_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/datasets/nlbse24/issues_test.csv"
@@ -27,7 +27,7 @@ DEFAULT_DATA = ROOT.parent / "shared/datasets/nlbse24/issues_test.csv"
 ONE_SHOT = """
 import sys
 from pathlib import Path
-from services.predictor.bundle import load_bundle
+from services.predictor.serving.bundle import load_bundle
 from shared.messages import IssueSnapshot
 bundle = load_bundle(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
 print(bundle.predict([IssueSnapshot(sys.argv[4], 1, "u", sys.argv[5], sys.argv[6], None)])[0].label)

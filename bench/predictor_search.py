@@ -20,11 +20,11 @@ import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from services.predictor.datasets import read_labelled
 from services.predictor.embedding import ensemble_pipeline, heavy_pipeline
 from services.predictor.routing import RepoRouter
 from services.predictor.tasks import get_task
 from services.predictor.tasks.base import text_pipeline
+from services.predictor.training.datasets import read_labelled
 
 TRAIN = Path(__file__).resolve().parents[1].parent / "shared/datasets/nlbse24/issues_train.csv"
 

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from services.dispatcher.rules import Rule, matching_tasks
+from shared.issues import NotAnIssueError, snapshot_of_issue
 from shared.messages import EventEnvelope, IssueSnapshot, TaskMessage
 
 
-class NotAnIssueEvent(ValueError):
+class NotAnIssueEvent(NotAnIssueError):
     """A rule matched an event whose payload carries no usable issue."""
 
 
 def snapshot(e: EventEnvelope) -> IssueSnapshot:
-    issue = e.payload.get("issue")
-    if not isinstance(issue, dict) or not isinstance(issue.get("number"), int):
-        raise NotAnIssueEvent(f"{e.event}.{e.action} delivery {e.delivery_id} has no issue object")
-    user = issue.get("user") if isinstance(issue.get("user"), dict) else {}
-    labels = tuple(label["name"] for label in issue.get("labels") or []
-                   if isinstance(label, dict) and isinstance(label.get("name"), str))
-    return IssueSnapshot(
-        repo=e.repo or "", number=issue["number"], url=str(issue.get("html_url") or ""),
-        title=str(issue.get("title") or ""), body=str(issue.get("body") or ""),
-        author=user.get("login"), labels=labels,
-    )
+    """The payload's issue as the predictor reads it, mapped as training maps it (``shared.issues``)."""
+    try:
+        return snapshot_of_issue(e.payload.get("issue"), e.repo)
+    except NotAnIssueError:
+        raise NotAnIssueEvent(f"{e.event}.{e.action} delivery {e.delivery_id} has no issue object") from None
 
 
 def route(rules: tuple[Rule, ...], e: EventEnvelope) -> list[TaskMessage]:

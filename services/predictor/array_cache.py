@@ -2,18 +2,20 @@
 
 In memory, the ``keep`` most recently used (cross-validation and the final fit re-read every training
 text; a long-running predictor must not grow without bound); on disk too when
-``WCML_EMBEDDING_CACHE`` names a directory, so a text is encoded once across runs.
+``WCML_EMBEDDING_CACHE`` names a directory (``shared.settings.embedding_cache_dir``), so a text is
+encoded once across runs.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from shared.settings import embedding_cache_dir
 
 
 class ArrayCache:
@@ -24,8 +26,8 @@ class ArrayCache:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _path(self, key: str) -> Path | None:
-        root = os.environ.get("WCML_EMBEDDING_CACHE")
-        return Path(root, self.subdir, key[:2], f"{key}.npy") if root else None
+        root = embedding_cache_dir()
+        return root / self.subdir / key[:2] / f"{key}.npy" if root is not None else None
 
     def get(self, keys: Sequence[str], texts: Sequence[str],
             compute: Callable[[list[str]], Sequence[np.ndarray]]) -> list[np.ndarray]:

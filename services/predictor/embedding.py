@@ -24,6 +24,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from services.predictor.array_cache import ArrayCache
 from services.predictor.encoders import MINILM, WEIGHTS_FILE, EncoderError, encoder_dir, sha256_of
+from services.predictor.tasks.base import text_pipeline
 
 _lock = threading.Lock()
 _encoders: dict[int, Any] = {}
@@ -43,6 +44,7 @@ def _encoder(max_tokens: int):
         if max_tokens not in _encoders:
             os.environ["HF_HUB_OFFLINE"] = "1"  # weights come from the package, never a download
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # optional dependency (the ``ml`` extra), heavy to import: only when an encoder is needed
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(str(_model_dir()), device="cpu")
@@ -93,9 +95,8 @@ class SentenceEmbedding(TransformerMixin, BaseEstimator):
 def heavy_pipeline(c: float = 4.0, weight: float = 0.7, title_weight: float = 0.0, title: bool = True
                    ) -> Pipeline:
     """Hashed TF-IDF (the light model's features) beside sentence embeddings, one logistic regression.
-    Defaults chosen by per-repository 5-fold CV on the NLBSE train split (bench/predictor_search.py)."""
-    from services.predictor.tasks.base import text_pipeline
-
+    Defaults chosen by per-repository 5-fold CV on the NLBSE train split (bench/predictor_search.py;
+    figures in docs/predictor.md)."""
     parts = [("tfidf", text_pipeline(title=title).named_steps["features"]),
              ("embedding", SentenceEmbedding(weight=weight))]
     if title_weight:
@@ -110,8 +111,6 @@ def ensemble_pipeline(c_text: float = 4.0, c_embedding: float = 1.0,
                       weights: tuple[float, float] = (1.0, 1.0), title_weight: float = 0.0
                       ) -> VotingClassifier:
     """Soft vote of the light model and a logistic regression on sentence embeddings."""
-    from services.predictor.tasks.base import text_pipeline
-
     parts = [("embedding", SentenceEmbedding())]
     if title_weight:
         parts.append(("title_embedding", SentenceEmbedding(weight=title_weight, part="title")))

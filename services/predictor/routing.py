@@ -6,8 +6,7 @@ pairs; ``model_inputs`` builds them (or plain texts for a model that does not ro
 
 A repository's classifier is its own, but what a bug report or a question looks like carries over
 between projects: with ``others_weight`` > 0 it also learns from the other repositories' issues, each
-counting that fraction of one of its own (NLBSE'24, heavy model, CV on the train split: 0.776 alone,
-0.800 at 0.2).
+counting that fraction of one of its own (what that gains on NLBSE'24: docs/predictor.md).
 
 With ``shared``, a transformer fitted once on all repositories' issues (the tuned model's encoder,
 ``tuned.WithEmbeddings``) turns the texts into what every sub-model reads: tuning an encoder once per

@@ -2,15 +2,17 @@
 
 SetFit's recipe (a pairwise cosine loss: two issues of one label should embed alike, of two labels
 apart), on a CPU budget: the lower layers stay frozen, their output is computed once per text and
-cached, and only the top ``tuned_layers`` are trained, on every pair within each batch. On NLBSE'24
-(5-fold CV on the train split) all-mpnet-base-v2 tuned this way beside TF-IDF scores 0.797, the heavy
-MiniLM model 0.800; one fold moved from 0.817 frozen to 0.834 (docs/predictor.md). Full fine-tuning,
-as SetFit does, would go here too, but needs a GPU.
+cached, and only the top ``tuned_layers`` are trained, on every pair within each batch (how it scores
+against the heavy model: docs/predictor.md). Full fine-tuning, as SetFit does, would go here too, but
+needs a GPU.
 
 ``TunedEncoder`` is fitted once per training run, on all repositories' issues; a ``RepoRouter`` with
 ``shared=WithEmbeddings(TunedEncoder())`` then gives every repository's classifier (text, vector) pairs,
-which ``tuned_pipeline`` reads. The bundle stores the tuned layers' weights (float16, about 28 MB for
-MPNet) and the sha256 of the base encoder's weights; a different base encoder is refused.
+which ``tuned_pipeline`` reads. The bundle stores the tuned layers' weights (float16) and the sha256 of
+the base encoder's weights; a different base encoder is refused.
+
+torch and transformers (the ``ml`` extra) are imported inside the functions that run the encoder:
+optional, and slow to import, so a light model never pays for them.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from services.predictor.array_cache import ArrayCache
 from services.predictor.encoders import MPNET, WEIGHTS_FILE, EncoderError, encoder_dir, sha256_of
+from services.predictor.tasks.base import text_pipeline
 
 _lock = threading.Lock()
 _bases: dict[tuple[str, int], Any] = {}
-_lower = ArrayCache("lower", keep=4096)  # lower-layer outputs, float16, ≈ 0.2 MB each for MPNet
+_lower = ArrayCache("lower", keep=4096)  # lower-layer outputs, float16 (tokens x hidden size each)
 
 
 class _Base:
@@ -245,8 +248,6 @@ class PairVector(TransformerMixin, BaseEstimator):
 def tuned_pipeline(c: float = 4.0, weight: float = 0.7) -> Pipeline:
     """A repository's classifier over (text, tuned embedding) pairs: the light model's TF-IDF features
     beside the embedding at ``weight``, one balanced logistic regression."""
-    from services.predictor.tasks.base import text_pipeline
-
     return Pipeline([
         ("features", FeatureUnion([
             ("tfidf", Pipeline([("text", PairText()),

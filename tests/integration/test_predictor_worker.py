@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from services.predictor.bundle import load_bundle
-from services.predictor.demo import ensure_demo_bundles, load_demo
-from services.predictor.worker import Predictor
+from services.predictor.serving.bundle import load_bundle
+from services.predictor.serving.worker import Predictor
+from services.predictor.training.demo import ensure_demo_bundles, load_demo
 from shared.broker import ConsumeOptions, Outgoing, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import TASKS_EXCHANGE, Prediction, TaskMessage, decode, encode

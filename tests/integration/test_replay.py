@@ -13,9 +13,9 @@ from services.dispatcher.worker import Dispatcher
 from services.ingest.event_log import EventLog, event_log
 from services.ingest.replay import Replayer
 from services.ingest.replay_runs import ReplayRuns
-from services.predictor.bundle import list_versions
-from services.predictor.demo import ensure_demo_bundles
-from services.predictor.worker import Predictor
+from services.predictor.serving.bundle import list_versions
+from services.predictor.serving.worker import Predictor
+from services.predictor.training.demo import ensure_demo_bundles
 from services.samples import issue_payload
 from services.store.writer import PredictionWriter
 from shared.blobs import FileBlobStore

@@ -16,8 +16,8 @@ from services.dispatcher.worker import Dispatcher
 from services.ingest.app import create_app
 from services.ingest.event_log import EventLog
 from services.ingest.signature import sign
-from services.predictor.demo import ensure_demo_bundles
-from services.predictor.worker import Predictor
+from services.predictor.serving.worker import Predictor
+from services.predictor.training.demo import ensure_demo_bundles
 from services.samples import issue_payload
 from services.store.writer import PredictionWriter
 from shared.blobs import FileBlobStore

@@ -14,11 +14,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from services.predictor import bundle as bundle_mod
-from services.predictor.bundle import BundleError, list_versions, load_bundle, write_bundle
-from services.predictor.demo import load_demo
+from services.predictor.kinds import make_pipeline
+from services.predictor.serving import bundle as bundle_mod
+from services.predictor.serving.bundle import BundleError, list_versions, load_bundle, write_bundle
 from services.predictor.tasks import get_task
 from services.predictor.tasks.base import Task
+from services.predictor.training.demo import load_demo
 from shared.messages import IssueSnapshot
 
 TASK = get_task("needsdiagnosis")
@@ -27,7 +28,7 @@ TASK = get_task("needsdiagnosis")
 @pytest.fixture(scope="module")
 def fitted():
     issues, labels = load_demo(TASK.name)
-    return TASK.make_pipeline().fit([TASK.text(i) for i in issues], labels), issues
+    return make_pipeline(TASK).fit([TASK.text(i) for i in issues], labels), issues
 
 
 def _write(models_dir, pipeline, version=None):

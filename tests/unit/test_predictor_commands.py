@@ -9,32 +9,14 @@ import numpy as np
 import pytest
 
 from services.cli import main
-from services.predictor.bundle import load_bundle
 from services.predictor.routing import RepoRouter
+from services.predictor.serving.bundle import load_bundle
 from services.predictor.tasks import get_task
 from services.predictor.tasks.base import text_pipeline
 from shared.messages import IssueSnapshot
+from tests.predictor_builders import WORDS, synthetic
 
 IT = get_task("issuetype")
-WORDS = {"bug": "crash error exception broken fails traceback regression",
-         "feature": "add support option would allow proposal enhancement",
-         "question": "how can I is it possible anyone know help understand"}
-
-
-def synthetic(repos=("acme/app", "acme/lib"), per_label=20, seed=0):
-    """Issues whose wording gives their type away; in acme/lib 'feature' and 'bug' words are swapped,
-    so only a per-repository model can get both repositories right."""
-    rng = random.Random(seed)
-    rows = []
-    for repo in repos:
-        for label in WORDS:
-            vocab = WORDS[{"bug": "feature", "feature": "bug"}.get(label, label) if repo == "acme/lib"
-                          else label].split()
-            for _ in range(per_label):
-                words = " ".join(rng.choice(vocab) for _word in range(8))
-                rows.append({"repo": repo, "number": len(rows) + 1, "title": words[:30], "body": words,
-                             "author": "someone", "label": label})
-    return rows
 
 
 def test_router_keeps_one_model_per_repository_and_falls_back_for_others():

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from services.predictor import datasets
-from services.predictor.datasets import DatasetError, build, histories_from_log, read_export, read_labelled
 from services.predictor.tasks import get_task
+from services.predictor.training import datasets
+from services.predictor.training.datasets import (
+    DatasetError,
+    build,
+    histories_from_log,
+    read_export,
+    read_labelled,
+)
 from shared.messages import EventEnvelope
 
 ND, IT = get_task("needsdiagnosis"), get_task("issuetype")

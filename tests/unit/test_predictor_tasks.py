@@ -6,6 +6,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from services.predictor.kinds import MODEL_KINDS, UnknownKindError, make_pipeline, shared_features
 from services.predictor.tasks import TASKS, UnknownTaskError, get_task
 from services.predictor.tasks.issuetype import type_of_label
 from services.predictor.tasks.needsdiagnosis import is_moderation_placeholder
@@ -129,9 +130,13 @@ def test_registry_and_unknown_task():
     assert set(TASKS) == {"needsdiagnosis", "issuetype"}
     for name, task in TASKS.items():
         assert task.name == name and isinstance(task.labels, tuple) and len(task.labels) >= 2
-        pipeline = task.make_pipeline()
-        assert isinstance(pipeline, Pipeline) and not hasattr(pipeline, "classes_")
-        clone(pipeline)  # a valid, unfitted estimator
+        for kind in MODEL_KINDS:  # built without the optional encoders: they load at first use
+            pipeline = make_pipeline(task, kind)
+            assert isinstance(pipeline, Pipeline) and not hasattr(pipeline, "classes_")
+            clone(pipeline)  # a valid, unfitted estimator
+    assert [shared_features(kind) is None for kind in MODEL_KINDS] == [True, True, False]
+    with pytest.raises(UnknownKindError, match=r"unknown model kind 'huge' \(known: light, heavy, tuned\)"):
+        make_pipeline(TASKS["issuetype"], "huge")
     with pytest.raises(UnknownTaskError, match=r"unknown task 'needsdiag'.*issuetype, needsdiagnosis") as err:
         get_task("needsdiag")
     assert isinstance(err.value, ValueError) and "\n" not in str(err.value)

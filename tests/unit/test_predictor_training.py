@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from services.predictor.bundle import list_versions, load_bundle
-from services.predictor.demo import ensure_demo_bundles, load_demo
+from services.predictor.serving.bundle import list_versions, load_bundle
 from services.predictor.tasks import TASKS, get_task
-from services.predictor.training import TrainingError, evaluate, fingerprint, format_report, train
+from services.predictor.training.demo import ensure_demo_bundles, load_demo
+from services.predictor.training.training import TrainingError, evaluate, fingerprint, format_report, train
 from shared.messages import IssueSnapshot
 
 

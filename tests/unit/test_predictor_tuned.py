@@ -12,7 +12,6 @@ import zipfile
 import numpy as np
 import pytest
 
-from services.predictor.bundle import load_bundle, write_bundle
 from services.predictor.encoders import (
     MINILM,
     MPNET,
@@ -24,12 +23,12 @@ from services.predictor.encoders import (
     unpacked,
 )
 from services.predictor.routing import RepoRouter
+from services.predictor.serving.bundle import load_bundle, write_bundle
 from services.predictor.tasks import get_task
-from services.predictor.training import make_model
+from services.predictor.training.training import make_model
 from services.predictor.tuned import TunedEncoder, WithEmbeddings, _batches, tuned_pipeline
 from shared.messages import IssueSnapshot
-from tests.unit.test_predictor_commands import synthetic
-from tests.unit.test_predictor_heavy import train_install_evaluate
+from tests.predictor_builders import synthetic, train_install_evaluate
 
 
 def split_zip(tmp_path, files: dict[str, bytes], parts: int = 3):

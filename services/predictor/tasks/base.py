@@ -1,4 +1,8 @@
-"""What a task is: its labels, its features, how its label is read from history, its model."""
+"""What a task is: its labels, its model's input text, how its label is read from history.
+
+The models themselves are built by ``services.predictor.kinds``; this module holds the light model's
+text features (``text_pipeline``, ``FirstLine``) that every kind reuses, and imports no model part.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from services.predictor.tasks import history, text
+from shared.issues import snapshot_of_issue
 from shared.messages import IssueSnapshot
 
 
@@ -34,13 +39,13 @@ class FirstLine(TransformerMixin, BaseEstimator):
 
 
 def text_pipeline(c: float = 4.0, title: bool = True) -> Pipeline:
-    """Word 1-2 grams + char 3-4 grams over the text, and word 1-2 grams over the title alone (a
-    title's words say more than the same words deep in a body), hashed TF-IDF, balanced logistic
-    regression.
+    """The light model: word 1-2 grams + char 3-4 grams over the text, and word 1-2 grams over the
+    title alone (a title's words say more than the same words deep in a body), hashed TF-IDF,
+    balanced logistic regression. The heavy and tuned models put their embeddings beside its features.
 
-    NLBSE'24 by CV: ~0.75 macro F1 alone, the title features add 0.1-0.8 points; ~2,000 texts/s in
-    batches. Hashing, not a vocabulary: skops stores a vocabulary dict at ~800 bytes a term (80 MB, 4 s
-    to load for 1,500 issues); hashed, a bundle is a few MB. Only sklearn/numpy types and ours.
+    Hashing, not a vocabulary: skops stores a vocabulary term by term, which makes a bundle large and
+    slow to load; hashed, it stays small (figures in docs/predictor.md). Only sklearn/numpy types and
+    ours, so the bundle loads through the allow-list.
     """
     parts = [
         ("words", _hashed_tfidf(ngram_range=(1, 2))),
@@ -54,9 +59,6 @@ def text_pipeline(c: float = 4.0, title: bool = True) -> Pipeline:
         # newton-cg: same optimum as lbfgs, about 3x faster on these sparse features
         ("classifier", LogisticRegression(C=c, class_weight="balanced", solver="newton-cg", max_iter=1000)),
     ])
-
-
-MODEL_KINDS = ("light", "heavy", "tuned")
 
 
 @dataclass(frozen=True)
@@ -86,45 +88,15 @@ class Task:
 
     def example_from_history(self, issue: dict[str, Any], events: list[dict[str, Any]]
                              ) -> tuple[IssueSnapshot, str] | None:
-        """One training example (snapshot, label) from an API issue and its events, or None."""
+        """One training example (snapshot, label) from an API issue and its events, or None; the
+        snapshot is built as the dispatcher builds it from a webhook (``shared.issues``). Raises
+        ``NotAnIssueError`` for a labelled issue without a number."""
         label = self.label_from_history(issue, events)
         if label is None:
             return None
-        snapshot = IssueSnapshot(
-            repo=history.repo_of(issue), number=int(issue.get("number") or 0),
-            url=str(issue.get("html_url") or issue.get("url") or ""),
-            title=self.training_title(issue, events), body=str(issue.get("body") or ""),
-            author=(issue.get("user") or {}).get("login") if isinstance(issue.get("user"), dict) else None,
-        )
-        return snapshot, label
+        return snapshot_of_issue(issue, title=self.training_title(issue, events)), label
 
     def others_weight(self, kind: str) -> float:
         """For a ``per_repo`` task: how much each other repository's issue counts in a repository's
         sub-model of this kind (0: its own issues only)."""
         return 0.0
-
-    def shared_features(self, kind: str) -> Any:
-        """What is fitted once on all training issues before the classifier(s) of this kind: the
-        tuned encoder for ``tuned``, nothing otherwise."""
-        if kind != "tuned":
-            return None
-        from services.predictor.tuned import TunedEncoder, WithEmbeddings
-
-        return WithEmbeddings(TunedEncoder())
-
-    def make_pipeline(self, kind: str = "light") -> Pipeline:
-        """A fresh, unfitted model for this task: ``light`` (hashed TF-IDF, the default where speed
-        matters), ``heavy`` (adds MiniLM sentence embeddings; the ``ml`` extra) or ``tuned`` (adds
-        all-mpnet-base-v2 embeddings tuned on the labels; the ``tuned`` extra). A ``tuned`` pipeline
-        reads (text, embedding) pairs from ``shared_features``."""
-        if kind == "heavy":
-            from services.predictor.embedding import heavy_pipeline
-
-            return heavy_pipeline()
-        if kind == "tuned":
-            from services.predictor.tuned import tuned_pipeline
-
-            return tuned_pipeline()
-        if kind != "light":
-            raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_KINDS)})")
-        return text_pipeline()

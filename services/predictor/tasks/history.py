@@ -35,13 +35,3 @@ def label_names(issue: dict[str, Any], events: list[dict[str, Any]]) -> list[str
             names.remove(name)
     return names
 
-
-def repo_of(issue: dict[str, Any]) -> str:
-    """``owner/name`` from an export's ``repo`` field or the API's ``repository_url``/``html_url``."""
-    if issue.get("repo"):
-        return str(issue["repo"])
-    url = str(issue.get("repository_url") or issue.get("html_url") or "")
-    if "/repos/" in url:
-        return "/".join(url.split("/repos/", 1)[1].split("/")[:2])
-    parts = url.split("github.com/", 1)[-1].split("/")
-    return "/".join(parts[:2]) if len(parts) >= 2 else ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-# Bounds prediction cost. On NLBSE'24 (CV) 400-4000 chars score the same: the start of a report
-# carries the signal, and char n-grams over long bodies cost 4x the throughput.
+# Bounds prediction cost: the start of a report carries the signal, and char n-grams over a long body
+# cost throughput (what longer bodies score: docs/predictor.md).
 MAX_BODY_CHARS = 500
 
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)

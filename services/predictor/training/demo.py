@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 
-from services.predictor.bundle import BundleError, list_versions, write_bundle
+from services.predictor.serving.bundle import BundleError, list_versions, write_bundle
 from services.predictor.tasks import get_task
-from services.predictor.training import fingerprint, train
+from services.predictor.training.training import fingerprint, train
 from shared.errors import UserError
+from shared.issues import snapshot_of_record
 from shared.messages import IssueSnapshot
 
 
@@ -21,7 +22,7 @@ class NoDemoDataError(UserError, LookupError):
 def load_demo(task_name: str) -> tuple[list[IssueSnapshot], list[str]]:
     """The demo examples of a task (package data under ``demo_data/``), as snapshots and labels."""
     get_task(task_name)
-    source = resources.files("services.predictor") / "demo_data" / f"{task_name}.jsonl"
+    source = resources.files("services.predictor.training") / "demo_data" / f"{task_name}.jsonl"
     if not source.is_file():
         raise NoDemoDataError(f"no demo data for task {task_name}: install a model bundle for it")
     issues, labels = [], []
@@ -29,10 +30,7 @@ def load_demo(task_name: str) -> tuple[list[IssueSnapshot], list[str]]:
         if not line.strip():
             continue
         row = json.loads(line)
-        issues.append(IssueSnapshot(
-            repo=row["repo"], number=int(row["number"]),
-            url=f"https://github.com/{row['repo']}/issues/{row['number']}",
-            title=row["title"], body=row["body"], author=row.get("author")))
+        issues.append(snapshot_of_record(row))
         labels.append(row["label"])
     return issues, labels
 

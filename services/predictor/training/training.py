@@ -13,10 +13,11 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from services.predictor.bundle import Bundle
+from services.predictor.kinds import make_pipeline, shared_features
 from services.predictor.routing import RepoRouter, model_inputs
-from services.predictor.scoring import format_report, score
+from services.predictor.serving.bundle import Bundle
 from services.predictor.tasks import Task
+from services.predictor.training.scoring import format_report, score
 from shared.errors import UserError
 from shared.messages import IssueSnapshot
 
@@ -53,8 +54,8 @@ def _check(task: Task, issues: Sequence[IssueSnapshot], labels: Sequence[str]) -
 def make_model(task: Task, kind: str = "light") -> Any:
     """The task's pipeline, behind a per-repository router when the task asks for one, after the
     kind's shared features (fitted once on all issues) when it has them."""
-    pipeline = task.make_pipeline(kind)
-    shared = task.shared_features(kind)
+    pipeline = make_pipeline(task, kind)
+    shared = shared_features(kind)
     if task.per_repo:
         return RepoRouter(pipeline, others_weight=task.others_weight(kind), shared=shared)
     return pipeline if shared is None else Pipeline([("shared", shared), ("model", pipeline)])
@@ -67,7 +68,7 @@ def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: s
 
     Folds are stratified by (repository, label) for a routing task, so every repository's sub-model
     is cross-validated on its own issues as the NLBSE protocol scores it. ``progress`` wraps the
-    k + 1 fits (a progress bar: a tuned model takes about an hour on NLBSE'24)."""
+    k + 1 fits (a progress bar: a tuned model's fits take long)."""
     counts = _check(task, issues, labels)
     folds = max(2, min(MAX_FOLDS, min(counts.values())))
     model = make_model(task, kind)

@@ -16,6 +16,7 @@ from typing import Any
 
 from services.predictor.tasks import Task
 from shared.errors import UserError
+from shared.issues import NotAnIssueError, snapshot_of_record
 from shared.messages import EventEnvelope, IssueSnapshot
 
 History = tuple[dict[str, Any], list[dict[str, Any]]]  # (REST issue object, its REST issue events)
@@ -40,7 +41,10 @@ def build(task: Task, histories: Iterable[History], progress: Callable[[Iterable
     examples, report = [], BuildReport()
     for issue, events in progress(histories):
         report.issues += 1
-        example = task.example_from_history(issue, events)
+        try:
+            example = task.example_from_history(issue, events)
+        except NotAnIssueError as exc:
+            raise DatasetError(f"history {report.issues}: {exc}") from None
         if example is None:
             report.skipped += 1
         else:
@@ -126,20 +130,12 @@ def read_labelled(path: Path) -> tuple[list[IssueSnapshot], list[str]]:
         issues, labels = [], []
         for number, row in _json_lines(path):
             try:
-                issues.append(_snapshot(row, number))
+                issues.append(snapshot_of_record(row, number=number))
                 labels.append(str(row["label"]))
             except (KeyError, TypeError, ValueError) as exc:
                 raise DatasetError(f"{path}:{number}: not a labelled issue ({exc})") from None
         return issues, labels
     raise DatasetError(f"{path}: unknown data format (expected .csv or .jsonl)")
-
-
-def _snapshot(row: dict[str, Any], number: int) -> IssueSnapshot:
-    repo, issue_number = str(row.get("repo") or ""), int(row.get("number") or number)
-    return IssueSnapshot(repo=repo, number=issue_number,
-                         url=str(row.get("url") or f"https://github.com/{repo}/issues/{issue_number}"),
-                         title=str(row.get("title") or ""), body=str(row.get("body") or ""),
-                         author=row.get("author"))
 
 
 def _read_nlbse_csv(path: Path) -> tuple[list[IssueSnapshot], list[str]]:
@@ -151,7 +147,7 @@ def _read_nlbse_csv(path: Path) -> tuple[list[IssueSnapshot], list[str]]:
         if missing:
             raise DatasetError(f"{path}: not an NLBSE CSV (missing column(s) {', '.join(sorted(missing))})")
         for row in reader:
-            issues.append(_snapshot(row, reader.line_num))
+            issues.append(snapshot_of_record(row, number=reader.line_num))  # NLBSE rows have no number
             labels.append(row["label"].strip())
     return issues, labels
 

@@ -1,5 +1,8 @@
 """Model bundles: ``<models_dir>/<task>/<version>/`` = a skops model file + ``manifest.json``.
 
+This module is the format's one owner: training writes bundles through ``write_bundle``, the worker
+and evaluation read them through ``load_bundle`` and ``Bundle.predict``.
+
 The manifest's sha256 is checked on the bytes read, before anything is deserialised, and skops
 loads only types on an explicit allow-list, so a bundle cannot run code on load.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from services.predictor.bundle import Bundle, BundleError, load_bundle
+from services.predictor.serving.bundle import Bundle, BundleError, load_bundle
 from shared import metrics
 from shared.broker import Broker, Delivery, Outgoing, Rejection
 from shared.database import utcnow

@@ -1,0 +1,52 @@
+"""The model kinds a task can be trained as, each a fresh, unfitted model built from the model parts.
+
+- ``light`` (the default where speed matters): hashed TF-IDF, ``tasks.base.text_pipeline``.
+- ``heavy``: adds MiniLM sentence embeddings (``embedding``; the ``ml`` extra).
+- ``tuned``: adds all-mpnet-base-v2 embeddings tuned on the labels (``tuned``; the ``tuned`` extra).
+
+Imports point downward only (tasks, the model parts); the optional heavy dependencies (torch,
+sentence-transformers) are imported by the model parts when first used, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.pipeline import Pipeline
+
+from services.predictor.embedding import heavy_pipeline
+from services.predictor.tasks import Task
+from services.predictor.tasks.base import text_pipeline
+from services.predictor.tuned import TunedEncoder, WithEmbeddings, tuned_pipeline
+
+MODEL_KINDS = ("light", "heavy", "tuned")
+
+
+class UnknownKindError(ValueError):
+    """A model kind not in ``MODEL_KINDS``."""
+
+
+def _check(kind: str) -> None:
+    if kind not in MODEL_KINDS:
+        raise UnknownKindError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_KINDS)})")
+
+
+def make_pipeline(task: Task, kind: str = "light") -> Pipeline:
+    """A fresh, unfitted classifier of ``kind`` for ``task`` (every task uses the same ones today). A
+    ``tuned`` pipeline reads the (text, embedding) pairs that ``shared_features("tuned")`` makes."""
+    _check(kind)
+    if kind == "heavy":
+        return heavy_pipeline()
+    if kind == "tuned":
+        return tuned_pipeline()
+    return text_pipeline()
+
+
+def shared_features(kind: str) -> Any:
+    """What is fitted once on all training issues before the classifier(s) of ``kind``: the tuned
+    encoder for ``tuned``, nothing otherwise."""
+    _check(kind)
+    return WithEmbeddings(TunedEncoder()) if kind == "tuned" else None
+
+
+__all__ = ["MODEL_KINDS", "UnknownKindError", "make_pipeline", "shared_features"]

@@ -1,0 +1,1 @@
+"""Serving: the predictor consumer and the model bundle format it loads."""

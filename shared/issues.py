@@ -1,0 +1,91 @@
+"""From a GitHub issue to the ``IssueSnapshot`` a model reads: one mapping for serving and training.
+
+The dispatcher (a webhook's ``issue``), the training data builders (REST API issues from an export or
+the event log) and the data set readers (our own flat rows, the NLBSE'24 CSV) all call these two
+functions, so a model sees at prediction time exactly the fields, and the fallbacks, it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.messages import IssueSnapshot
+
+
+class NotAnIssueError(ValueError):
+    """A payload or row that carries no usable issue (no issue object, or no issue number)."""
+
+
+def issue_url(repo: str, number: int, html_url: Any = None) -> str:
+    """The issue's page: ``html_url`` when given, else the one GitHub gives every issue ("" without repo)."""
+    if isinstance(html_url, str) and html_url:
+        return html_url
+    return f"https://github.com/{repo}/issues/{number}" if repo else ""
+
+
+def repo_of(issue: Mapping[str, Any]) -> str:
+    """``owner/name`` from an export's ``repo`` field or the API's ``repository_url``/``html_url``."""
+    if issue.get("repo"):
+        return str(issue["repo"])
+    url = str(issue.get("repository_url") or issue.get("html_url") or "")
+    if "/repos/" in url:
+        return "/".join(url.split("/repos/", 1)[1].split("/")[:2])
+    parts = url.split("github.com/", 1)[-1].split("/")
+    return "/".join(parts[:2]) if len(parts) >= 2 else ""
+
+
+def _label_names(labels: Any) -> tuple[str, ...]:
+    """Label names from the API's label objects (a bare name is taken as is)."""
+    names = []
+    for label in labels if isinstance(labels, list | tuple) else ():
+        name = label.get("name") if isinstance(label, Mapping) else label
+        if isinstance(name, str):
+            names.append(name)
+    return tuple(names)
+
+
+def snapshot_of_issue(issue: Any, repo: str | None = None, *, title: str | None = None) -> IssueSnapshot:
+    """A GitHub issue object (a webhook's ``issue`` or a REST API issue) as a snapshot.
+
+    ``repo`` wins, else the issue's own ``repo``/``repository_url``/``html_url``; ``title`` replaces the
+    issue's current title (a task may train on the title as reported). Raises ``NotAnIssueError``
+    without an issue object or an integer ``number``."""
+    if not isinstance(issue, Mapping):
+        raise NotAnIssueError("no issue object")
+    number = issue.get("number")
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise NotAnIssueError(f"the issue has no number (got {number!r})")
+    repo = repo or repo_of(issue)
+    user = issue.get("user")
+    login = user.get("login") if isinstance(user, Mapping) else None
+    return IssueSnapshot(
+        repo=repo, number=number, url=issue_url(repo, number, issue.get("html_url")),
+        title=str(issue.get("title") or "") if title is None else title,
+        body=str(issue.get("body") or ""),
+        author=login if isinstance(login, str) else None,
+        labels=_label_names(issue.get("labels")),
+    )
+
+
+def snapshot_of_record(row: Mapping[str, Any], *, number: int | None = None) -> IssueSnapshot:
+    """One of our flat data set or demo rows (repo, number, url, title, body, author) or an NLBSE'24
+    CSV row (repo, title, body; no number: ``number``, e.g. the line, stands in). Raises
+    ``NotAnIssueError`` when neither gives an issue number."""
+    if not isinstance(row, Mapping):
+        raise NotAnIssueError(f"expected an object with the issue's fields, got {type(row).__name__}")
+    raw = row.get("number")
+    try:
+        issue_number = int(raw) if raw not in (None, "") else int(number)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise NotAnIssueError(f"the issue has no number (got {raw!r})") from None
+    repo = str(row.get("repo") or "")
+    author = row.get("author")
+    return IssueSnapshot(
+        repo=repo, number=issue_number, url=issue_url(repo, issue_number, row.get("url")),
+        title=str(row.get("title") or ""), body=str(row.get("body") or ""),
+        author=str(author) if author else None,
+    )
+
+
+__all__ = ["NotAnIssueError", "issue_url", "repo_of", "snapshot_of_issue", "snapshot_of_record"]
