@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from services.samples import issue_payload, signed_request
 from tests.harness import free_port
 from tests.processes import Pipeline, wait_http
+from tests.waiting import settled
 
 SECRET = "fault-secret"
 TASKS = ("issuetype", "needsdiagnosis")
@@ -50,7 +51,7 @@ class Load:
                 self.refusals[exc.code] = self.refusals.get(exc.code, 0) + 1
             except OSError:
                 self.refusals[0] = self.refusals.get(0, 0) + 1
-            time.sleep(min(0.1 * (attempt + 1), 1.0))
+            time.sleep(min(0.1 * (attempt + 1), 1.0))  # the sender's backoff between redeliveries
 
     def run(self, count: int) -> threading.Thread:
         def loop():
@@ -59,7 +60,7 @@ class Load:
             for i in range(count):
                 if self.stop.is_set():
                     break
-                time.sleep(max(0.0, start + i / self.rate - time.monotonic()))
+                time.sleep(max(0.0, start + i / self.rate - time.monotonic()))  # the offered rate
                 sender = threading.Thread(target=self._send, args=(i,), daemon=True)
                 sender.start()
                 senders.append(sender)
@@ -100,15 +101,18 @@ class FaultPipeline(Pipeline):
                 "SELECT delivery_id, task, model_version FROM predictions"))]
 
     def wait_for(self, expected_rows: int, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if len(self.predictions()) >= expected_rows:
-                    time.sleep(2)  # late duplicates, if any, would land now
-                    return
-            except sa.exc.OperationalError:
-                pass
-            time.sleep(0.5)
+        """Until the pipeline has settled: every logged event published, every queue (but the dead
+        letters) without ready or unacknowledged messages. Nothing can land after that, a late
+        duplicate included, so the count that follows is final; ``check`` says what was lost."""
+        settled(self.env["WCML_BROKER_URL"], self.engine, timeout=timeout,
+                message=lambda: f"the pipeline to settle ({expected_rows} predictions expected, "
+                                f"{self._stored()} stored)")
+
+    def _stored(self) -> str:
+        try:
+            return str(len(self.predictions()))
+        except sa.exc.OperationalError:
+            return "unknown"
 
     def close(self) -> dict[str, int]:
         codes = self.stop_all()

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from contextlib import closing
-from urllib.parse import quote, urlparse, urlunparse
+from urllib.parse import quote, unquote, urlparse, urlunparse
 
 import pytest
 
@@ -63,22 +63,75 @@ class VhostManager:
         auth = f"{self.base.username or 'guest'}:{self.base.password or 'guest'}"
         self.auth = "Basic " + base64.b64encode(auth.encode()).decode()
 
+    def _request(self, method: str, path: str, body=None):
+        return urllib.request.Request(self.api + path, method=method,
+                                      data=None if body is None else json.dumps(body).encode(),
+                                      headers={"Authorization": self.auth,
+                                               "content-type": "application/json"})
+
     def _http(self, method: str, path: str, body=None) -> bool:
-        request = urllib.request.Request(self.api + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": self.auth,
-                                                  "content-type": "application/json"})
         try:
-            urllib.request.urlopen(request, timeout=5).close()
+            urllib.request.urlopen(self._request(method, path, body), timeout=5).close()
             return True
         except (urllib.error.URLError, OSError):
             return False
 
-    def _ctl(self, *args: str) -> bool:
+    def _get_json(self, path: str):
+        """The management API's answer, or None where it does not answer."""
+        try:
+            with urllib.request.urlopen(self._request("GET", path), timeout=10) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def _ctl_path(self) -> str | None:
+        """rabbitmqctl, where it reaches the broker of the URL (the local node on its usual port)."""
         ctl = shutil.which("rabbitmqctl")
-        if not ctl or self.base.hostname not in ("127.0.0.1", "localhost"):
+        local = self.base.hostname in ("127.0.0.1", "localhost") and (self.base.port or 5672) == 5672
+        return ctl if ctl and local else None
+
+    def _ctl(self, *args: str) -> bool:
+        ctl = self._ctl_path()
+        if not ctl:
             return False
         return subprocess.run([ctl, "-q", *args], capture_output=True, timeout=60).returncode == 0
+
+    def _ctl_json(self, *args: str):
+        """rabbitmqctl's JSON answer, or None where rabbitmqctl cannot be used or fails."""
+        ctl = self._ctl_path()
+        if not ctl:
+            return None
+        done = subprocess.run([ctl, "-q", *args, "--formatter", "json"], capture_output=True, text=True,
+                              timeout=60)
+        return json.loads(done.stdout or "[]") if done.returncode == 0 else None
+
+    def queue_names(self, name: str) -> list[str]:
+        """The queues of vhost ``name`` (management API, else rabbitmqctl)."""
+        listed = self._get_json(f"/queues/{quote(name, safe='')}?columns=name")
+        if listed is None:
+            listed = self._ctl_json("list_queues", "-p", name, "name")
+        if listed is None:
+            raise RuntimeError(f"cannot list the queues of vhost {name!r}: neither the management API "
+                               "nor rabbitmqctl answers")
+        return [q["name"] for q in listed]
+
+    def unacknowledged(self, name: str) -> int:
+        """Messages delivered to consumers on vhost ``name`` and not acknowledged yet.
+
+        rabbitmqctl asks every channel, so the count is exact now; it is preferred where it can
+        be used. Else the management API's per-queue messages_unacknowledged, which for a quorum
+        queue is sampled every few seconds (collect_statistics_interval) and may lag by that much.
+        """
+        if self._ctl_path():
+            channels = self._ctl_json("list_channels", "vhost", "messages_unacknowledged")
+            if channels is None:
+                raise RuntimeError("rabbitmqctl list_channels failed (is the broker running?)")
+            return sum(c["messages_unacknowledged"] for c in channels if c["vhost"] == name)
+        queues = self._get_json(f"/queues/{quote(name, safe='')}?columns=name,messages_unacknowledged")
+        if queues is None:
+            raise RuntimeError(f"cannot count unacknowledged messages on vhost {name!r}: the "
+                               "management API does not answer")
+        return sum(q.get("messages_unacknowledged") or 0 for q in queues)
 
     def create(self, name: str) -> str:
         user = self.base.username or "guest"
@@ -98,6 +151,11 @@ class VhostManager:
     def delete(self, name: str) -> None:
         if not self._http("DELETE", f"/vhosts/{quote(name, safe='')}"):
             self._ctl("delete_vhost", name)
+
+
+def vhost_of(amqp_url: str) -> str:
+    """The vhost an AMQP URL names ("/" when it names none)."""
+    return unquote(urlparse(amqp_url).path[1:]) or "/"
 
 
 def rabbit_base_url(stack) -> str:
@@ -137,12 +195,13 @@ def postgres_admin_url(stack) -> str:
 class DatabaseFactory:
     """Fresh databases copied from one migrated template: isolation at ~50 ms a test."""
 
-    def __init__(self, admin_url: str):
+    def __init__(self, admin_url: str, prefix: str = "wcml_test"):
         import sqlalchemy as sa
 
         from shared.database import migrate
 
         self.sa = sa
+        self.prefix = prefix
         self.admin_url = sa.engine.make_url(admin_url)
         self.admin = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
         self.template = unique("wcml_tpl")
@@ -158,7 +217,7 @@ class DatabaseFactory:
             conn.execute(self.sa.text(sql))
 
     def create(self) -> str:
-        name = unique("wcml_test")
+        name = unique(self.prefix)
         self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         self.created.append(name)
         return self.url_of(name)

@@ -12,14 +12,22 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.waiting import eventually
+
+STACK_DUMP = b"(most recent call first)"  # faulthandler's header for each thread (SIGUSR1)
+
 
 class ServiceProcess:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
+    """``wcml <args>`` (or any ``command``) in its own process group, its output in <log_dir>/<name>.log."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, *,
+                 command: list[str] | None = None, cwd: Path | None = None):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", *args], env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(command or [sys.executable, "-m", "services.cli", *args], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     cwd=cwd)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -80,21 +88,29 @@ class Pipeline:
         return "\n".join(p.log_path.read_text(errors="replace") for p in self.procs.values())
 
     def diagnostics(self) -> str:
-        for p in self.procs.values():
+        alive = [p for p in self.procs.values() if p.alive()]
+        sizes = {p.name: p.log_path.stat().st_size for p in alive}
+        for p in alive:
             p.dump_stacks()
-        time.sleep(0.5)
+
+        def dumped() -> bool:
+            """every live service's stacks in its log"""
+            return all(STACK_DUMP in p.log_path.read_bytes()[sizes[p.name]:] for p in alive if p.alive())
+
+        try:
+            eventually(dumped, timeout=5)
+        except AssertionError:
+            pass  # a service too stuck to dump its stacks: its log as it is says as much
         return "\n".join(f"--- {name} (alive={p.alive()})\n{p.output()}" for name, p in self.procs.items())
 
 
 def wait_http(url: str, timeout: float = 30, headers: dict | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
+    """Until ``url`` answers 2xx/3xx (a service is up)."""
+    def answers() -> bool:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2):
+            return True
+
+    eventually(answers, timeout=timeout, interval=0.2, message=f"{url} to answer")
 
 
 def get_json(url: str, api_key: str) -> tuple[int, dict]:

@@ -1,7 +1,6 @@
 """Ingest keeps accepting while RabbitMQ is down; the relay delivers every event exactly once after."""
 
 import json
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +12,7 @@ from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import EventEnvelope, decode
 from tests.harness import RabbitControl, free_port
 from tests.processes import Pipeline, wait_http
+from tests.waiting import eventually, settled
 
 SECRET = "outage-secret"
 DELIVERIES = 1000
@@ -42,20 +42,23 @@ def test_deliveries_accepted_while_rabbitmq_is_stopped_reach_it_exactly_once(amq
                 statuses = list(pool.map(lambda i: post(webhook, i), range(DELIVERIES)))
             assert statuses == [202] * DELIVERIES
             lag = f"wcml_relay_lag_events {float(DELIVERIES)}"
-            for _ in range(150):  # the relay measures its lag twice a second, in its own thread
+
+            def lag_reported() -> bool:
                 with urllib.request.urlopen(ingest_url + "/metrics", timeout=5) as response:
                     metrics = response.read().decode()
-                if lag in metrics:
-                    break
-                time.sleep(0.2)
-            assert lag in metrics, metrics[-1500:]
+                assert lag in metrics, metrics[-1500:]
+                return True
+
+            # the relay measures its lag twice a second, in its own thread
+            eventually(lag_reported, timeout=30, interval=0.2, message=f"{lag!r} in /metrics")
         finally:
             rabbit.start()
 
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and broker.queue_depth("events.dispatcher") < DELIVERIES:
-            time.sleep(0.5)
-        time.sleep(2)  # anything published twice would show up by now
+        # Nothing consumes events.dispatcher here: it only fills. Settled means the relay has
+        # published every row, each after the broker's confirm, so the queue holds all it will ever
+        # get (a double publish included) and its depth is final.
+        settled(amqp_url, pg_url, timeout=90, ignore=("dead", "events.dispatcher"),
+                message="the relay to publish every accepted delivery")
         depth = broker.queue_depth("events.dispatcher")
         delivered = broker.get("events.dispatcher", depth)
         ids = [decode(d.body, EventEnvelope).delivery_id for d in delivered]

@@ -4,12 +4,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.harness import free_port
 from tests.processes import get_json, wait_http
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -33,18 +33,16 @@ def test_wcml_run_serves_webhooks_api_and_dashboard_without_external_services(tm
         assert sent.returncode == 0 and sent.stdout.startswith("202"), sent.stdout + sent.stderr
 
         api_key = (tmp_path / "var/api_key").read_text().strip()
-        deadline, body = time.monotonic() + 30, {}
-        while time.monotonic() < deadline:
+        def both_predicted() -> dict:
             status, body = get_json(f"http://{bind}/api/v1/issues/webcompat/web-bugs/7", api_key)
-            if status == 200 and len(body["predictions"]) == 2:
-                break
-            time.sleep(0.2)
+            assert status == 200 and len(body["predictions"]) == 2, (status, body)
+            return body
+
+        body = eventually(both_predicted, timeout=30, interval=0.2, message="both predictions of issue 7")
         assert set(body["predictions"]) == {"needsdiagnosis", "issuetype"}, body
         latest = tmp_path / "var/blobs/needsdiagnosis/webcompat/web-bugs/7.json"
-        for _ in range(100):  # the row commits first, then the document is written
-            if latest.exists():
-                break
-            time.sleep(0.1)
+        # the row commits first, then the document is written
+        eventually(latest.exists, timeout=10, message=f"the document {latest}")
         document = json.loads(latest.read_text())
         assert document["label"] == body["predictions"]["needsdiagnosis"]["label"]
     finally:

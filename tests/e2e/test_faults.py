@@ -17,6 +17,7 @@ from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE
 from tests.faults import TASKS, FaultPipeline, check
 from tests.harness import RabbitControl
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -48,10 +49,10 @@ def test_rabbitmq_stopped_for_20_seconds_while_webhooks_keep_arriving(pipeline, 
     rabbit = RabbitControl(amqp_url)
     load = pipeline.load(rate=20, prefix="rabbit")
     sender = load.run(count=700)  # 35 s of traffic
-    time.sleep(5)
+    time.sleep(5)  # the fault's schedule: 5 s of traffic before it, not a wait
     rabbit.stop()
     try:
-        time.sleep(20)
+        time.sleep(20)  # the fault itself: RabbitMQ down for 20 s
     finally:
         rabbit.start()
     sender.join(180)
@@ -64,9 +65,9 @@ def test_rabbitmq_stopped_for_20_seconds_while_webhooks_keep_arriving(pipeline, 
 def test_a_consumer_killed_with_sigkill_mid_stream(pipeline, victim):
     load = pipeline.load(rate=40, prefix=f"kill-{victim}")
     sender = load.run(count=600)
-    time.sleep(5)
+    time.sleep(5)  # the fault's schedule: 5 s of traffic before the kill, not a wait
     pipeline.procs[victim].stop(signal.SIGKILL)
-    time.sleep(2)
+    time.sleep(2)  # the fault itself: the consumer stays dead for 2 s
     if victim == "store":
         pipeline.start("store", "store")
     else:
@@ -80,7 +81,7 @@ def test_a_consumer_killed_with_sigkill_mid_stream(pipeline, victim):
 def test_postgresql_restarted_while_ingest_is_under_load(pipeline):
     load = pipeline.load(rate=40, prefix="pg")
     sender = load.run(count=600)
-    time.sleep(4)
+    time.sleep(4)  # the fault's schedule: 4 s of traffic before the restart, not a wait
     cluster = sorted(Path("/etc/postgresql").iterdir())[0].name
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True,
                    capture_output=True, timeout=120)
@@ -97,16 +98,15 @@ def test_a_poison_message_in_every_queue_is_dead_lettered_and_the_rest_flows(pip
     topology.declare(broker, TASKS)
     load = pipeline.load(rate=40, prefix="poison")
     sender = load.run(count=200)
-    time.sleep(1)
+    time.sleep(1)  # the fault's schedule: the poison goes in after 1 s of traffic, not a wait
     poison = [Outgoing(EVENTS_EXCHANGE, "github.issues.opened", b"\x00not json"),
               *(Outgoing(TASKS_EXCHANGE, task, b'{"v": 1, "kind": "task"}') for task in TASKS),
               Outgoing(RESULTS_EXCHANGE, "needsdiagnosis", json.dumps({"v": 99}).encode())]
     broker.publish(poison)
     sender.join(120)
     pipeline.wait_for(len(load.accepted) * len(TASKS))
-    deadline = time.monotonic() + 30
-    while broker.queue_depth("dead") < len(poison) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    eventually(lambda: broker.queue_depth("dead") >= len(poison), timeout=30, interval=0.2,
+               message=f"{len(poison)} poison messages in wcml.dead")
     dead = broker.get("dead", 100)
     queues = sorted(d.headers.get("x-wcml-queue") for d in dead)
     broker.settle(dead, requeue=False)

@@ -1,7 +1,6 @@
 """One signed webhook through ingest, RabbitMQ, dispatcher, predictors and store, each its own process."""
 
 import json
-import time
 import urllib.request
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from services.samples import issue_payload, signed_request
 from tests.harness import free_port
 from tests.processes import Pipeline, get_json, wait_http
+from tests.waiting import eventually
 
 SECRET, API_KEY = "e2e-webhook-secret", "e2e-api-key"
 pytestmark = pytest.mark.e2e
@@ -58,14 +58,13 @@ def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeli
         assert json.loads(response.read())["position"] >= 1
 
     url = pipeline.api_url + "/api/v1/issues/webcompat/web-bugs/4242"
-    deadline, body = time.monotonic() + 60, {}
-    while time.monotonic() < deadline:
+    def both_predicted() -> dict:
         status, body = get_json(url, API_KEY)
-        if status == 200 and set(body.get("predictions", {})) >= {"needsdiagnosis", "issuetype"}:
-            break
-        time.sleep(0.2)
-    else:
-        pytest.fail(f"no prediction for both tasks within 60 s: {body}\n{pipeline.diagnostics()}")
+        assert status == 200 and set(body.get("predictions", {})) >= {"needsdiagnosis", "issuetype"}, body
+        return body
+
+    body = eventually(both_predicted, timeout=60, interval=0.2,
+                      message=lambda: f"a prediction for both tasks\n{pipeline.diagnostics()}")
 
     by_task = body["predictions"]
     assert by_task["needsdiagnosis"]["label"] in ("needsdiagnosis", "not-needsdiagnosis")
@@ -75,10 +74,9 @@ def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeli
     bucket, prefix = s3_url[5:].split("/", 1)
     client = s3_endpoint.client()
     key = f"{prefix}/needsdiagnosis/webcompat/web-bugs/4242.json"
-    for _ in range(100):  # the row commits first, then the document is written
-        if client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"):
-            break
-        time.sleep(0.1)
+    # the row commits first, then the document is written
+    eventually(lambda: client.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"), timeout=10,
+               message=f"the document s3://{bucket}/{key}")
     latest = client.get_object(Bucket=bucket, Key=key)
     assert latest["ContentType"] == "application/json"
     document = json.loads(latest["Body"].read())

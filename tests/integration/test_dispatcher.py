@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
 from shared.messages import EVENTS_EXCHANGE, TaskMessage, decode
 from tests.octokit import examples
+from tests.waiting import eventually
 
 TASKS = ("issuetype", "needsdiagnosis")
 
@@ -48,13 +48,13 @@ def dispatcher(amqp_url):
 
 
 def wait_for(broker, depths: dict[str, int], timeout: float = 30) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until the queues hold ``depths`` and the dispatcher's own queue is empty; the depths seen."""
+    def reached() -> dict[str, int]:
         seen = {q: broker.queue_depth(q) for q in depths}
-        if seen == depths and broker.queue_depth("events.dispatcher") == 0:
-            return seen
-        time.sleep(0.2)
-    return {q: broker.queue_depth(q) for q in depths}
+        assert seen == depths and broker.queue_depth("events.dispatcher") == 0, seen
+        return seen
+
+    return eventually(reached, timeout=timeout, interval=0.2, message=f"queue depths {depths}")
 
 
 def test_routing_table_on_every_octokit_payload(dispatcher, pg_url):

@@ -19,6 +19,7 @@ from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
 from shared.messages import EventEnvelope, decode
 from tests.octokit import examples
+from tests.waiting import eventually
 
 SECRET = "ingest-test-secret"
 
@@ -142,10 +143,8 @@ def test_relay_resumes_after_the_broker_was_unreachable(client, event_log, amqp_
     thread = threading.Thread(target=OutboxRelay(event_log, broker).run, args=(stop,))
     thread.start()
     try:
-        for _ in range(100):
-            if broker.queue_depth("events.dispatcher") == 20:
-                break
-            stop.wait(0.05)
+        eventually(lambda: broker.queue_depth("events.dispatcher") == 20, timeout=10, interval=0.05,
+                   message="the relay to publish the 20 events")
     finally:
         stop.set()
         thread.join(5)
@@ -190,23 +189,18 @@ def test_a_standby_relay_takes_over_when_the_publishing_one_stops(client, event_
                threading.Thread(target=OutboxRelay(EventLog(other_engine), broker).run, args=(second,))]
     threads[0].start()
     try:
-        for _ in range(100):
-            if not lock_is_free(pg_url):
-                break
-            first.wait(0.05)
+        eventually(lambda: not lock_is_free(pg_url), timeout=10, interval=0.05,
+                   message="the first relay to take the lock")
         threads[1].start()
         assert post(client, issue_payload(number=1)).status_code == 202
-        for _ in range(100):
-            if broker.queue_depth("events.dispatcher") == 1:
-                break
-            second.wait(0.05)
+        eventually(lambda: broker.queue_depth("events.dispatcher") == 1, timeout=10, interval=0.05,
+                   message="the first relay to publish event 1")
         first.set()
         threads[0].join(5)
         assert post(client, issue_payload(number=2)).status_code == 202
-        for _ in range(100):  # the standby retries the lock once a second
-            if broker.queue_depth("events.dispatcher") == 2:
-                break
-            second.wait(0.05)
+        # the standby retries the lock once a second
+        eventually(lambda: broker.queue_depth("events.dispatcher") == 2, timeout=10, interval=0.05,
+                   message="the standby relay to take over and publish event 2")
     finally:
         first.set()
         second.set()

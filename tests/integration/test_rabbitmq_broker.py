@@ -8,6 +8,7 @@ import pytest
 from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
 from shared.broker.rabbitmq import DELIVERY_LIMIT, RabbitBroker
 from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -113,11 +114,8 @@ def test_consumer_and_publisher_reconnect_after_a_broker_restart(amqp_url, broke
             broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"while-down")])
         rabbit.start()
         broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", f"b{i}".encode()) for i in range(50)])
-        deadline = threading.Event()
-        for _ in range(200):
-            if len(handled) >= 100:
-                break
-            deadline.wait(0.1)
+        eventually(lambda: len(handled) >= 100, timeout=20,
+                   message=lambda: f"100 messages handled after the restart ({len(handled)} so far)")
     finally:
         stop.set()
         thread.join(10)

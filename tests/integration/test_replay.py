@@ -2,9 +2,7 @@
 
 import json
 import threading
-import time
 
-import pytest
 import sqlalchemy as sa
 
 from services import cli
@@ -22,10 +20,10 @@ from shared.blobs import FileBlobStore
 from shared.broker import ConsumeOptions, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine, utcnow
+from tests.waiting import eventually, settled
 
 EVENTS = 10_000
 TASKS = ("issuetype", "needsdiagnosis")
-QUEUES = ("events.dispatcher", "tasks.issuetype", "tasks.needsdiagnosis", "results.store")
 
 
 def log_events(engine, count: int) -> None:
@@ -71,20 +69,17 @@ def count(engine, sql: str) -> int:
         return conn.execute(sa.text(sql)).scalar_one()
 
 
-def wait_until_drained(engine, broker, expected_rows: int, timeout: float = 240) -> int:
-    """Until the rows reach ``expected_rows`` and every queue stayed empty for two seconds."""
-    deadline, quiet_since = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
+def wait_until_drained(engine, amqp_url: str, expected_rows: int, timeout: float = 240) -> int:
+    """Until the rows reach ``expected_rows`` and the pipeline has settled (nothing on a queue or at
+    a consumer, so no late duplicate can still land); the rows then."""
+    def stored() -> int:
         rows = count(engine, "SELECT count(*) FROM predictions")
-        empty = all(broker.queue_depth(q) == 0 for q in QUEUES)
-        if rows >= expected_rows and empty:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 2:
-                return rows
-        else:
-            quiet_since = None
-        time.sleep(0.25)
-    pytest.fail(f"pipeline did not drain: {rows} rows, expected {expected_rows}")
+        assert rows >= expected_rows, f"{rows} rows, expected {expected_rows}"
+        return rows
+
+    eventually(stored, timeout=timeout, interval=0.25, message="the replayed predictions")
+    settled(amqp_url, engine, timeout=timeout, message="the pipeline to drain")
+    return count(engine, "SELECT count(*) FROM predictions")
 
 
 def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resumed_and_repeated(
@@ -115,13 +110,13 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
         done = replayer.run(first.id, threading.Event())
         assert (done.state, done.published, done.last_position) == ("done", EVENTS, count(
             engine, "SELECT max(position) FROM event_log"))
-        rows = wait_until_drained(engine, broker, EVENTS * len(TASKS))
+        rows = wait_until_drained(engine, amqp_url, EVENTS * len(TASKS))
         assert rows == EVENTS * len(TASKS)
 
         # Run 2: the same slice with the same models adds nothing.
         second = replayer.run(replayer.start({}, created_by="test").id, threading.Event())
         assert second.state == "done" and second.published == EVENTS
-        assert wait_until_drained(engine, broker, rows) == rows
+        assert wait_until_drained(engine, amqp_url, rows) == rows
         distinct = "SELECT count(DISTINCT (delivery_id, task, model_version)) FROM predictions"
         assert count(engine, distinct) == rows
         assert count(engine, "SELECT count(*) FROM (SELECT delivery_id FROM predictions GROUP BY delivery_id "
@@ -138,7 +133,7 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
         third = replayer.start({"from_position": 1, "to_position": 1000}, tasks=["needsdiagnosis"],
                                model_version=new_version, created_by="test")
         assert replayer.run(third.id, threading.Event()).state == "done"
-        assert wait_until_drained(engine, broker, rows + 1000) == rows + 1000
+        assert wait_until_drained(engine, amqp_url, rows + 1000) == rows + 1000
         assert count(engine, f"SELECT count(*) FROM predictions WHERE model_version = '{new_version}' "
                              f"AND replay_id = '{third.id}' AND task = 'needsdiagnosis'") == 1000
 
