@@ -1,94 +1,67 @@
 """Embedded mode: every service in one process on SQLite, the in-process broker and a local directory.
 
-The service code is the same as in the distributed mode; only the adapters differ.
-Consumers run in threads, the HTTP surfaces share one Flask app behind waitress.
+The services are the distributed mode's, built from the same declarations (``bootstrap.pipeline``)
+with the same batch settings; only the adapters differ. Consumers and loops run in threads, the
+HTTP surfaces share one Flask app behind waitress. ``var/instance.json`` tells the ``wcml``
+commands run in the same folder where this instance serves.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from dataclasses import dataclass, field
 
 from flask import Flask
 
-from services.dispatcher.rules import load_rules, tasks_of
-from services.dispatcher.worker import Dispatcher
-from services.ingest.app import ingest_blueprint
-from services.ingest.event_log import EventLog
-from services.ingest.outbox_relay import OutboxRelay
-from services.ingest.replay import Replayer
-from services.ingest.replay_runs import ReplayRuns
-from services.predictor.demo import ensure_demo_bundles
-from services.predictor.worker import Predictor
-from services.store.api import api_blueprint
-from services.store.writer import PredictionWriter
+from services import bootstrap
+from services.predictor.training.demo import ensure_demo_bundles
+from shared import service as runner
 from shared import settings as wcml_settings
-from shared.blobs import open_blob_store
-from shared.broker import topology
 from shared.broker.memory import MemoryBroker
-from shared.database import create_engine, migrate
-from shared.http import add_health_and_metrics, json_errors
+from shared.http import app_for
 from shared.lifecycle import stop_on_signals
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class EmbeddedPipeline:
-    """All services wired together; ``start`` runs the consumers, ``app`` serves HTTP."""
+    """All services wired together; ``start`` runs the consumers and loops, ``app`` serves HTTP."""
 
-    settings: wcml_settings.Settings
-    stop: threading.Event = field(default_factory=threading.Event)
-    threads: list[threading.Thread] = field(default_factory=list)
+    def __init__(self, settings: wcml_settings.Settings):
+        self.settings = settings
+        self.adapters = bootstrap.Adapters(settings, broker=MemoryBroker())
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        ensure_demo_bundles(settings.models_dir, bootstrap.routed_tasks(self.adapters))
+        self.services = bootstrap.pipeline(self.adapters)
 
-    def __post_init__(self):
-        s = self.settings
-        migrate(s.database_url)
-        self.engine = create_engine(s.database_url)
-        self.broker = MemoryBroker()
-        self.rules = load_rules(s.routes_file)
-        self.tasks = tasks_of(self.rules)
-        topology.declare(self.broker, self.tasks)
-        ensure_demo_bundles(s.models_dir, self.tasks)
-        self.event_log = EventLog(self.engine)
-        self.relay = OutboxRelay(self.event_log, self.broker)
-        self.replayer = Replayer(self.event_log, self.broker, ReplayRuns(self.engine))
-        self.blobs = open_blob_store(s.blob_url)
-        self.consumers = {
-            topology.EVENTS_QUEUE.name: Dispatcher(self.rules, self.broker).handle,
-            topology.RESULTS_QUEUE.name: PredictionWriter(self.engine, self.blobs).handle,
-        }
-        for task in self.tasks:
-            predictor = Predictor(task, s.models_dir, self.broker)
-            self.consumers[topology.task_queue(task).name] = predictor.handle
+    @property
+    def broker(self):
+        return self.adapters.broker
+
+    @property
+    def engine(self):
+        return self.adapters.engine
 
     def app(self) -> Flask:
-        app = Flask("wcml")
-        app.register_blueprint(ingest_blueprint(self.event_log, self.settings.webhook_secrets,
-                                                self.settings.max_body_bytes, on_append=self.relay.wake))
-        app.register_blueprint(api_blueprint(self.engine, self.settings.api_keys))
-        add_health_and_metrics(app, self.event_log.ping)
-        json_errors(app)
-        return app
+        def ping() -> None:
+            for service in self.services:
+                if service.ping is not None:
+                    service.ping()
+
+        return app_for("wcml", [s.blueprint() for s in self.services if s.blueprint], ping)
 
     def start(self) -> None:
-        self._thread("relay", self.relay.run, self.stop)
-        self._thread("replays", self.replayer.serve_requests, self.stop)
-        for queue, handler in self.consumers.items():
-            self._thread(queue, self.broker.consume, queue, handler, self.stop)
-
-    def _thread(self, name: str, target, *args) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        self.threads.append(thread)
+        self.threads = runner.start(self.services, self.broker, self.stop)
 
     def close(self) -> None:
         self.stop.set()
-        self.relay.wake()
+        for service in self.services:
+            service.wake()
         for thread in self.threads:
             thread.join(10)
-        self.engine.dispose()
+        self.adapters.close()
 
 
 def serve(bind: str) -> int:
@@ -102,6 +75,7 @@ def serve(bind: str) -> int:
     stop = stop_on_signals(pipeline.stop)
     watcher = threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True)
     watcher.start()
+    wcml_settings.instance_file(settings.var_dir).write_text(json.dumps({"url": f"http://{bind}"}) + "\n")
     print(f"wcml: serving webhooks at http://{bind}/webhooks/github, the API at http://{bind}/api/v1/ "
           f"and the dashboard at http://{bind}/", flush=True)
     try:
@@ -112,3 +86,57 @@ def serve(bind: str) -> int:
     finally:
         pipeline.close()
     return 0
+
+
+def replay_through_instance(settings: wcml_settings.Settings, wanted: dict, *, resume: str | None = None,
+                            quiet: bool = False) -> int:
+    """``wcml replay`` beside an embedded instance: its in-process broker is in the serving process,
+    so the run is asked of that process's API, and its progress followed there."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tqdm import tqdm
+
+    from shared.errors import UserError
+
+    if resume:
+        raise UserError("the embedded instance runs its replays itself; ask it for a new one instead")
+    if wanted.get("rate"):
+        raise UserError("--rate is for distributed deployments: the embedded instance replays at its pace")
+    body = {k: v for k, v in {**wanted["filters"], "tasks": list(wanted.get("tasks") or ()),
+                              "model_version": wanted.get("model"), "created_by": wanted.get("created_by")
+                              }.items() if v is not None}
+    try:
+        url = json.loads(wcml_settings.instance_file(settings.var_dir).read_text())["url"]
+    except (OSError, ValueError, KeyError):
+        raise UserError(f"no embedded instance serves from {settings.var_dir}/: start it with scripts/run, "
+                        "then run the replay again") from None
+    headers = {"Authorization": f"Bearer {settings.api_keys[0]}", "Content-Type": "application/json"}
+
+    def call(path: str, data: dict | None = None) -> dict | None:
+        request = urllib.request.Request(url + path, headers=headers, method="POST" if data else "GET",
+                                         data=json.dumps(data).encode() if data else None)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404 and data is None:
+                return None  # asked for, not yet recorded by the replay source
+            raise UserError(f"the embedded instance at {url} answered {exc.code}: "
+                            f"{json.loads(exc.read() or b'{}').get('error', exc.reason)}") from None
+        except OSError as exc:
+            raise UserError(f"the embedded instance at {url} does not answer ({exc}): is scripts/run "
+                            "serving?") from None
+
+    run = call("/api/v1/replays", body)
+    print(f"replay {run['id']}: requested from the embedded instance at {url}")
+    with tqdm(unit="event", desc=run["id"], disable=quiet) as bar:
+        while run["state"] in ("requested", "running"):
+            time.sleep(0.5)
+            run = call(f"/api/v1/replays/{run['id']}") or run
+            bar.total = run["total"] or None
+            bar.update(run["published"] - bar.n)
+    print(f"replay {run['id']}: {run['state']}, {run['published']}/{run['total']} published")
+    return 0 if run["state"] == "done" else 1
+

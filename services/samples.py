@@ -56,3 +56,15 @@ def post_sample(url: str, secret: str, event: str = "issues", number: int = 1) -
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+
+
+def post_sample_command(settings, url: str, event: str, number: int) -> int:
+    """``wcml sample-webhook``: post one, print the answer; exit 1 on a refusal."""
+    from shared.errors import UserError
+
+    try:
+        status, body = post_sample(url, settings.webhook_secrets[0], event, number)
+    except OSError as exc:
+        raise UserError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+    print(f"{status} {body}")
+    return 0 if status < 300 else 1

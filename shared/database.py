@@ -29,6 +29,12 @@ def create_engine(url: str, **kwargs) -> Engine:
     return sa.create_engine(url, **kwargs)
 
 
+def ping(engine: Engine) -> None:
+    """Raise unless the database answers (health checks)."""
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 
 from shared import metrics
 
@@ -14,6 +14,19 @@ def answer(http_status: int, **fields) -> Response:
     response = jsonify(fields)
     response.status_code = http_status
     return response
+
+
+def app_for(name: str, blueprints: Sequence[Blueprint], ping: Callable[[], None]) -> Flask:
+    """One WSGI app from services' blueprints, with JSON errors, /healthz and /metrics.
+
+    JSON errors first: a blueprint's own app-wide handlers (the query API's) take precedence.
+    """
+    app = Flask(name)
+    json_errors(app)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    add_health_and_metrics(app, ping)
+    return app
 
 
 def add_health_and_metrics(app: Flask, ping: Callable[[], None]) -> None:
@@ -33,13 +46,18 @@ def add_health_and_metrics(app: Flask, ping: Callable[[], None]) -> None:
         return Response(body, content_type=content_type)
 
 
+def http_error(exc) -> Response:
+    """A routing error (unknown path, wrong method) as one JSON line."""
+    return answer(exc.code, error=exc.description.split(".")[0])
+
+
 def json_errors(app: Flask) -> None:
     """Every error a client can cause is JSON with one line, never an HTML page or a trace."""
 
     @app.errorhandler(404)
     @app.errorhandler(405)
     def not_found(exc):
-        return answer(exc.code, error=exc.description.split(".")[0])
+        return http_error(exc)
 
     @app.errorhandler(500)
     def server_error(exc):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -42,14 +43,32 @@ class Settings:
         return self.broker_url.startswith("memory://")
 
 
-EMBEDDED_DEFAULTS = {
-    "WCML_BROKER_URL": "memory://",
-    "WCML_DATABASE_URL": "sqlite:///var/wcml.db",
-    "WCML_BLOB_URL": "file://var/blobs",
-    "WCML_MODELS_DIR": "var/models",
-}
+def embedded_defaults_in(var_dir: Path) -> dict[str, str]:
+    """The embedded mode keeps everything under its var directory (``WCML_VAR_DIR``, default ``var``)."""
+    return {
+        "WCML_BROKER_URL": "memory://",
+        "WCML_DATABASE_URL": f"sqlite:///{var_dir}/wcml.db",
+        "WCML_BLOB_URL": f"file://{var_dir}/blobs",
+        "WCML_MODELS_DIR": f"{var_dir}/models",
+    }
+
+
+def instance_file(var_dir: Path) -> Path:
+    """Written by a serving embedded instance: where it serves (``{"url": ...}``)."""
+    return var_dir / "instance.json"
+
+
+def embedded_instance_here(env: dict[str, str], var_dir: Path) -> bool:
+    """No URL is configured and ``var_dir`` holds an embedded instance: commands act on that one."""
+    configured = any(name in env for name in URLS)
+    return not configured and (instance_file(var_dir).exists() or (var_dir / "wcml.db").exists())
 
 GITHUB_MAX_PAYLOAD = 25 * 1024 * 1024
+URLS = ("WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL")
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
@@ -70,27 +89,33 @@ def _generated_secret(var_dir: Path, filename: str, announce) -> tuple[str, ...]
         return _csv(path.read_text())
     var_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(24)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # never readable
+        f.write(value + "\n")
     announce(f"generated {filename.replace('_', ' ')} (kept in {path}): {value}")
     return (value,)
 
 
-URLS = ("WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL")
 _SCHEMES = {"WCML_BROKER_URL": ("amqp", "amqps", "memory"), "WCML_DATABASE_URL": ("postgresql", "sqlite"),
             "WCML_BLOB_URL": ("s3", "file")}
 
 
 def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, announce=print,
-         needs: tuple[str, ...] = URLS) -> Settings:
+         needs: tuple[str, ...] = URLS, notice=None) -> Settings:
     """Read settings; ``embedded_defaults`` fills the embedded-mode defaults for what is unset.
 
     ``needs`` names the URLs this process uses: the others may be unset (then empty strings),
-    so a command that only reads the database does not ask for a broker.
+    so a command that only reads the database does not ask for a broker. With no URL set at all
+    in a folder where ``scripts/run`` made an embedded instance, the embedded defaults apply too,
+    said in one line to ``notice`` (standard error).
     """
     env = dict(os.environ if env is None else env)
+    var_dir = Path(env.get("WCML_VAR_DIR", "var"))
+    if not embedded_defaults and embedded_instance_here(env, var_dir):
+        embedded_defaults = True
+        (notice or _to_stderr)(f"wcml: using the embedded instance in {var_dir}/ (set WCML_DATABASE_URL and "
+                               "the other WCML_* URLs to use another)")
     if embedded_defaults:
-        for name, default in EMBEDDED_DEFAULTS.items():
+        for name, default in embedded_defaults_in(var_dir).items():
             env.setdefault(name, default)
 
     def url(name: str) -> str:
@@ -101,7 +126,6 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
             return ""
         return _check_url(name, value, _SCHEMES[name])
 
-    var_dir = Path(env.get("WCML_VAR_DIR", "var"))
     broker_url, database_url, blob_url = (url(name) for name in URLS)
     if blob_url.startswith("s3://") and not urlparse(blob_url).netloc:
         raise SettingsError("WCML_BLOB_URL", "s3:// URL names no bucket")

@@ -12,7 +12,7 @@ from services.ingest.event_log import EventLog
 from services.ingest.group_commit import GroupCommitter
 from services.ingest.webhook import WebhookError, parse
 from shared import metrics
-from shared.http import add_health_and_metrics, answer, json_errors
+from shared.http import answer, app_for
 
 log = logging.getLogger(__name__)
 deliveries_total = metrics.counter("wcml_ingest_deliveries_total", "Webhook deliveries by event and outcome",
@@ -64,8 +64,5 @@ def ingest_blueprint(event_log: EventLog, secrets: Sequence[str], max_body_bytes
 
 
 def create_app(event_log: EventLog, secrets: Sequence[str], max_body_bytes: int) -> Flask:
-    app = Flask("wcml-ingest")
-    app.register_blueprint(ingest_blueprint(event_log, secrets, max_body_bytes))
-    add_health_and_metrics(app, event_log.ping)
-    json_errors(app)
-    return app
+    """The webhook endpoint on its own: the blueprint plus /healthz and /metrics."""
+    return app_for("wcml-ingest", [ingest_blueprint(event_log, secrets, max_body_bytes)], event_log.ping)

@@ -8,7 +8,7 @@ replay) never skips an event that commits late under a lower position.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.ingest.webhook import WebhookDelivery
-from shared.database import as_utc, utcnow
+from shared.database import as_utc, ping, utcnow
 from shared.messages import EventEnvelope
 
 APPEND_LOCK = 726374
@@ -136,14 +136,20 @@ class EventLog:
         with self.engine.connect() as conn:
             return [envelope(row) for row in conn.execute(query)]
 
+    def iterate(self, selection: LogFilter, page: int = 1000) -> Iterator[EventEnvelope]:
+        """Every selected event in position order, read a page at a time."""
+        after = 0
+        while batch := self.read(selection, after, page):
+            yield from batch
+            after = batch[-1].position
+
     def count(self, selection: LogFilter) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(event_log)
                                 .where(*selection.where())).scalar_one()
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        ping(self.engine)
 
 
 def envelope(row) -> EventEnvelope:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -23,7 +22,8 @@ from services.store.openapi import openapi_document
 from services.store.replay_runs import SendRequest
 from services.store.validation import valid_repo
 from shared.broker import PublishError
-from shared.http import add_health_and_metrics
+from shared.database import ping
+from shared.http import answer, app_for, http_error
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: 
     # are app-wide; outside /api/ they give the app's usual answer back.
     def json_for_api(exc: HTTPException):
         if not _is_api():
-            return exc
+            return http_error(exc) if exc.code in (404, 405) else answer(500, error="internal error")
         if exc.code == 405:
             allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
             return _error(405, f"method {request.method} not allowed here", Allow=allowed)
@@ -169,13 +169,5 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: 
 
 
 def create_app(engine: Engine, api_keys: Sequence[str], send_replay_request: SendRequest) -> Flask:
-    """``wcml api``: the blueprint plus /healthz and /metrics."""
-    app = Flask(__name__)
-    app.register_blueprint(api_blueprint(engine, api_keys, send_replay_request))
-
-    def ping() -> None:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-
-    add_health_and_metrics(app, ping)
-    return app
+    """The API on its own: the blueprint plus /healthz and /metrics."""
+    return app_for("wcml-api", [api_blueprint(engine, api_keys, send_replay_request)], lambda: ping(engine))

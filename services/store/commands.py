@@ -1,7 +1,8 @@
-"""`wcml predictions`: the API's queries on the command line, as an aligned table or JSON lines.
+"""The store's commands: ``wcml predictions``, ``wcml compare`` and ``wcml store repair``.
 
-Filters are the API's (same names, same parsing, same one-line errors); the next page's
-cursor goes to stderr so stdout stays pipeable.
+``predictions`` runs the API's queries on the command line, as an aligned table or JSON lines: same
+filter names, same parsing, same one-line errors; the next page's cursor goes to stderr so stdout
+stays pipeable.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from services.store import queries
+from services.store import queries, writer
 from services.store.filters import FilterError, Filters
 from shared.errors import UserError
 
@@ -91,4 +92,29 @@ def latest_for_issue(engine: Engine, repo: str | None, issue: int | str | None, 
     if not latest:
         err.write(f"no predictions for {filters.repo}#{filters.issue}\n")
         return 1
+    return 0
+
+
+def compare(engine: Engine, run_id: str, *, task: str, model_a: str, model_b: str,
+            truth: dict | None = None, as_json: bool = False, out: TextIO = sys.stdout) -> int:
+    """Two model versions on the events of one replay; with ``truth``, accuracy, precision and recall."""
+    report = queries.compare_models(engine, run_id, task=task, model_a=model_a, model_b=model_b, truth=truth)
+    if as_json:
+        print(json.dumps(report, indent=1), file=out)
+        return 0
+    print(f"replay {run_id}, task {report['task']}: {report['pairs']} event(s) scored by both, "
+          f"agreement {report['agreement_rate']}", file=out)
+    for side in (report["model_a"], report["model_b"]):
+        line = f"  {side['model_version']}: {side['count']} prediction(s), labels {side['labels']}"
+        if side["truth"]:
+            t = side["truth"]
+            line += (f"; on {t['evaluated']} with known labels: accuracy {t['accuracy']}, "
+                     f"macro precision {t['macro_precision']}, macro recall {t['macro_recall']}")
+        print(line, file=out)
+    return 0
+
+
+def repair(engine: Engine, blobs, since: str | None) -> int:
+    written = writer.repair(engine, blobs, since)
+    print(f"wrote {written} missing or stale document(s)")
     return 0

@@ -12,12 +12,12 @@ from shared.broker.port import (  # noqa: F401 - the package's public names
 )
 
 
-def connect(url: str) -> Broker:
-    """The adapter a broker URL names: ``memory://`` or ``amqp(s)://``."""
+def connect(url: str, **options) -> Broker:
+    """The adapter a broker URL names: ``memory://`` or ``amqp(s)://`` (``options`` go to RabbitBroker)."""
     if url.startswith("memory://"):
         from shared.broker.memory import MemoryBroker
 
         return MemoryBroker()
     from shared.broker.rabbitmq import RabbitBroker
 
-    return RabbitBroker(url)
+    return RabbitBroker(url, **options)

@@ -13,27 +13,15 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from shared.broker.dead_letters import dead_letter
 from shared.broker.port import BatchHandler, Delivery, Outgoing, Rejection
 from shared.errors import is_transient
-from shared.messages import DEAD_EXCHANGE
 
 log = logging.getLogger(__name__)
 
 
 class Stopped(Exception):
     """The consumer was asked to stop while a batch still failed: requeue it."""
-
-
-def dead_letter(rejection: Rejection, queue: str) -> Outgoing:
-    d = rejection.delivery
-    headers = {k: v for k, v in (d.headers or {}).items() if not k.startswith("x-wcml-")}
-    headers.update({
-        "x-wcml-reason": rejection.reason[:500],
-        "x-wcml-queue": queue,
-        "x-wcml-exchange": d.exchange,
-        "x-wcml-routing-key": d.routing_key,
-    })
-    return Outgoing(DEAD_EXCHANGE, queue, d.body, headers, d.message_id)
 
 
 def run_batch(deliveries: list[Delivery], handler: BatchHandler, queue: str,

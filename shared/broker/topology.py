@@ -27,4 +27,5 @@ def task_queue(task: str) -> Queue:
 
 def declare(broker: Broker, tasks: Iterable[str] = ()) -> None:
     """Declare everything a service touches; every service calls it at start (idempotent)."""
-    broker.declare(EXCHANGES, [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks)])
+    queues = [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks)]
+    broker.declare(EXCHANGES, queues)

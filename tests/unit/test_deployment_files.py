@@ -14,7 +14,7 @@ REQUIRED = {
     "dispatcher": {"WCML_BROKER_URL", "WCML_DATABASE_URL"},
     "predictor": {"WCML_BROKER_URL", "WCML_MODELS_DIR"},
     "store": {"WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL", "AWS_ENDPOINT_URL"},
-    "api": {"WCML_DATABASE_URL", "WCML_API_KEYS"},
+    "api": {"WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_API_KEYS"},
 }
 
 

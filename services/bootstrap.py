@@ -1,0 +1,185 @@
+"""Composition root: the adapters settings name, and every service built from its declaration.
+
+The distributed commands run one of these a process; the embedded mode (``embedded.py``) runs them
+all in one. Nothing imports this module but those two.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from services.dispatcher import service as dispatcher_service
+from services.ingest import service as ingest_service
+from services.predictor import service as predictor_service
+from services.store import service as store_service
+from shared import service as runner
+from shared.blobs import BlobStore, open_blob_store
+from shared.broker import Broker, ConsumeOptions, connect, topology
+from shared.database import create_engine, migrate
+from shared.lifecycle import stop_on_signals
+from shared.service import Service
+from shared.settings import Settings
+
+
+class Adapters:
+    """What the ports are connected to in this process, each opened on first use."""
+
+    def __init__(self, settings: Settings, *, broker: Broker | None = None):
+        self.settings = settings
+        if broker is not None:
+            self.broker = broker
+
+    @cached_property
+    def engine(self):
+        migrate(self.settings.database_url)  # every service that uses the database brings it up to date
+        return create_engine(self.settings.database_url)
+
+    @cached_property
+    def broker(self) -> Broker:
+        broker = connect(self.settings.broker_url)
+        topology.declare(broker)
+        return broker
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        return open_blob_store(self.settings.blob_url)
+
+    def close(self) -> None:
+        if "broker" in self.__dict__:
+            self.broker.close()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def relay(a: Adapters) -> Service:
+    return ingest_service.relay(a.engine, a.broker)
+
+
+def webhooks(a: Adapters, on_append=lambda: None) -> Service:
+    return ingest_service.webhooks(a.engine, a.settings.webhook_secrets, a.settings.max_body_bytes, on_append)
+
+
+def dispatcher(a: Adapters) -> Service:
+    return dispatcher_service.declare(a.broker, a.settings.routes_file)
+
+
+def predictor(a: Adapters, task: str, model: str | None = None,
+              options: ConsumeOptions = predictor_service.OPTIONS) -> Service:
+    bundle = predictor_service.bundle(a.settings.models_dir, task, model)
+    return predictor_service.declare(a.broker, a.settings.models_dir, bundle, options)
+
+
+def store(a: Adapters) -> Service:
+    return store_service.writer(a.engine, a.blobs)
+
+
+def api(a: Adapters) -> Service:
+    return store_service.api(a.engine, a.settings.api_keys, a.broker)
+
+
+def routed_tasks(a: Adapters) -> list[str]:
+    return dispatcher_service.routed_tasks(a.settings.routes_file)
+
+
+def pipeline(a: Adapters) -> list[Service]:
+    """Every service, as the embedded mode runs them together."""
+    outbox = relay(a)
+    return [webhooks(a, on_append=outbox.wake), outbox, dispatcher(a),
+            *(predictor(a, task) for task in routed_tasks(a)), store(a), api(a)]
+
+
+def consume(a: Adapters, *services: Service) -> int:
+    """A distributed consumer process: run until SIGTERM, finish the current batch, exit."""
+    try:
+        return runner.run(services, a.broker, stop_on_signals())
+    finally:
+        a.close()
+
+
+# -- entry points the commands call ------------------------------------------------
+
+def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1, relay: bool = False) -> int:
+    """``wcml ingest`` / ``wcml api``: the service's blueprint under gunicorn; ingest's relay beside it."""
+    import subprocess
+    import sys
+
+    from shared import wsgi
+    from shared.http import app_for
+
+    wsgi.multiprocess_metrics()
+    a.engine  # noqa: B018 - migrate once, before the workers start
+
+    def app():  # in each worker, after the fork: adapters of its own
+        service = build(Adapters(a.settings))
+        return app_for(f"wcml-{service.name}", [service.blueprint()], service.ping)
+
+    beside = subprocess.Popen([sys.executable, "-m", "services.cli", "relay"]) if relay else None
+    try:
+        wsgi.serve(app, bind, workers, f"wcml-{build.__name__}", threads=threads)
+    finally:
+        if beside is not None:
+            beside.terminate()
+            try:
+                beside.wait(30)
+            except subprocess.TimeoutExpired:  # it resumes where it was
+                beside.kill()
+    return 0
+
+
+def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:
+    """``wcml replay``: run it here, or ask the embedded instance in this folder, which holds the queue."""
+    if a.settings.embedded:
+        from services.embedded import replay_through_instance
+
+        return replay_through_instance(a.settings, request, resume=resume, quiet=quiet)
+    from services.ingest.commands import replay as run_replay
+
+    try:
+        return run_replay(a.engine, a.broker, stop_on_signals(), resume=resume, quiet=quiet, **request)
+    finally:
+        a.close()
+
+
+def dataset_build(a: Adapters | None, task: str, out, *, repo: str | None, export, quiet: bool) -> int:
+    """``wcml dataset build``: from a GitHub export, or from the ``issues`` events in the event log."""
+    from services.predictor.training.commands import dataset_build as build
+
+    if export:
+        return build(task, out, export=export, quiet=quiet)
+    from services.ingest.event_log import EventLog, LogFilter
+
+    event_log, selection = EventLog(a.engine), LogFilter(repo=repo, event="issues")
+    return build(task, out, envelopes=event_log.iterate(selection), total=event_log.count(selection),
+                 quiet=quiet)
+
+
+def compare(a: Adapters, run_id: str, *, truth_file, **models) -> int:
+    """``wcml compare``, with the labels of a data set as the truth when one is given."""
+    from services.predictor.training.datasets import read_labelled
+    from services.store.commands import compare as print_comparison
+
+    truth = None
+    if truth_file:
+        issues, labels = read_labelled(truth_file)
+        truth = {(issue.repo, issue.number): label for issue, label in zip(issues, labels, strict=True)}
+    return print_comparison(a.engine, run_id, truth=truth, **models)
+
+
+def dead_letters(a: Adapters, action: str, limit: int) -> int:
+    """``wcml dead list|requeue`` on the broker's ``dead`` queue."""
+    import json
+    import sys
+
+    from shared.broker import dead_letters as dead
+    from shared.errors import UserError
+
+    if a.settings.embedded:
+        raise UserError("the embedded instance keeps its dead letters in its own process (see its log)")
+    if action == "requeue":
+        print(f"requeued {dead.requeue(a.broker, limit)} message(s) to their original exchange")
+        return 0
+    described = dead.listing(a.broker, limit)
+    for item in described:
+        print(json.dumps(item))
+    print(f"{len(described)} dead-lettered message(s) shown", file=sys.stderr)
+    return 0

@@ -1,0 +1,33 @@
+"""Ingest, declared in two parts: the webhook endpoint (HTTP workers, no broker) and the relay
+beside it (the outbox relay and the replay source, which publish)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+
+from services.ingest.app import ingest_blueprint
+from services.ingest.event_log import EventLog
+from services.ingest.outbox_relay import OutboxRelay
+from services.ingest.replay import Replayer, ReplaySource
+from services.ingest.replay_runs import ReplayRuns
+from shared.broker import Broker, ConsumeOptions, topology
+from shared.service import Consumer, Service
+
+REPLAY_REQUESTS = ConsumeOptions(prefetch=10, max_batch=10)
+
+
+def webhooks(engine: sa.Engine, secrets: Sequence[str], max_body_bytes: int,
+             on_append: Callable[[], None] = lambda: None) -> Service:
+    event_log = EventLog(engine)
+    return Service("ingest", ping=event_log.ping,
+                   blueprint=lambda: ingest_blueprint(event_log, secrets, max_body_bytes, on_append))
+
+
+def relay(engine: sa.Engine, broker: Broker) -> Service:
+    event_log = EventLog(engine)
+    outbox = OutboxRelay(event_log, broker)
+    replays = ReplaySource(Replayer(event_log, broker, ReplayRuns(engine)))
+    return Service("relay", wake=outbox.wake, loops=(("relay", outbox.run), ("replays", replays.serve)),
+                   consumers=(Consumer(topology.REPLAYS_QUEUE.name, replays.handle, REPLAY_REQUESTS),))

@@ -1,0 +1,69 @@
+"""The offline commands: ``wcml dataset build``, ``wcml train`` and ``wcml evaluate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from services.predictor.serving.bundle import load_bundle, write_bundle
+from services.predictor.tasks import get_task
+from services.predictor.training import datasets
+from services.predictor.training.training import evaluate as evaluate_bundle
+from services.predictor.training.training import fingerprint, format_report
+from services.predictor.training.training import train as train_model
+from shared.errors import UserError
+from shared.messages import EventEnvelope
+
+
+def dataset_build(task_name: str, out: Path, *, envelopes: Iterable[EventEnvelope] | None = None,
+                  total: int | None = None, export: Path | None = None, quiet: bool = False) -> int:
+    """Labelled issues from logged ``issues`` events (``envelopes``) or a GitHub API export."""
+    task = get_task(task_name)
+    if envelopes is not None:
+        read = tqdm(envelopes, total=total, desc="reading the event log", unit="event", disable=quiet)
+        histories = datasets.histories_from_log(read)
+    else:
+        histories = list(datasets.read_export(Path(export)))
+    examples, report = datasets.build(task, histories, lambda items: tqdm(
+        items, desc=f"labelling ({task.name})", unit="issue", disable=quiet))
+    datasets.write_dataset(out, examples)
+    counts = {label: sum(1 for _, got in examples if got == label) for label in task.labels}
+    print(f"{report.examples} labelled issue(s) from {report.issues} ({report.skipped} left out by the "
+          f"{task.name} rules) -> {out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def train(task_name: str, data: Path, models_dir: Path, *, kind: str = "light",
+          version: str | None = None) -> int:
+    task = get_task(task_name)
+    issues, labels = datasets.read_labelled(data)
+    print(f"training {task.name} ({kind}) on {len(issues)} issues from {data}, with cross-validation",
+          file=sys.stderr)
+    pipeline, metrics = train_model(task, issues, labels, kind=kind, progress=lambda fits: tqdm(
+        fits, desc=f"training {task.name}", unit="fit"))
+    path = write_bundle(models_dir, task, pipeline, data_size=len(issues), metrics=metrics,
+                        data_fingerprint=fingerprint([task.text(i) for i in issues], labels),
+                        data_source=str(data), version=version)
+    print(format_report(metrics))
+    print(f"\nmodel bundle -> {path}")
+    return 0
+
+
+def evaluate(task_name: str, data: Path, models_dir: Path, *, model: str | None = None,
+             as_json: bool = False) -> int:
+    """Score a bundle, named by version or as a bundle directory ``<models>/<task>/<version>``."""
+    version = model
+    if model and Path(model).is_dir():
+        bundle_dir = Path(model).resolve()
+        models_dir, version = bundle_dir.parent.parent, bundle_dir.name
+        if bundle_dir.parent.name != task_name:
+            raise UserError(f"{model} is not a bundle of task {task_name}")
+    bundle = load_bundle(models_dir, task_name, version)
+    issues, labels = datasets.read_labelled(data)
+    report = evaluate_bundle(bundle, issues, labels)
+    print(json.dumps(report, indent=2) if as_json else format_report(report))
+    return 0

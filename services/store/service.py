@@ -1,0 +1,33 @@
+"""The store, declared: predictions in (database row, then blob documents), and the query API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from services.store.api import api_blueprint
+from services.store.writer import PredictionWriter
+from shared.blobs import BlobStore
+from shared.broker import Broker, ConsumeOptions, Outgoing, topology
+from shared.database import ping
+from shared.messages import CONTROL_EXCHANGE, ReplayRequest, encode
+from shared.service import Consumer, Service
+
+# Large batches: one multi-row INSERT and one commit per batch is where the store's speed is.
+OPTIONS = ConsumeOptions(prefetch=1000, max_batch=500)
+
+
+def writer(engine: sa.Engine, blobs: BlobStore) -> Service:
+    return Service("store", consumers=(
+        Consumer(topology.RESULTS_QUEUE.name, PredictionWriter(engine, blobs).handle, OPTIONS),))
+
+
+def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker) -> Service:
+    """The query API and dashboard; a replay asked for there is a message to the replay source."""
+
+    def send_replay_request(request: ReplayRequest) -> None:
+        broker.publish([Outgoing(CONTROL_EXCHANGE, "replay", encode(request), message_id=request.run_id)])
+
+    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send_replay_request),
+                   ping=lambda: ping(engine))

@@ -1,0 +1,36 @@
+"""``wcml healthcheck``: is this container's service able to work? One line when it is not."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from shared.broker import connect, topology
+from shared.database import create_engine, ping
+from shared.errors import UserError
+from shared.settings import Settings
+
+
+class Unhealthy(UserError):
+    """What does not answer, in one line."""
+
+
+def check(settings: Settings | None, url: str | None = None) -> int:
+    """The service's own /healthz (HTTP services), else its broker and database answer (consumers)."""
+    try:
+        if url:
+            urllib.request.urlopen(url, timeout=4).close()
+            return 0
+        if settings.broker_url and not settings.embedded:
+            broker = connect(settings.broker_url, connect_attempts=1)
+            broker.queue_depth(topology.DEAD_QUEUE.name)
+            broker.close()
+        if settings.database_url:
+            engine = create_engine(settings.database_url)
+            try:
+                ping(engine)
+            finally:
+                engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure is "unhealthy", said in one line
+        first_line = (str(exc).splitlines() or [""])[0]
+        raise Unhealthy(f"unhealthy: {type(exc).__name__}: {first_line}") from None
+    return 0
