@@ -6,8 +6,9 @@
   (``services.predictor.routing.RepoRouter``, ...), so these modules stay put. ``kinds`` builds a
   fresh, unfitted model of each kind from them.
 - ``serving/``: the consumer (``worker``) and the bundle format (``bundle``: write, load, verify,
-  predict).
-- ``training/``: offline data sets, training, evaluation and scoring, and the demo models.
+  predict); ``service`` declares the predictor service around them for the composition root.
+- ``training/``: offline data sets, training, evaluation and scoring, the demo models, and the
+  commands that run them (``commands``).
 
 Imports point downward only: ``serving`` and ``training`` import the model parts and ``tasks``;
 ``training`` imports ``serving.bundle`` (the format's one owner); nothing imports ``training``
