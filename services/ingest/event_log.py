@@ -34,6 +34,10 @@ event_log = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_event_log_unpublished", "position", postgresql_where=sa.text("published_at IS NULL"),
+             sqlite_where=sa.text("published_at IS NULL")),
+    sa.Index("ix_event_log_repo_issue", "repo", "issue_number"),
+    sa.Index("ix_event_log_received_at", "received_at"),
 )
 
 

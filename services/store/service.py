@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from services.store.api import api_blueprint
+from services.store.replay_runs import SendRequest
 from services.store.writer import PredictionWriter
 from shared.blobs import BlobStore
 from shared.broker import Broker, ConsumeOptions, Outgoing, topology
@@ -25,9 +26,12 @@ def writer(engine: sa.Engine, blobs: BlobStore) -> Service:
 
 def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker) -> Service:
     """The query API and dashboard; a replay asked for there is a message to the replay source."""
+    send = replay_requests_to(broker)
+    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send), ping=lambda: ping(engine))
 
-    def send_replay_request(request: ReplayRequest) -> None:
+
+def replay_requests_to(broker: Broker) -> SendRequest:
+    def send(request: ReplayRequest) -> None:
         broker.publish([Outgoing(CONTROL_EXCHANGE, "replay", encode(request), message_id=request.run_id)])
 
-    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send_replay_request),
-                   ping=lambda: ping(engine))
+    return send
