@@ -99,14 +99,14 @@ def consume(a: Adapters, *services: Service) -> int:
 # -- entry points the commands call ------------------------------------------------
 
 def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1, relay: bool = False) -> int:
-    """``wcml ingest`` / ``wcml api``: the service's blueprint under gunicorn; ingest's relay beside it."""
+    """``wcml ingest`` / ``wcml api``: the service's blueprint under gunicorn; ingest's relay beside it.
+    The caller has set up multi-process metrics (``shared.wsgi.multiprocess_metrics``) first."""
     import subprocess
     import sys
 
     from shared import wsgi
     from shared.http import app_for
 
-    wsgi.multiprocess_metrics()
     a.engine  # noqa: B018 - migrate once, before the workers start
 
     def app():  # in each worker, after the fork: adapters of its own

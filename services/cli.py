@@ -9,7 +9,7 @@ from pathlib import Path
 from shared import log as wcml_log
 from shared import settings as wcml_settings
 from shared.errors import UserError
-from shared.times import TimeFormatError, parse_time
+from shared.times import time_argument
 
 BROKER, DATABASE, BLOBS = "WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL"
 
@@ -30,10 +30,15 @@ def adapters(args):
 # -- dispatch: one function a command, each a call into the service or bootstrap that owns it ------
 
 def serve(args) -> int:
-    from services import bootstrap, embedded
-
     if args.command == "run":
+        from services import embedded
+
         return embedded.serve(args.bind)
+    from shared.wsgi import multiprocess_metrics
+
+    multiprocess_metrics()  # before any service module imports prometheus_client
+    from services import bootstrap
+
     build = bootstrap.webhooks if args.command == "ingest" else bootstrap.api
     relay = args.command == "ingest" and not args.no_relay
     return bootstrap.serve_http(adapters(args), build, bind=args.bind, workers=args.workers,
@@ -41,13 +46,16 @@ def serve(args) -> int:
 
 
 def consume(args) -> int:  # relay, dispatcher, predictor, store: until SIGTERM
+    from dataclasses import replace
+
     from services import bootstrap
-    from shared.broker import ConsumeOptions
+    from services.predictor.service import OPTIONS
 
     a = adapters(args)
     if args.command != "predictor":
         return bootstrap.consume(a, getattr(bootstrap, args.command)(a))
-    options = ConsumeOptions(prefetch=args.prefetch, max_batch=args.batch, max_wait=args.max_wait)
+    given = {"prefetch": args.prefetch, "max_batch": args.batch, "max_wait": args.max_wait}
+    options = replace(OPTIONS, **{k: v for k, v in given.items() if v is not None})
     return bootstrap.consume(a, bootstrap.predictor(a, args.task, args.model, options))
 
 
@@ -112,13 +120,6 @@ def tool(args) -> int:  # migrate, healthcheck, sample-webhook
     return post_sample_command(settings_of(args), args.url, args.event, args.number)
 
 
-def iso_time(text: str) -> str:
-    try:
-        return parse_time(text).isoformat()
-    except TimeFormatError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 # -- argument parsing -------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,21 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("predictor", consume, "score one task's messages with its model bundle", needs=(BROKER,))
     p.add_argument("--task", required=True)
     p.add_argument("--model", help="model version (default: the newest installed)")
-    from services.predictor.service import OPTIONS  # the declared batch settings are the defaults
-    p.add_argument("--prefetch", type=int, default=OPTIONS.prefetch)
-    p.add_argument("--batch", type=int, default=OPTIONS.max_batch, help="largest micro-batch")
-    p.add_argument("--max-wait", type=float, default=OPTIONS.max_wait, help="seconds a partial batch waits")
+    p.add_argument("--prefetch", type=int, help="default: the predictor's declared setting (as --batch)")
+    p.add_argument("--batch", type=int, help="largest micro-batch")
+    p.add_argument("--max-wait", type=float, help="seconds a partial batch waits")
     store = add("store", consume, "persist predictions to the database and the blob store")
     q = add("repair", operate, "rewrite blob documents missing or behind the database",
             needs=(DATABASE, BLOBS), parent=store.add_subparsers(dest="store_command", metavar="ACTION"))
-    q.add_argument("--since", type=iso_time, help="only predictions stored since (ISO 8601)")
+    q.add_argument("--since", type=time_argument, help="only predictions stored since (ISO 8601)")
     http(add("api", serve, "query API and dashboard", (BROKER, DATABASE), requires=("WCML_API_KEYS",)), 8001)
     p = add("replay", replay, "republish a slice of the event log through the pipeline as a recorded run",
             needs=(BROKER, DATABASE))
     p.add_argument("--from-position", type=int, help="first log position (inclusive)")
     p.add_argument("--to-position", type=int, help="last log position (inclusive)")
-    p.add_argument("--since", type=iso_time, help="received at or after (ISO 8601)")
-    p.add_argument("--until", type=iso_time, help="received before (ISO 8601)")
+    p.add_argument("--since", type=time_argument, help="received at or after (ISO 8601)")
+    p.add_argument("--until", type=time_argument, help="received before (ISO 8601)")
     p.add_argument("--repo", help="owner/name")
     p.add_argument("--event", help="GitHub event, e.g. issues")
     p.add_argument("--action", help="event action, e.g. opened")

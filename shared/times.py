@@ -34,6 +34,16 @@ def parse_time(value: str) -> datetime:
         raise TimeFormatError(f"out of range: {text[:40]!r}") from None
 
 
+def time_argument(text: str) -> str:
+    """A command-line time (argparse ``type``): ISO 8601 UTC, or the parser's one-line error."""
+    import argparse
+
+    try:
+        return parse_time(text).isoformat()
+    except TimeFormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     if value is None or value.tzinfo is not None:
