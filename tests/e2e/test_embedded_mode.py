@@ -45,6 +45,22 @@ def test_wcml_run_serves_webhooks_api_and_dashboard_without_external_services(tm
         eventually(latest.exists, timeout=10, message=f"the document {latest}")
         document = json.loads(latest.read_text())
         assert document["label"] == body["predictions"]["needsdiagnosis"]["label"]
+
+        # The README's operating commands, as written, in the instance's folder (no WCML_* set).
+        def wcml(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True, timeout=120)
+
+        listed = wcml("predictions", "--task", "needsdiagnosis", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [json.loads(line)["number"] for line in listed.stdout.splitlines()] == [7]
+        assert listed.stderr.count("using the embedded instance in var/") == 1, listed.stderr
+        built = wcml("dataset", "build", "needsdiagnosis", "--from-log", "--out", "nd.jsonl", "--quiet")
+        assert built.returncode == 0 and "1 labelled issue(s) from 1" in built.stdout, built.stderr
+        replayed = wcml("replay", "--task", "issuetype", "--quiet")
+        assert replayed.returncode == 0 and ": done, 1/1 published" in replayed.stdout, replayed.stderr
+        secrets = sorted(path.name for path in (tmp_path / "var").iterdir() if "secret" in path.name)
+        assert secrets == ["webhook_secret"]  # no command wrote another beside the instance
     finally:
         server.terminate()
         code = server.wait(30)
