@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from shared.database import create_engine
+from tests.builders import add_run, make, store
 from tests.harness import free_port
-from tests.integration.test_store_api import make, store
-from tests.integration.test_store_replays import add_run
 from tests.processes import Pipeline, wait_http
 
 pytestmark = pytest.mark.e2e

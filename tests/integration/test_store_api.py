@@ -14,34 +14,8 @@ from openapi_spec_validator import validate as validate_spec
 from services.store import queries
 from services.store.api import api_blueprint, create_app
 from services.store.filters import Filters
-from services.store.writer import PredictionWriter
-from shared.blobs import FileBlobStore
-from shared.broker.port import Delivery
 from shared.database import create_engine
-from shared.messages import Prediction, encode
-
-KEYS = ("first-key-0123456789", "second-key-9876543210")
-AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
-REPOS = ("webcompat/web-bugs", "mozilla/webcompat-reporter")
-
-
-def make(i: int, **changes) -> Prediction:
-    """A varied, deterministic prediction number ``i``."""
-    task = ("needsdiagnosis", "issuetype")[i % 2]
-    labels = {"needsdiagnosis": ("needsdiagnosis", "invalid"), "issuetype": ("bug", "feature", "question")}
-    label = labels[task][(i // 2) % len(labels[task])]
-    values = dict(task=task, model_version=("m1", "m2")[(i // 3) % 2], delivery_id=f"d-{i}",
-                  position=i, repo=REPOS[i % 5 == 0], number=1 + i % 4, label=label,
-                  confidence=round(0.3 + (i % 8) / 10, 2), probabilities={label: 0.5},
-                  predicted_at=f"2024-05-{1 + i % 6:02d}T{i % 24:02d}:30:00Z", event="issues",
-                  action="opened", replay_id=("r-1" if i % 7 == 3 else "r-2" if i % 7 == 6 else None))
-    values.update(changes)
-    return Prediction(**values)
-
-
-def store(engine, tmp_path, messages) -> None:
-    deliveries = [Delivery(encode(m), m.task, "wcml.results", {}, False, n) for n, m in enumerate(messages)]
-    assert PredictionWriter(engine, FileBlobStore(tmp_path / "blobs")).handle(deliveries) == []
+from tests.builders import AUTH, KEYS, make, store
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

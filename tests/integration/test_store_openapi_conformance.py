@@ -20,9 +20,8 @@ from services.store.api import COMPARISON_PARAMS, create_app
 from services.store.filters import FilterError, Filters, decode_cursor
 from services.store.openapi import openapi_document
 from shared.database import create_engine
+from tests.builders import AUTH, KEYS, add_run, make, store
 from tests.harness import free_port
-from tests.integration.test_store_api import AUTH, KEYS, make, store
-from tests.integration.test_store_replays import add_run
 
 # Per operation and phase: the file takes ~40 s (WCML_TEST_SCHEMATHESIS_EXAMPLES=600 for a long hunt).
 EXAMPLES = int(os.environ.get("WCML_TEST_SCHEMATHESIS_EXAMPLES", "25"))

@@ -12,7 +12,7 @@ import pytest
 
 from services.store import queries
 from shared.database import create_engine
-from tests.integration.test_store_api import make, store
+from tests.builders import make, store
 
 
 @pytest.fixture

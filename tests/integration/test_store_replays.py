@@ -9,22 +9,10 @@ import pytest
 from services.store import queries
 from services.store.api import create_app
 from services.store.filters import FilterError
-from services.store.tables import replay_runs
-from tests.integration.test_store_api import AUTH, KEYS, make, store
+from tests.builders import AUTH, KEYS, add_run, make, store
 
 REPO = "webcompat/web-bugs"
 ND, INV = "needsdiagnosis", "invalid"
-
-
-def add_run(engine, run_id: str, **values) -> dict:
-    """A ``replay_runs`` row as the replay source (issue 4) writes it."""
-    row = dict(id=run_id, created_at=datetime(2024, 6, 1, tzinfo=UTC), created_by="tester",
-               filters={"repo": REPO}, model_version="m2", tasks=[ND], state="running", total=10,
-               published=4, last_position=40, finished_at=None, error=None)
-    row.update(values)
-    with engine.begin() as conn:
-        conn.execute(replay_runs.insert(), [row])
-    return row
 
 
 def nd(i: int, model: str, label: str, replay: str | None, **changes):

@@ -1,0 +1,49 @@
+"""Builders of test data several test modules share: stored predictions, replay runs, API keys.
+
+Test modules import these from here, never from one another.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.store.writer import PredictionWriter
+from shared.blobs import FileBlobStore
+from shared.broker.port import Delivery
+from shared.messages import Prediction, encode
+from shared.replays import replay_runs
+
+KEYS = ("first-key-0123456789", "second-key-9876543210")
+AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
+REPOS = ("webcompat/web-bugs", "mozilla/webcompat-reporter")
+
+
+def make(i: int, **changes) -> Prediction:
+    """A varied, deterministic prediction number ``i``."""
+    task = ("needsdiagnosis", "issuetype")[i % 2]
+    labels = {"needsdiagnosis": ("needsdiagnosis", "invalid"), "issuetype": ("bug", "feature", "question")}
+    label = labels[task][(i // 2) % len(labels[task])]
+    values = dict(task=task, model_version=("m1", "m2")[(i // 3) % 2], delivery_id=f"d-{i}",
+                  position=i, repo=REPOS[i % 5 == 0], number=1 + i % 4, label=label,
+                  confidence=round(0.3 + (i % 8) / 10, 2), probabilities={label: 0.5},
+                  predicted_at=f"2024-05-{1 + i % 6:02d}T{i % 24:02d}:30:00Z", event="issues",
+                  action="opened", replay_id=("r-1" if i % 7 == 3 else "r-2" if i % 7 == 6 else None))
+    values.update(changes)
+    return Prediction(**values)
+
+
+def store(engine, tmp_path, messages) -> None:
+    """Store ``messages`` as the store's consumer does (rows, and documents under tmp_path/blobs)."""
+    deliveries = [Delivery(encode(m), m.task, "wcml.results", {}, False, n) for n, m in enumerate(messages)]
+    assert PredictionWriter(engine, FileBlobStore(tmp_path / "blobs")).handle(deliveries) == []
+
+
+def add_run(engine, run_id: str, **values) -> dict:
+    """A ``replay_runs`` row as the replay source (issue 4) writes it."""
+    row = dict(id=run_id, created_at=datetime(2024, 6, 1, tzinfo=UTC), created_by="tester",
+               filters={"repo": REPOS[0]}, model_version="m2", tasks=["needsdiagnosis"], state="running",
+               total=10, published=4, last_position=40, finished_at=None, error=None)
+    row.update(values)
+    with engine.begin() as conn:
+        conn.execute(replay_runs.insert(), [row])
+    return row
