@@ -129,7 +129,7 @@ def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1,
 def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:
     """``wcml replay``: run it here, or ask the embedded instance in this folder, which holds the queue."""
     if a.settings.embedded:
-        from services.embedded import replay_through_instance
+        from services.instance import replay_through_instance
 
         return replay_through_instance(a.settings, request, resume=resume, quiet=quiet)
     from services.ingest.commands import replay as run_replay
