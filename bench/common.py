@@ -1,5 +1,8 @@
-"""What every benchmark needs: the machine, fresh local services, processes, percentiles, results.
+"""What every benchmark needs beyond the test harness: the machine, percentiles, results, and
+services with their peak memory.
 
+Fresh databases and vhosts, free ports, service processes and every wait come from the tests'
+harness (tests/harness.py, tests/processes.py, tests/waiting.py): one harness for both.
 Benchmarks print figures; they never pass or fail on time. Loads stay on 127.0.0.1.
 """
 
@@ -8,16 +11,15 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
-import uuid
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+
+from tests.harness import DatabaseFactory, VhostManager, free_port, unique
+from tests.processes import ServiceProcess, wait_http
+
+__all__ = ["AMQP", "PG_ADMIN", "RESULTS", "ROOT", "Service", "free_port", "fresh_database", "fresh_vhost",
+           "machine", "percentile", "save", "wait_http"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -42,12 +44,6 @@ def machine() -> dict:
     }
 
 
-def free_port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
@@ -55,49 +51,23 @@ def percentile(values: list[float], p: float) -> float:
 
 def fresh_database() -> tuple[str, callable]:
     """A new, migrated PostgreSQL database, and a function that drops it."""
-    import sqlalchemy as sa
-
-    from shared.database import migrate
-
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    name = f"wcml_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
+    factory = DatabaseFactory(PG_ADMIN, prefix="wcml_bench")
+    return factory.create(), factory.drop_all
 
 
 def fresh_vhost() -> tuple[str, callable]:
-    name = f"wcml-bench-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
-    subprocess.run(
-        ["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True
-    )
-    return AMQP.rstrip("/") + "/" + name, lambda: subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name])
+    """A new RabbitMQ vhost (its AMQP URL), and a function that deletes it."""
+    manager, name = VhostManager(AMQP), unique("wcml-bench")
+    return manager.create(name), lambda: manager.delete(name)
 
 
-class Service:
-    """A `wcml` service (or any command) as its own process group, with its peak memory."""
+class Service(ServiceProcess):
+    """A `wcml` service (or, ``module=False``, any command) as its own process group, run from the
+    project's root with the environment plus ``env``; with its peak memory."""
 
     def __init__(self, name: str, args: list[str], env: dict, log_dir: Path, module: bool = True):
-        self.name = name
-        self.log = (log_dir / f"{name}.log").open("ab")
-        command = [sys.executable, "-m", "services.cli", *args] if module else args
-        self.proc = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
+        super().__init__(name, args, {**os.environ, **env}, log_dir, command=None if module else args,
+                         cwd=ROOT)
 
     def pids(self) -> list[int]:
         """The process and its descendants (gunicorn workers, the relay)."""
@@ -123,30 +93,6 @@ class Service:
             except OSError:
                 pass
         return round(total / 1024, 1)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.log.close()
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def save(name: str, figures: dict) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.common import Service, free_port, fresh_database, fresh_vhost, save, wait_http
 from services.samples import issue_payload, signed_request
+from tests.waiting import eventually
 
 SECRET = "bench-secret"
 LUA = """
@@ -107,7 +108,7 @@ def main() -> None:
     }
     ingest = Service("ingest", ["ingest", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, folder)
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         wrk(f"http://127.0.0.1:{port}", script, 2, args.connections)
         measured = wrk(f"http://127.0.0.1:{port}", script, args.seconds, args.connections)
         memory = ingest.peak_rss_mib()
@@ -130,19 +131,19 @@ def main() -> None:
 
 
 def _wait_post(port: int) -> None:
-    import time
+    """Until the bare app answers a POST (it refuses the unsigned body: an answer all the same)."""
     import urllib.error
     import urllib.request
 
-    for _ in range(100):
+    def answers() -> bool:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/github", data=b"{}")
         try:
-            urllib.request.urlopen(
-                urllib.request.Request(f"http://127.0.0.1:{port}/webhooks/github", data=b"{}"), timeout=1
-            )
+            urllib.request.urlopen(request, timeout=1).close()
         except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
+            pass
+        return True  # a refused connection raises: not yet
+
+    eventually(answers, timeout=30, message=f"the bare app on port {port}")
 
 
 if __name__ == "__main__":

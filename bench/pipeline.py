@@ -43,7 +43,7 @@ class BenchPipeline:
             self._start("api", "api", "--bind", self.api_url[7:], "--workers", "2")
         for url in (self.ingest_url, self.api_url):
             if url:
-                wait_http(url + "/healthz")
+                wait_http(url + "/healthz", timeout=60)
 
     def _start(self, name: str, *args: str) -> None:
         self.services[name] = Service(name, list(args), self.env, self.folder)

@@ -21,6 +21,7 @@ from bench import raw_broker
 from bench.common import ROOT, save
 from bench.pipeline import TASKS, BenchPipeline
 from services.samples import issue_payload
+from tests.waiting import eventually
 
 QUEUES = ("events.dispatcher", *(f"tasks.{t}" for t in TASKS), "results.store")
 
@@ -70,18 +71,17 @@ def load_log(db_url: str, count: int) -> None:
 
 
 def wait_for_consumers(amqp_url: str, timeout: float = 120) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    channel = connection.channel()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def consumed() -> bool:
+        """a consumer on every queue"""
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
         try:
-            if all(channel.queue_declare(q, passive=True).method.consumer_count for q in QUEUES):
+            channel = connection.channel()  # a passive declare of a missing queue closes it: one per round
+            return all(channel.queue_declare(q, passive=True).method.consumer_count for q in QUEUES)
+        finally:
+            if connection.is_open:
                 connection.close()
-                return
-        except pika.exceptions.ChannelClosedByBroker:
-            channel = connection.channel()
-        time.sleep(0.5)
-    raise TimeoutError("consumers did not start")
+
+    eventually(consumed, timeout=timeout, interval=0.5)
 
 
 def main() -> None:
@@ -104,12 +104,17 @@ def main() -> None:
             text=True,
         )
         stored, published_at = 0, None
-        while stored < expected and time.monotonic() - start < 1800:
-            time.sleep(0.5)
+
+        def all_stored() -> bool:
+            nonlocal stored, published_at
             if published_at is None and replay.poll() is not None:
                 published_at = time.monotonic() - start
             with engine.connect() as conn:
                 stored = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
+            return stored >= expected
+
+        eventually(all_stored, timeout=1800, interval=0.5,
+                   message=lambda: f"{expected} predictions stored ({stored} so far)")
         elapsed = time.monotonic() - start
         replay.wait()
         memory = pipeline.memory()
