@@ -31,8 +31,14 @@ class Adapters:
 
     @cached_property
     def engine(self):
-        migrate(self.settings.database_url)  # every service that uses the database brings it up to date
         return create_engine(self.settings.database_url)
+
+    @cached_property
+    def migrated_engine(self):
+        """The engine, once the schema is up to date: every service that writes tables migrates at start
+        (commands that only read do not)."""
+        migrate(self.settings.database_url)
+        return self.engine
 
     @cached_property
     def broker(self) -> Broker:
@@ -52,11 +58,12 @@ class Adapters:
 
 
 def relay(a: Adapters) -> Service:
-    return ingest_service.relay(a.engine, a.broker)
+    return ingest_service.relay(a.migrated_engine, a.broker)
 
 
 def webhooks(a: Adapters, on_append=lambda: None) -> Service:
-    return ingest_service.webhooks(a.engine, a.settings.webhook_secrets, a.settings.max_body_bytes, on_append)
+    s = a.settings
+    return ingest_service.webhooks(a.migrated_engine, s.webhook_secrets, s.max_body_bytes, on_append)
 
 
 def dispatcher(a: Adapters) -> Service:
@@ -70,11 +77,11 @@ def predictor(a: Adapters, task: str, model: str | None = None,
 
 
 def store(a: Adapters) -> Service:
-    return store_service.writer(a.engine, a.blobs)
+    return store_service.writer(a.migrated_engine, a.blobs)
 
 
 def api(a: Adapters) -> Service:
-    return store_service.api(a.engine, a.settings.api_keys, a.broker)
+    return store_service.api(a.migrated_engine, a.settings.api_keys, a.broker)
 
 
 def routed_tasks(a: Adapters) -> list[str]:
@@ -107,7 +114,7 @@ def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1,
     from shared import wsgi
     from shared.http import app_for
 
-    a.engine  # noqa: B018 - migrate once, before the workers start
+    a.migrated_engine  # noqa: B018 - once, before the workers start
 
     def app():  # in each worker, after the fork: adapters of its own
         service = build(Adapters(a.settings))
@@ -135,7 +142,8 @@ def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:
     from services.ingest.commands import replay as run_replay
 
     try:
-        return run_replay(a.engine, a.broker, stop_on_signals(), resume=resume, quiet=quiet, **request)
+        engine, stop = a.migrated_engine, stop_on_signals()
+        return run_replay(engine, a.broker, stop, resume=resume, quiet=quiet, **request)
     finally:
         a.close()
 

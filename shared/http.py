@@ -46,18 +46,13 @@ def add_health_and_metrics(app: Flask, ping: Callable[[], None]) -> None:
         return Response(body, content_type=content_type)
 
 
-def http_error(exc) -> Response:
-    """A routing error (unknown path, wrong method) as one JSON line."""
-    return answer(exc.code, error=exc.description.split(".")[0])
-
-
 def json_errors(app: Flask) -> None:
     """Every error a client can cause is JSON with one line, never an HTML page or a trace."""
 
     @app.errorhandler(404)
     @app.errorhandler(405)
     def not_found(exc):
-        return http_error(exc)
+        return answer(exc.code, error=exc.description.split(".")[0])
 
     @app.errorhandler(500)
     def server_error(exc):

@@ -32,6 +32,20 @@ def make(i: int, **changes) -> Prediction:
     return Prediction(**values)
 
 
+def api_app(engine, keys=KEYS, broker=None):
+    """The query API as ``wcml api`` serves it; a replay it is asked for goes to ``broker`` (default: the
+    embedded mode's in-process broker, with the topology declared)."""
+    from services.store.api import create_app
+    from services.store.service import replay_requests_to
+    from shared.broker import topology
+    from shared.broker.memory import MemoryBroker
+
+    if broker is None:
+        broker = MemoryBroker()
+        topology.declare(broker)
+    return create_app(engine, keys, replay_requests_to(broker))
+
+
 def store(engine, tmp_path, messages) -> None:
     """Store ``messages`` as the store's consumer does (rows, and documents under tmp_path/blobs)."""
     deliveries = [Delivery(encode(m), m.task, "wcml.results", {}, False, n) for n, m in enumerate(messages)]

@@ -23,7 +23,7 @@ from services.store.replay_runs import SendRequest
 from services.store.validation import valid_repo
 from shared.broker import PublishError
 from shared.database import ping
-from shared.http import answer, app_for, http_error
+from shared.http import app_for
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: 
     # are app-wide; outside /api/ they give the app's usual answer back.
     def json_for_api(exc: HTTPException):
         if not _is_api():
-            return http_error(exc) if exc.code in (404, 405) else answer(500, error="internal error")
+            return exc
         if exc.code == 405:
             allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
             return _error(405, f"method {request.method} not allowed here", Allow=allowed)

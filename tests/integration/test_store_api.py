@@ -12,10 +12,10 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate as validate_spec
 
 from services.store import queries
-from services.store.api import api_blueprint, create_app
+from services.store.api import api_blueprint
 from services.store.filters import Filters
 from shared.database import create_engine
-from tests.builders import AUTH, KEYS, make, store
+from tests.builders import AUTH, KEYS, api_app, make, store
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -35,7 +35,7 @@ def pg_engine(pg_url):
 
 @pytest.fixture
 def client(engine):
-    return create_app(engine, KEYS).test_client()
+    return api_app(engine).test_client()
 
 
 @pytest.fixture
@@ -150,10 +150,10 @@ def test_api_needs_a_known_key(client, headers, path):
 
 
 def test_any_configured_key_works_and_none_means_closed(engine):
-    client = create_app(engine, KEYS).test_client()
+    client = api_app(engine).test_client()
     for key in KEYS:
         assert client.get("/api/v1/models", headers={"Authorization": f"bearer  {key} "}).status_code == 200
-    closed = create_app(engine, []).test_client()
+    closed = api_app(engine, []).test_client()
     assert closed.get("/api/v1/models", headers={"Authorization": "Bearer "}).status_code == 401
     assert closed.get("/api/v1/models", headers=AUTH).status_code == 401
 
@@ -317,7 +317,7 @@ def test_health_and_metrics(client):
 
 def test_health_is_503_when_the_database_is_down():
     engine = create_engine("postgresql+psycopg2://nobody@127.0.0.1:1/none", pool_pre_ping=False)
-    answer = create_app(engine, KEYS).test_client().get("/healthz")
+    answer = api_app(engine).test_client().get("/healthz")
     assert answer.status_code == 503 and answer.json["status"] == "unavailable"
 
 
@@ -368,7 +368,8 @@ def test_blueprint_mounts_beside_other_routes(engine):
     from flask import Flask
 
     app = Flask("combined")
-    app.register_blueprint(api_blueprint(engine, KEYS))
+    unused = lambda _: pytest.fail("no replay is asked for")  # noqa: E731
+    app.register_blueprint(api_blueprint(engine, KEYS, send_replay_request=unused))
 
     @app.post("/webhooks/github")
     def webhook():

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from werkzeug.serving import make_server
 
-from services.store.api import COMPARISON_PARAMS, create_app
+from services.store.api import COMPARISON_PARAMS
 from services.store.filters import FilterError, Filters, decode_cursor
 from services.store.openapi import openapi_document
 from shared.database import create_engine
-from tests.builders import AUTH, KEYS, add_run, make, store
+from tests.builders import AUTH, add_run, api_app, make, store
 from tests.harness import free_port
 
 # Per operation and phase: the file takes ~40 s (WCML_TEST_SCHEMATHESIS_EXAMPLES=600 for a long hunt).
@@ -36,7 +36,7 @@ def base_url(pg_url, tmp_path):
           + [make(100 + i, task="needsdiagnosis", model_version="m2", delivery_id=f"d-{i}", replay_id="r-1")
              for i in range(0, 40, 2)])
     add_run(engine, "r-1", model_version="m2", tasks=["needsdiagnosis"])
-    server = make_server("127.0.0.1", free_port(), create_app(engine, KEYS), threaded=True)
+    server = make_server("127.0.0.1", free_port(), api_app(engine), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

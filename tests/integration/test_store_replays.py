@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.store import queries
-from services.store.api import create_app
 from services.store.filters import FilterError
-from tests.builders import AUTH, KEYS, add_run, make, store
+from tests.builders import AUTH, add_run, api_app, make, store
 
 REPO = "webcompat/web-bugs"
 ND, INV = "needsdiagnosis", "invalid"
@@ -89,7 +88,7 @@ def test_comparison_needs_a_task_and_two_models(engine, args, word):
 
 @pytest.fixture
 def client(engine):
-    return create_app(engine, KEYS).test_client()
+    return api_app(engine).test_client()
 
 
 def test_replay_runs_newest_first_with_progress(client, engine):
