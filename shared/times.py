@@ -6,7 +6,11 @@ from datetime import UTC, date, datetime
 
 
 class TimeFormatError(ValueError):
-    """Not an ISO 8601 date or date-time, or outside what a datetime can hold."""
+    """Not an ISO 8601 date or date-time, or outside what a datetime can hold (``out_of_range``)."""
+
+    def __init__(self, message: str, out_of_range: bool = False):
+        super().__init__(message)
+        self.out_of_range = out_of_range
 
 
 def utcnow() -> datetime:
@@ -31,7 +35,7 @@ def parse_time(value: str) -> datetime:
     except ValueError:
         raise TimeFormatError(f"not an ISO 8601 date or date-time: {text[:40]!r}") from None
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00: before the first representable UTC instant
-        raise TimeFormatError(f"out of range: {text[:40]!r}") from None
+        raise TimeFormatError(f"out of range: {text[:40]!r}", out_of_range=True) from None
 
 
 def time_argument(text: str) -> str:

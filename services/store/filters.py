@@ -110,7 +110,8 @@ def _timestamp(name: str, value: str | None) -> datetime | None:
     try:
         return parse_time(value)
     except TimeFormatError as exc:
-        raise FilterError(f"{name}: {exc}") from None
+        problem = "is out of range" if exc.out_of_range else "must be an ISO 8601 date or date-time"
+        raise FilterError(f"{name} {problem}, got {value[:40]!r}") from None
 
 
 def parse_limit(value: str | int | None) -> int:
