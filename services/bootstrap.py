@@ -58,7 +58,9 @@ class Adapters:
 
 
 def relay(a: Adapters) -> Service:
-    return ingest_service.relay(a.migrated_engine, a.broker)
+    # No migration: ingest migrated before starting it, and a relay that starts while the database is
+    # down must wait for it (its loop backs off), not exit.
+    return ingest_service.relay(a.engine, a.broker)
 
 
 def webhooks(a: Adapters, on_append=lambda: None) -> Service:
