@@ -136,18 +136,24 @@ def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1,
 
 
 def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:
-    """``wcml replay``: run it here, or ask the embedded instance in this folder, which holds the queue."""
-    if a.settings.embedded:
-        from services.instance import replay_through_instance
-
-        return replay_through_instance(a.settings, request, resume=resume, quiet=quiet)
+    """``wcml replay``: the replay source, run here; it publishes into the broker the settings name
+    (the embedded instance's queue file, when run in its folder)."""
     from services.ingest.commands import replay as run_replay
 
+    _shared_broker(a, "a replay")
     try:
         engine, stop = a.migrated_engine, stop_on_signals()
         return run_replay(engine, a.broker, stop, resume=resume, quiet=quiet, **request)
     finally:
         a.close()
+
+
+def _shared_broker(a: Adapters, what: str) -> None:
+    from shared.errors import UserError
+
+    if a.settings.broker_url.startswith("memory://"):
+        raise UserError(f"memory:// queues live inside one process: {what} needs the instance's own broker "
+                        "(an amqp:// or sqlite:// WCML_BROKER_URL), or its API (POST /api/v1/replays)")
 
 
 def dataset_build(a: Adapters | None, task: str, out, *, repo: str | None, export, quiet: bool) -> int:
@@ -181,10 +187,8 @@ def dead_letters(a: Adapters, action: str, limit: int) -> int:
     import sys
 
     from shared.broker import dead_letters as dead
-    from shared.errors import UserError
 
-    if a.settings.embedded:
-        raise UserError("the embedded instance keeps its dead letters in its own process (see its log)")
+    _shared_broker(a, "dead letters")
     if action == "requeue":
         print(f"requeued {dead.requeue(a.broker, limit)} message(s) to their original exchange")
         return 0

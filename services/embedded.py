@@ -1,9 +1,10 @@
-"""Embedded mode: every service in one process on SQLite, the in-process broker and a local directory.
+"""Embedded mode: every service in one process on SQLite, queues in a SQLite file, a local directory.
 
 The services are the distributed mode's, built from the same declarations (``bootstrap.pipeline``)
 with the same batch settings; only the adapters differ. Consumers and loops run in threads, the
-HTTP surfaces share one Flask app behind waitress. ``var/instance.json`` tells the ``wcml``
-commands run in the same folder where this instance serves.
+HTTP surfaces share one Flask app behind waitress. The queues are durable (``shared.broker.sqlite``):
+what was between services when the process stopped, however it stopped, is delivered again at the
+next start. ``var/instance.json`` tells the ``wcml`` commands in the same folder where it serves.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from services import bootstrap
 from services.predictor.training.demo import ensure_demo_bundles
 from shared import service as runner
 from shared import settings as wcml_settings
-from shared.broker.memory import MemoryBroker
 from shared.http import app_for
 from shared.lifecycle import stop_on_signals
 
@@ -30,7 +30,10 @@ class EmbeddedPipeline:
 
     def __init__(self, settings: wcml_settings.Settings):
         self.settings = settings
-        self.adapters = bootstrap.Adapters(settings, broker=MemoryBroker())
+        self.adapters = bootstrap.Adapters(settings)
+        recovered = getattr(self.adapters.broker, "recover", lambda: 0)()
+        if recovered:
+            log.info("%d message(s) taken before the last stop, not acknowledged: delivered again", recovered)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         ensure_demo_bundles(settings.models_dir, bootstrap.routed_tasks(self.adapters))
@@ -64,26 +67,44 @@ class EmbeddedPipeline:
         self.adapters.close()
 
 
+DRAIN_SECONDS = 10  # a request still being answered at a stop gets this long to finish
+
+
 def serve(bind: str) -> int:
+    """Serve until SIGTERM/SIGINT; then stop accepting first (listener closed, every connection closed
+    after its current answer), give requests in flight a bounded time, stop the consumers, exit 0.
+    Nothing accepted is lost meanwhile: it is in the log and the queue file for the next start."""
     from waitress import create_server
 
     host, _, port = bind.rpartition(":")
     settings = wcml_settings.load(embedded_defaults=True)
     pipeline = EmbeddedPipeline(settings)
     pipeline.start()
-    server = create_server(pipeline.app(), host=host or "127.0.0.1", port=int(port), threads=8)
+    app, closing = pipeline.app(), threading.Event()
+
+    @app.after_request
+    def close_connections_when_stopping(response):
+        if closing.is_set():
+            response.headers["Connection"] = "close"
+        return response
+
+    server = create_server(app, host=host or "127.0.0.1", port=int(port), threads=8)
+    http = threading.Thread(target=server.run, name="http", daemon=True)
     stop = stop_on_signals(pipeline.stop)
-    watcher = threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True)
-    watcher.start()
+    http.start()
     wcml_settings.instance_file(settings.var_dir).write_text(json.dumps({"url": f"http://{bind}"}) + "\n")
     print(f"wcml: serving webhooks at http://{bind}/webhooks/github, the API at http://{bind}/api/v1/ "
           f"and the dashboard at http://{bind}/", flush=True)
     try:
-        server.run()
-    except (OSError, ValueError):
-        if not stop.is_set():
-            raise
+        while not stop.wait(0.5) and http.is_alive():
+            pass
+        closing.set()
+        for channel in list(server.active_channels.values()):
+            if not channel.requests:  # idle keep-alive connections end now, busy ones after their answer
+                channel.will_close = True
+        server.pull_trigger()
+        server.close()
+        http.join(DRAIN_SECONDS)
     finally:
         pipeline.close()
     return 0
-

@@ -96,6 +96,9 @@ class Prediction:
     event: str | None = None
     action: str | None = None
     replay_id: str | None = None
+    # A replay scored by the live model (none forced): what the live pipeline would have stored, so its
+    # rows are the live record (a replay that fills gaps). A forced model's rows stand beside it.
+    fills_live: bool = False
 
     @property
     def key(self) -> tuple[str, str, str]:

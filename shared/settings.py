@@ -40,13 +40,15 @@ class Settings:
 
     @property
     def embedded(self) -> bool:
-        return self.broker_url.startswith("memory://")
+        """One process holds every service: the broker is in-process (``memory://``) or a file
+        (``sqlite://``), not a server."""
+        return self.broker_url.startswith(("memory://", "sqlite://"))
 
 
 def embedded_defaults_in(var_dir: Path) -> dict[str, str]:
     """The embedded mode keeps everything under its var directory (``WCML_VAR_DIR``, default ``var``)."""
     return {
-        "WCML_BROKER_URL": "memory://",
+        "WCML_BROKER_URL": f"sqlite:///{var_dir}/queue.db",
         "WCML_DATABASE_URL": f"sqlite:///{var_dir}/wcml.db",
         "WCML_BLOB_URL": f"file://{var_dir}/blobs",
         "WCML_MODELS_DIR": f"{var_dir}/models",
@@ -95,7 +97,8 @@ def _generated_secret(var_dir: Path, filename: str, announce) -> tuple[str, ...]
     return (value,)
 
 
-_SCHEMES = {"WCML_BROKER_URL": ("amqp", "amqps", "memory"), "WCML_DATABASE_URL": ("postgresql", "sqlite"),
+_SCHEMES = {"WCML_BROKER_URL": ("amqp", "amqps", "memory", "sqlite"),
+            "WCML_DATABASE_URL": ("postgresql", "sqlite"),
             "WCML_BLOB_URL": ("s3", "file")}
 
 
@@ -129,7 +132,7 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
     broker_url, database_url, blob_url = (url(name) for name in URLS)
     if blob_url.startswith("s3://") and not urlparse(blob_url).netloc:
         raise SettingsError("WCML_BLOB_URL", "s3:// URL names no bucket")
-    embedded = broker_url.startswith("memory://")
+    embedded = broker_url.startswith(("memory://", "sqlite://"))
 
     secrets_value = _csv(env.get("WCML_WEBHOOK_SECRETS", ""))
     if not secrets_value and embedded:

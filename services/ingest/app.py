@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, request
 
 from services.ingest.event_log import EventLog
-from services.ingest.group_commit import GroupCommitter
-from services.ingest.webhook import WebhookError, parse
+from services.ingest.group_commit import GroupCommitter, Unstorable
+from services.ingest.webhook import WebhookError, event_label, parse, printable
 from shared import metrics
 from shared.http import answer, app_for
 
@@ -36,27 +36,35 @@ def ingest_blueprint(event_log: EventLog, secrets: Sequence[str], max_body_bytes
 
     @bp.post("/webhooks/github")
     def github_webhook():
-        event = request.headers.get("X-GitHub-Event", "")[:64] or "unknown"
         try:
             delivery = parse(request.headers, _read_body(max_body_bytes), secrets)
         except WebhookError as exc:
-            deliveries_total.labels(event if exc.status != 401 else "unverified", f"http_{exc.status}").inc()
-            log.info("refused a delivery: %s", exc.reason,
-                     extra={"status": exc.status, "delivery": request.headers.get("X-GitHub-Delivery")})
+            # Before the signature is checked nothing of the request is trusted: the event label is
+            # "unverified", and what is logged of its headers is bounded and escaped.
+            verified = exc.status not in (401, 413)
+            event = event_label(request.headers.get("X-GitHub-Event", "")) if verified else "unverified"
+            deliveries_total.labels(event, f"http_{exc.status}").inc()
+            shown = printable(request.headers.get("X-GitHub-Delivery"))
+            log.info("refused a delivery: %s", exc.reason, extra={"status": exc.status, "delivery": shown})
             return answer(exc.status, error=exc.reason)
+        label = event_label(delivery.event)
         if delivery.event == "ping":
             deliveries_total.labels("ping", "pong").inc()
             return answer(200, status="pong", delivery=delivery.delivery_id)
         try:
             appended = committer.append(delivery)
+        except Unstorable as exc:
+            deliveries_total.labels(label, "http_400").inc()
+            log.info("refused a delivery: %s", exc, extra={"status": 400, "delivery": delivery.delivery_id})
+            return answer(400, error=str(exc))
         except (sa.exc.SQLAlchemyError, TimeoutError) as exc:
-            deliveries_total.labels(delivery.event, "unavailable").inc()
+            deliveries_total.labels(label, "unavailable").inc()
             log.warning("event log unavailable: %s", type(exc).__name__)
             return answer(503, error="event log unavailable, retry the delivery")
         if not appended.new:
-            deliveries_total.labels(delivery.event, "duplicate").inc()
+            deliveries_total.labels(label, "duplicate").inc()
             return answer(200, status="duplicate", delivery=delivery.delivery_id, position=appended.position)
-        deliveries_total.labels(delivery.event, "accepted").inc()
+        deliveries_total.labels(label, "accepted").inc()
         on_append()
         return answer(202, status="accepted", delivery=delivery.delivery_id, position=appended.position)
 

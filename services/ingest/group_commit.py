@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 
 from services.ingest.event_log import Appended, EventLog
 from services.ingest.webhook import WebhookDelivery
+from shared.errors import is_transient
+
+
+class Unstorable(ValueError):
+    """A delivery the event log refuses for a value of its own: the sender's error (400)."""
 
 
 @dataclass
@@ -60,12 +65,23 @@ class GroupCommitter:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                for pending, appended in zip(batch, self.log.append_many([p.delivery for p in batch]),
-                                             strict=True):
-                    pending.result = appended
-            except Exception as exc:  # noqa: BLE001 - every waiter gets the failure, answered as 503
-                for pending in batch:
-                    pending.error = exc
+            self._commit(batch)
             for pending in batch:
                 pending.done.set()
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        """Commit the batch; a failure of its own (not an outage) is narrowed down by halves, so only
+        the delivery that causes it is refused and its neighbours are stored."""
+        try:
+            appended = self.log.append_many([p.delivery for p in batch])
+            for pending, result in zip(batch, appended, strict=True):
+                pending.result = result
+        except Exception as exc:  # noqa: BLE001 - an outage fails every waiter (503); the rest is split
+            if is_transient(exc):
+                for pending in batch:
+                    pending.error = exc
+            elif len(batch) == 1:
+                batch[0].error = Unstorable(f"the event log cannot hold this delivery ({type(exc).__name__})")
+            else:
+                self._commit(batch[: len(batch) // 2])
+                self._commit(batch[len(batch) // 2:])

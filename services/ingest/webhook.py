@@ -13,6 +13,34 @@ from services.ingest.signature import verify
 
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_NUMBER = 2**31 - 1  # the event log's issue_number column (INTEGER)
+
+# GitHub's webhook events (@octokit/webhooks-examples): the closed set metric labels come from.
+KNOWN_EVENTS = frozenset("""
+branch_protection_rule check_run check_suite code_scanning_alert commit_comment create delete
+dependabot_alert deploy_key deployment deployment_review deployment_status discussion
+discussion_comment fork github_app_authorization gollum installation installation_repositories
+installation_target issue_comment issues label marketplace_purchase member membership merge_group
+meta milestone org_block organization package page_build ping project project_card project_column
+projects_v2 projects_v2_item public pull_request pull_request_review pull_request_review_comment
+pull_request_review_thread push registry_package release repository repository_dispatch
+repository_import repository_ruleset repository_vulnerability_alert secret_scanning_alert
+security_advisory security_and_analysis sponsorship star status team team_add watch
+workflow_dispatch workflow_job workflow_run
+""".split())
+
+
+def event_label(event: str) -> str:
+    """A metric label for an event name: GitHub's own, else ``other`` (labels are a closed set)."""
+    return event if event in KNOWN_EVENTS else "other"
+
+
+def printable(value: str | None, limit: int = 64) -> str | None:
+    """A header value fit for a log line: bounded, control characters and non-ASCII escaped."""
+    if value is None:
+        return None
+    shown = value[:limit].encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if c.isprintable() else "?" for c in shown) + ("…" if len(value) > limit else "")
 
 
 class WebhookError(Exception):
@@ -52,7 +80,7 @@ def _payload_text(body: bytes, content_type: str) -> str:
         if not values or len(values) != 1:
             raise WebhookError(400, "form body has no single 'payload' field")
         return values[0]
-    raise WebhookError(415, f"unsupported content type {media_type or '(none)'!r}: "
+    raise WebhookError(415, f"unsupported content type {printable(media_type, 60) or '(none)'!r}: "
                             "use application/json or application/x-www-form-urlencoded")
 
 
@@ -80,22 +108,40 @@ def parse(headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> We
         payload = json.loads(payload_text)
     except json.JSONDecodeError as exc:
         raise WebhookError(400, f"payload is not JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise WebhookError(400, "payload is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer over Python's 4,300-digit conversion limit
+        raise WebhookError(400, f"payload is not usable JSON: {str(exc)[:80]}") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, "payload is not a JSON object")
     action = payload.get("action")
     number = _nested(payload, "issue", "number") or _nested(payload, "pull_request", "number")
+    number = number if isinstance(number, int) and not isinstance(number, bool) else None
+    if number is not None and not 0 <= number <= MAX_NUMBER:
+        raise WebhookError(400, "issue number out of range")
     hook_id = headers.get("X-GitHub-Hook-ID")
     return WebhookDelivery(
         delivery_id=delivery_id,
-        hook_id=hook_id[:32] if hook_id else None,
+        hook_id=_storable("X-GitHub-Hook-ID", hook_id, 32),
         event=event,
-        action=action[:64] if isinstance(action, str) else None,
-        repo=_str(_nested(payload, "repository", "full_name")),
-        issue_number=number if isinstance(number, int) and not isinstance(number, bool) else None,
-        sender=_str(_nested(payload, "sender", "login")),
+        action=_storable("action", action, 64),
+        repo=_storable("repository.full_name", _nested(payload, "repository", "full_name"), 255),
+        issue_number=number,
+        sender=_storable("sender.login", _nested(payload, "sender", "login"), 255),
         payload_text=payload_text,
     )
 
 
-def _str(value: Any) -> str | None:
-    return value[:255] if isinstance(value, str) else None
+def _storable(name: str, value: Any, limit: int) -> str | None:
+    """A text column's value: cut to its length; one the database cannot hold is the sender's error
+    (400), found here, before it joins a group commit with other deliveries."""
+    if not isinstance(value, str):
+        return None
+    value = value[:limit]
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookError(400, f"{name} is not valid Unicode (a lone surrogate)") from None
+    if "\x00" in value:
+        raise WebhookError(400, f"{name} contains a NUL character")
+    return value

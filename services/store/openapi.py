@@ -54,7 +54,7 @@ PREDICTION_FILTERS = [
     _query("max_confidence", _UNIT, "Confidence at most this (inclusive)."),
     _query("since", _WHEN, "predicted_at at or after this ISO 8601 date or date-time (UTC if naive)."),
     _query("until", _WHEN, "predicted_at before this ISO 8601 date or date-time (UTC if naive)."),
-    _query("replay", _TEXT, "A replay id; `none` for live predictions only, `any` for replayed ones only."),
+    _query("replay", _TEXT, "A replay id; `none` for the live record only, `any` for replayed ones only."),
 ]
 PAGING = [
     _query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
@@ -71,7 +71,7 @@ _PREDICTION = {
     "additionalProperties": False,
     "required": ["id", "task", "model_version", "delivery_id", "position", "event", "action", "repo",
                  "number", "label", "confidence", "probabilities", "predicted_at", "stored_at",
-                 "replay_id", "blob_key"],
+                 "replay_id", "live_record", "blob_key"],
     "properties": {
         "id": {"type": "integer", "description": "Row id; newer rows have larger ids."},
         "task": {"type": "string"},
@@ -87,7 +87,10 @@ _PREDICTION = {
         "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
         "predicted_at": {"type": "string", "format": "date-time"},
         "stored_at": {"type": "string", "format": "date-time"},
-        "replay_id": {"type": "string", "nullable": True, "description": "Null for live predictions."},
+        "replay_id": {"type": "string", "nullable": True,
+                      "description": "The replay run that first produced it; null for a webhook's."},
+        "live_record": {"type": "boolean", "description": "Part of the live record: a webhook's prediction, "
+                        "or a replay's made by the live model (filling a gap). `replay=none` lists these."},
         "blob_key": {"type": "string", "nullable": True, "description": "Key of the history document."},
     },
 }

@@ -31,6 +31,8 @@ predictions = sa.Table(
     sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("replay_id", sa.String(64)),
     sa.Column("blob_key", sa.String(512)),
+    # The live record: a webhook's prediction, or a replay's made by the live model (it fills a gap).
+    sa.Column("live_record", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.UniqueConstraint("delivery_id", "task", "model_version", name="uq_prediction_identity"),
     sa.Index("ix_predictions_issue", "repo", "number", "task", "id"),
     sa.Index("ix_predictions_task_label", "task", "label", "id"),

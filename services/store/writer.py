@@ -76,6 +76,7 @@ def _row(p: Prediction, predicted_at: datetime) -> dict[str, Any]:
         "number": p.number, "label": p.label, "confidence": float(p.confidence),
         "probabilities": {k: float(v) for k, v in p.probabilities.items()},
         "predicted_at": predicted_at, "replay_id": p.replay_id,
+        "live_record": p.replay_id is None or p.fills_live,
         "blob_key": history_key(p.task, p.repo, p.number, p.model_version, p.delivery_id),
     }
 
@@ -109,7 +110,7 @@ def write_documents(blobs: BlobStore, documents: Sequence[dict[str, Any]], worke
     """
     latest: dict[tuple[str, str, int], dict[str, Any]] = {}
     for doc in documents:
-        if doc["replay_id"] is None:
+        if doc["live_record"]:
             issue = (doc["task"], doc["repo"], doc["number"])
             if rank(doc) >= rank(latest.get(issue)):
                 latest[issue] = doc
@@ -150,14 +151,14 @@ def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None
             blobs.put_json(key, {**record(row), "blob_key": key})
             known.add(key)
             written += 1
-        if row.replay_id is None:
+        if row.live_record:
             issues.add((row.task, row.repo, row.number))
     with engine.connect() as conn:
         for task, repo, number in sorted(issues):
             best = conn.execute(
                 sa.select(predictions)
                 .where(predictions.c.task == task, predictions.c.repo == repo,
-                       predictions.c.number == number, predictions.c.replay_id.is_(None))
+                       predictions.c.number == number, predictions.c.live_record.is_(True))
                 .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1)).one()
             written += write_latest(blobs, record(best), replace_equal=False)
     DOCUMENTS.labels("repair").inc(written)

@@ -13,11 +13,16 @@ from shared.broker.port import (  # noqa: F401 - the package's public names
 
 
 def connect(url: str, **options) -> Broker:
-    """The adapter a broker URL names: ``memory://`` or ``amqp(s)://`` (``options`` go to RabbitBroker)."""
+    """The adapter a broker URL names: ``sqlite:///file`` (the embedded mode's durable queues),
+    ``memory://`` (in-process, nothing kept) or ``amqp(s)://`` (``options`` go to RabbitBroker)."""
     if url.startswith("memory://"):
         from shared.broker.memory import MemoryBroker
 
         return MemoryBroker()
+    if url.startswith("sqlite://"):
+        from shared.broker.sqlite import SQLiteBroker
+
+        return SQLiteBroker(url.removeprefix("sqlite:///"))
     from shared.broker.rabbitmq import RabbitBroker
 
     return RabbitBroker(url, **options)

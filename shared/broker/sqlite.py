@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS messages (
     taken INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ix_messages_ready ON messages (queue, taken, id);
+CREATE TABLE IF NOT EXISTS topology (kind TEXT NOT NULL, name TEXT NOT NULL, spec TEXT NOT NULL,
+                                     PRIMARY KEY (kind, name));
 """
 
 
@@ -104,16 +106,30 @@ class SQLiteBroker(Broker):
 
     # -- the port ------------------------------------------------------------
     def declare(self, exchanges: Sequence[Exchange], queues: Sequence[Queue]) -> None:
+        """Kept in the file too: a process that declared less (``wcml dead requeue``) routes by what
+        every process sharing the file declared, as a broker server would."""
+        rows = [("exchange", ex.name, json.dumps([ex.name, ex.type])) for ex in exchanges]
+        rows += [("queue", q.name, json.dumps([q.name, [list(b) for b in q.bindings], q.dead_letter]))
+                 for q in queues]
+        with self._transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO topology (kind, name, spec) VALUES (?, ?, ?)", rows)
+        self._load_topology()
+
+    def _load_topology(self) -> None:
+        rows = self._db().execute("SELECT kind, spec FROM topology").fetchall()
         with self._cond:
-            for ex in exchanges:
-                self._exchanges.setdefault(ex.name, ex)
-            for q in queues:
-                self._queues.setdefault(q.name, q)
+            for kind, spec in rows:
+                values = json.loads(spec)
+                if kind == "exchange":
+                    self._exchanges.setdefault(values[0], Exchange(*values))
+                else:
+                    name, bindings, dead_letter = values
+                    self._queues.setdefault(name, Queue(name, tuple(map(tuple, bindings)), dead_letter))
 
     def _route(self, m: Outgoing) -> list[str]:
         exchange = self._exchanges.get(m.exchange)
         if exchange is None:
-            raise PublishError(f"no exchange {m.exchange!r}")
+            return []
         out = []
         for q in self._queues.values():
             for ex_name, key in q.bindings:
@@ -128,6 +144,9 @@ class SQLiteBroker(Broker):
         rows = []
         for m in messages:
             queues = self._route(m)
+            if not queues:  # perhaps declared since by another process
+                self._load_topology()
+                queues = self._route(m)
             if not queues:
                 raise PublishError(f"unroutable: {m.exchange} {m.routing_key}")
             rows.extend((q, m.exchange, m.routing_key, m.body, json.dumps(m.headers), m.message_id)

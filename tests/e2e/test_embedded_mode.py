@@ -26,6 +26,8 @@ def test_wcml_run_serves_webhooks_api_and_dashboard_without_external_services(tm
         output = (tmp_path / "run.log").read_text()
         assert "generated webhook secret" in output and "trained a demo model" in output
         assert (tmp_path / "var/wcml.db").exists()
+        for private in ("wcml.db", "queue.db", "webhook_secret", "api_key"):
+            assert (tmp_path / "var" / private).stat().st_mode & 0o077 == 0, private
 
         sent = subprocess.run([sys.executable, "-m", "services.cli", "sample-webhook", "--url",
                                f"http://{bind}/webhooks/github", "--number", "7"],
@@ -59,6 +61,10 @@ def test_wcml_run_serves_webhooks_api_and_dashboard_without_external_services(tm
         assert built.returncode == 0 and "1 labelled issue(s) from 1" in built.stdout, built.stderr
         replayed = wcml("replay", "--task", "issuetype", "--quiet")
         assert replayed.returncode == 0 and ": done, 1/1 published" in replayed.stdout, replayed.stderr
+        dead = wcml("dead", "list")
+        assert dead.returncode == 0 and "0 dead-lettered message(s) shown" in dead.stderr, dead.stderr
+        repaired = wcml("store", "repair")
+        assert repaired.returncode == 0 and "wrote 0 missing or stale document(s)" in repaired.stdout
         secrets = sorted(path.name for path in (tmp_path / "var").iterdir() if "secret" in path.name)
         assert secrets == ["webhook_secret"]  # no command wrote another beside the instance
     finally:

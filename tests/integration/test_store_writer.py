@@ -269,3 +269,21 @@ def test_table_matches_the_migration(request, backend):
                if i["name"].startswith("ix_")}
     assert indexes == {i.name: [c.name for c in i.columns] for i in predictions.indexes}
     engine.dispose()
+
+
+def test_a_replay_by_the_live_model_fills_the_gap_as_the_live_record(writer, engine, blobs, tmp_path):
+    """A webhook whose prediction never got stored, scored later by a replay with the live model: the
+    row is the live record (listed as live, latest document written, repaired) and keeps its run id."""
+    from services.store import queries
+
+    filled = prediction(delivery_id="d-gap", number=777, position=70, replay_id="r-fill", fills_live=True)
+    writer.handle([delivery(filled)])
+    [row] = [r for r in rows(engine) if r.delivery_id == "d-gap"]
+    assert row.live_record and row.replay_id == "r-fill"
+    assert blobs.get_json(latest_key(filled.task, REPO, 777))["delivery_id"] == "d-gap"
+    live = queries.list_predictions(engine, {"replay": "none", "issue": "777", "repo": REPO}).items
+    assert [p["delivery_id"] for p in live] == ["d-gap"] and live[0]["live_record"] is True
+    assert queries.latest_for_issue(engine, REPO, 777)["needsdiagnosis"]["replay_id"] == "r-fill"
+    empty = FileBlobStore(tmp_path / "lost")  # every document lost: repair writes them again
+    assert repair(engine, empty) >= 2
+    assert empty.get_json(latest_key(filled.task, REPO, 777))["delivery_id"] == "d-gap"

@@ -8,7 +8,7 @@ def test_embedded_defaults_generate_secrets_once(tmp_path):
     env = {"WCML_VAR_DIR": str(tmp_path)}
     first = load(env, embedded_defaults=True, announce=said.append)
     second = load(env, embedded_defaults=True, announce=said.append)
-    assert first.embedded and first.broker_url == "memory://"
+    assert first.embedded and first.broker_url == f"sqlite:///{tmp_path}/queue.db"  # durable queues
     assert first.webhook_secrets == second.webhook_secrets and first.api_keys == second.api_keys
     assert len(said) == 2  # printed at first start only
 

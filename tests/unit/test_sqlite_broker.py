@@ -102,3 +102,11 @@ def test_a_message_taken_too_often_goes_to_the_dead_queue(path):
 def test_the_file_is_readable_by_its_owner_only(path):
     open_broker(path)
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_process_that_declared_less_routes_by_what_the_file_holds(path):
+    open_broker(path)  # the serving instance declared its task queues
+    tool = SQLiteBroker(path)  # e.g. `wcml dead requeue`: the base topology only
+    topology.declare(tool)
+    tool.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"back")])
+    assert tool.queue_depth("tasks.issuetype") == 1
