@@ -71,7 +71,7 @@ _PREDICTION = {
     "additionalProperties": False,
     "required": ["id", "task", "model_version", "delivery_id", "position", "event", "action", "repo",
                  "number", "label", "confidence", "probabilities", "predicted_at", "stored_at",
-                 "replay_id", "live_record", "blob_key"],
+                 "replay_id", "fills_live", "blob_key"],
     "properties": {
         "id": {"type": "integer", "description": "Row id; newer rows have larger ids."},
         "task": {"type": "string"},
@@ -89,8 +89,9 @@ _PREDICTION = {
         "stored_at": {"type": "string", "format": "date-time"},
         "replay_id": {"type": "string", "nullable": True,
                       "description": "The replay run that first produced it; null for a webhook's."},
-        "live_record": {"type": "boolean", "description": "Part of the live record: a webhook's prediction, "
-                        "or a replay's made by the live model (filling a gap). `replay=none` lists these."},
+        "fills_live": {"type": "boolean", "description": "A replay's prediction made by the live model: it "
+                       "fills a gap, so it is part of the live record (`replay=none` lists it with the "
+                       "webhooks' own)."},
         "blob_key": {"type": "string", "nullable": True, "description": "Key of the history document."},
     },
 }

@@ -27,6 +27,7 @@ from services.store.filters import (
 )
 from services.store.records import iso, record
 from services.store.replay_runs import get_run, list_runs, request_run
+from services.store.tables import LIVE_RECORD
 from services.store.tables import predictions as t
 
 __all__ = ["FilterError", "Filters", "Page", "check_comparison", "compare_models", "get_run", "label_counts",
@@ -61,7 +62,7 @@ def _where(f: Filters) -> list[sa.ColumnElement[bool]]:
     if f.until is not None:
         clauses.append(t.c.predicted_at < f.until)
     if f.replay == LIVE:
-        clauses.append(t.c.live_record.is_(True))
+        clauses.append(LIVE_RECORD)
     elif f.replay == ANY_REPLAY:
         clauses.append(t.c.replay_id.is_not(None))
     elif f.replay is not None:
@@ -86,7 +87,7 @@ def list_predictions(engine: Engine, filters: Filters | Mapping[str, str] | None
 def latest_for_issue(engine: Engine, repo: str, number: int) -> dict[str, dict[str, Any]]:
     """Per task, the prediction that stands for the issue now: live before replayed, then the
     latest event position, then the latest row. Empty when the issue has none."""
-    live_first = sa.case((t.c.live_record.is_(True), 0), else_=1)
+    live_first = sa.case((LIVE_RECORD, 0), else_=1)
     rank = sa.func.row_number().over(partition_by=t.c.task,
                                      order_by=(live_first, t.c.position.desc(), t.c.id.desc()))
     ranked = sa.select(t, rank.label("rank")).where(t.c.repo == repo, t.c.number == number).subquery()
@@ -120,7 +121,7 @@ def label_counts(engine: Engine, filters: Filters | Mapping[str, str] | None = N
 
 def model_versions(engine: Engine) -> list[dict[str, Any]]:
     """Every (task, model version) that has predictions: how many, how many live, first and last."""
-    live = sa.func.sum(sa.case((t.c.live_record.is_(True), 1), else_=0))
+    live = sa.func.sum(sa.case((LIVE_RECORD, 1), else_=0))
     query = (sa.select(t.c.task, t.c.model_version, sa.func.count().label("count"), live.label("live"),
                        sa.func.min(t.c.predicted_at).label("first"),
                        sa.func.max(t.c.predicted_at).label("last"))

@@ -8,7 +8,7 @@ from typing import Any
 from shared.database import as_utc
 
 FIELDS = ("id", "task", "model_version", "delivery_id", "position", "event", "action", "repo", "number",
-          "label", "confidence", "probabilities", "predicted_at", "stored_at", "replay_id", "live_record",
+          "label", "confidence", "probabilities", "predicted_at", "stored_at", "replay_id", "fills_live",
           "blob_key")
 
 
@@ -27,6 +27,6 @@ def record(row: Any) -> dict[str, Any]:
     out["predicted_at"] = iso(out["predicted_at"])
     out["stored_at"] = iso(out["stored_at"])
     out["confidence"] = float(out["confidence"])
-    out["live_record"] = bool(out["live_record"])
+    out["fills_live"] = bool(out["fills_live"])
     out["probabilities"] = {str(k): float(v) for k, v in (out["probabilities"] or {}).items()}
     return out

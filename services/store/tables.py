@@ -31,8 +31,8 @@ predictions = sa.Table(
     sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("replay_id", sa.String(64)),
     sa.Column("blob_key", sa.String(512)),
-    # The live record: a webhook's prediction, or a replay's made by the live model (it fills a gap).
-    sa.Column("live_record", sa.Boolean, nullable=False, server_default=sa.true()),
+    # A replay's prediction made by the live model: it fills a gap, so it is part of the live record.
+    sa.Column("fills_live", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("delivery_id", "task", "model_version", name="uq_prediction_identity"),
     sa.Index("ix_predictions_issue", "repo", "number", "task", "id"),
     sa.Index("ix_predictions_task_label", "task", "label", "id"),
@@ -42,5 +42,8 @@ predictions = sa.Table(
 )
 
 IDENTITY = ("delivery_id", "task", "model_version")
+
+LIVE_RECORD = sa.or_(predictions.c.replay_id.is_(None), predictions.c.fills_live.is_(True))
+"""The live record: a webhook's prediction, or a replay's made by the live model."""
 """The unique key a prediction is stored under (DESIGN.md, "Identity and idempotency")."""
 

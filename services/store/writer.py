@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.store.documents import HISTORY_PREFIX, history_key, issue_history_prefix, rank, write_latest
 from services.store.records import record
-from services.store.tables import IDENTITY, predictions
+from services.store.tables import IDENTITY, LIVE_RECORD, predictions
 from services.store.validation import InvalidPrediction, check
 from shared import metrics
 from shared.blobs import BlobStore
@@ -76,7 +76,7 @@ def _row(p: Prediction, predicted_at: datetime) -> dict[str, Any]:
         "number": p.number, "label": p.label, "confidence": float(p.confidence),
         "probabilities": {k: float(v) for k, v in p.probabilities.items()},
         "predicted_at": predicted_at, "replay_id": p.replay_id,
-        "live_record": p.replay_id is None or p.fills_live,
+        "fills_live": p.fills_live,
         "blob_key": history_key(p.task, p.repo, p.number, p.model_version, p.delivery_id),
     }
 
@@ -110,7 +110,7 @@ def write_documents(blobs: BlobStore, documents: Sequence[dict[str, Any]], worke
     """
     latest: dict[tuple[str, str, int], dict[str, Any]] = {}
     for doc in documents:
-        if doc["live_record"]:
+        if doc["replay_id"] is None or doc["fills_live"]:
             issue = (doc["task"], doc["repo"], doc["number"])
             if rank(doc) >= rank(latest.get(issue)):
                 latest[issue] = doc
@@ -151,14 +151,14 @@ def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None
             blobs.put_json(key, {**record(row), "blob_key": key})
             known.add(key)
             written += 1
-        if row.live_record:
+        if row.replay_id is None or row.fills_live:
             issues.add((row.task, row.repo, row.number))
     with engine.connect() as conn:
         for task, repo, number in sorted(issues):
             best = conn.execute(
                 sa.select(predictions)
                 .where(predictions.c.task == task, predictions.c.repo == repo,
-                       predictions.c.number == number, predictions.c.live_record.is_(True))
+                       predictions.c.number == number, LIVE_RECORD)
                 .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1)).one()
             written += write_latest(blobs, record(best), replace_equal=False)
     DOCUMENTS.labels("repair").inc(written)

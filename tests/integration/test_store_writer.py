@@ -279,10 +279,10 @@ def test_a_replay_by_the_live_model_fills_the_gap_as_the_live_record(writer, eng
     filled = prediction(delivery_id="d-gap", number=777, position=70, replay_id="r-fill", fills_live=True)
     writer.handle([delivery(filled)])
     [row] = [r for r in rows(engine) if r.delivery_id == "d-gap"]
-    assert row.live_record and row.replay_id == "r-fill"
+    assert row.fills_live and row.replay_id == "r-fill"
     assert blobs.get_json(latest_key(filled.task, REPO, 777))["delivery_id"] == "d-gap"
     live = queries.list_predictions(engine, {"replay": "none", "issue": "777", "repo": REPO}).items
-    assert [p["delivery_id"] for p in live] == ["d-gap"] and live[0]["live_record"] is True
+    assert [p["delivery_id"] for p in live] == ["d-gap"] and live[0]["fills_live"] is True
     assert queries.latest_for_issue(engine, REPO, 777)["needsdiagnosis"]["replay_id"] == "r-fill"
     empty = FileBlobStore(tmp_path / "lost")  # every document lost: repair writes them again
     assert repair(engine, empty) >= 2
