@@ -84,7 +84,7 @@ class SyntheticRepo:
     time. One issue (#7, when there are that many) has ``long_history`` events: more than a page."""
 
     def __init__(self, full_name: str = "webcompat/web-bugs", *, issues: int = 3000, seed: int = 14,
-                 events_per_issue: float = 4.0, pr_every: int = 20, long_history: int = 250):
+                 events_per_issue: float = 5.0, pr_every: int = 20, long_history: int = 250):
         self.full_name = full_name
         self.owner, self.name = full_name.split("/")
         self.id = 17839063
@@ -259,9 +259,11 @@ class FakeGitHub:
         self.overrides: dict[str, tuple[int, dict[str, str], Any]] = {}  # path -> (status, headers, body)
         self.rate = RateLimit(reset=time.time() + 3600)
         self.lock = threading.Lock()
-        self.log: list[tuple[str, int]] = []  # (path?query, status) of every request answered
+        self.log: list[tuple[float, str, int]] = []  # (time, path?query, status) of every request; 0: dropped
         self.secondary: dict[int, tuple[int, int]] = {}  # request index -> (status, Retry-After seconds)
         self.drops: set[int] = set()  # request indexes answered by closing the connection
+        self.exhaustions: dict[int, float] = {}  # request index -> seconds until the budget is back
+        self.exhausted: list[tuple[float, float]] = []  # (when, announced reset) of each exhaustion
         self.count = 0
         self._server: ThreadingHTTPServer | None = None
 
@@ -290,13 +292,11 @@ class FakeGitHub:
         with self.lock:
             self.rate = RateLimit(limit, limit, time.time() + window, window)
 
-    def exhaust(self, reset_in: float) -> float:
-        """Spend the whole budget now (as another client with the same token would); it comes back
-        at the returned reset time (whole seconds, as GitHub announces it)."""
-        with self.lock:
-            self.rate.remaining = 0
-            self.rate.reset = float(int(time.time() + reset_in) + 1)
-            return self.rate.reset
+    def exhaust_after(self, after: int, reset_in: float) -> None:
+        """At the ``after``-th request from now the whole budget is spent (as another client with the
+        same token would spend it); it comes back ``reset_in`` seconds later, rounded up to a whole
+        second as GitHub announces it."""
+        self.exhaustions[self.count + after] = reset_in
 
     # -- lifecycle
     def __enter__(self) -> FakeGitHub:
@@ -317,8 +317,8 @@ class FakeGitHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def statuses(self) -> list[int]:
-        return [status for _, status in self.log]
+    def statuses(self, containing: str = "") -> list[int]:
+        return [status for _, path, status in self.log if containing in path]
 
     # -- answering
     def handle(self, method: str, target: str, headers) -> tuple[int, dict[str, str], bytes] | None:
@@ -327,6 +327,12 @@ class FakeGitHub:
             index = self.count
         if index in self.drops:
             return None
+        if index in self.exhaustions:
+            with self.lock:
+                now = time.time()
+                self.rate.remaining = 0
+                self.rate.reset = float(int(now + self.exhaustions[index]) + 1)
+                self.exhausted.append((now, self.rate.reset))
         if method != "GET":
             return 405, {}, b""
         if self.token is not None:
@@ -429,10 +435,10 @@ class _Handler(BaseHTTPRequestHandler):
         answer = self.fake.handle("GET", self.path, self.headers)
         if answer is None:
             self.close_connection = True
-            self.fake.log.append((self.path, 0))
+            self.fake.log.append((time.time(), self.path, 0))
             return
         status, headers, body = answer
-        self.fake.log.append((self.path, status))
+        self.fake.log.append((time.time(), self.path, status))
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

@@ -177,7 +177,7 @@ class GitHubClient:
         if b.remaining == 0 and b.reset is not None:
             seconds = b.reset - time.time() + RESET_MARGIN
             if seconds > 0:
-                self._announce_primary(seconds, b.reset)
+                self._announce_primary(seconds, b.reset, b.limit)
                 self.counters.waits.append(seconds)
                 self._sleep(seconds)
             self.budget = Budget(b.limit, None, None)
@@ -188,7 +188,9 @@ class GitHubClient:
             seconds = exc.retry_after.total_seconds()
             if isinstance(exc, PrimaryRateLimitExceeded):
                 seconds += RESET_MARGIN
-                self._announce_primary(seconds, _int(exc.response.headers.get("x-ratelimit-reset")))
+                headers = exc.response.headers
+                self._announce_primary(seconds, _int(headers.get("x-ratelimit-reset")),
+                                       _int(headers.get("x-ratelimit-limit")))
             else:
                 self._on_wait(f"GitHub secondary rate limit ({exc.response.status_code}): waiting "
                               f"{seconds:.0f} s as Retry-After says")
@@ -203,9 +205,9 @@ class GitHubClient:
             return RetryOption(True, timedelta(seconds=seconds))
         return RetryOption(False)
 
-    def _announce_primary(self, seconds: float, reset: int | None) -> None:
+    def _announce_primary(self, seconds: float, reset: int | None, limit: int | None) -> None:
         at = datetime.fromtimestamp(reset, UTC).strftime("%H:%M:%S UTC") if reset else "its reset"
-        self._on_wait(f"GitHub rate limit used up ({self.budget.limit or '?'} requests): waiting "
+        self._on_wait(f"GitHub rate limit used up ({limit or '?'} requests): waiting "
                       f"{seconds:.0f} s until {at} (X-RateLimit-Reset)")
 
 

@@ -94,8 +94,8 @@ class Importer:
                 self._finish(report)
                 return report
             self.state.save_validators([*validators, page.validators])
-            self.state.advance(repo, key, page.next_url, pages=1, issues=len(page.items or []),
-                               events=appended)
+            issues = sum(1 for issue in page.items or [] if not issue.get("pull_request"))
+            self.state.advance(repo, key, page.next_url, pages=1, issues=issues, events=appended)
             url = page.next_url
             self._progress(on_progress, page, report)
         report.done = True
