@@ -10,7 +10,8 @@ from services.ingest.event_log import EventLog
 from services.ingest.github.client import DEFAULT_BASE_URL, GitHubClient
 from services.ingest.github.importer import Importer, Progress
 from services.ingest.github.state import ImportState
-from shared.times import parse_time
+from shared.errors import UserError
+from shared.times import TimeFormatError, parse_time
 
 
 def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
@@ -22,7 +23,10 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
     issues (the run can be continued with ``resume``); ``resume``: continue the last unfinished run
     from its page instead of starting again at the first (which costs only 304s for what is there).
     Prints one summary line; 0 when the import is complete, 1 when it stopped at ``issues``."""
-    since_text = parse_time(since).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
+    try:
+        since_text = parse_time(since).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
+    except TimeFormatError as exc:
+        raise UserError(f"--since: {exc}") from None
     with tqdm(unit="page", desc=f"import {repo}", disable=quiet, file=sys.stderr) as bar:
 
         def say(line: str) -> None:
