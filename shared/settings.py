@@ -183,3 +183,14 @@ def encoders_dir() -> Path:
     """``WCML_ENCODERS_DIR``: where encoders shipped in parts are unpacked at first use."""
     value = os.environ.get("WCML_ENCODERS_DIR", "").strip()
     return Path(value) if value else Path.home() / ".cache/wcml/encoders"
+
+
+def github_token() -> str | None:
+    """``GITHUB_TOKEN``: the token `wcml github import` sends to GitHub's REST API (None: anonymous)."""
+    value = os.environ.get("GITHUB_TOKEN", "").strip()
+    return value or None
+
+
+def github_api_url() -> str:
+    """``GITHUB_API_URL`` (as in GitHub Actions): the REST API's base URL, for GitHub Enterprise Server."""
+    return os.environ.get("GITHUB_API_URL", "").strip() or "https://api.github.com"

@@ -34,6 +34,8 @@ event_log = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True)),
+    # where the event came from: "live" (a webhook) or "import" (GitHub history, services/ingest/github/)
+    sa.Column("source", sa.String(16), nullable=False, server_default="live"),
     sa.Index("ix_event_log_unpublished", "position", postgresql_where=sa.text("published_at IS NULL"),
              sqlite_where=sa.text("published_at IS NULL")),
     sa.Index("ix_event_log_repo_issue", "repo", "issue_number"),
@@ -97,7 +99,8 @@ class EventLog:
                 seen.add(d.delivery_id)
                 rows.append({"delivery_id": d.delivery_id, "hook_id": d.hook_id, "event": d.event,
                              "action": d.action, "repo": d.repo, "issue_number": d.issue_number,
-                             "sender": d.sender, "received_at": now, "payload": d.payload_text})
+                             "sender": d.sender, "received_at": now, "payload": d.payload_text,
+                             "source": d.source})
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})

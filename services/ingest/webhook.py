@@ -62,6 +62,7 @@ class WebhookDelivery:
     issue_number: int | None
     sender: str | None
     payload_text: str
+    source: str = "live"  # "live": a GitHub delivery; "import": history brought in through the REST API
 
 
 def _payload_text(body: bytes, content_type: str) -> str:

@@ -1,0 +1,250 @@
+"""A small port over GitHub's REST API for the history import: pages of a repository's issues, one
+issue's events, conditional requests, rate-limit waits, one-line refusals.
+
+The library is githubkit (https://github.com/yanyongyu/githubkit), not PyGithub nor a hand-written
+client, because it already does the parts that are easy to get wrong, in the shape we need:
+- its rate-limit handling follows octokit's (plugin-throttling): a 403/429 with ``Retry-After`` is a
+  secondary limit, a 403/429 with ``X-RateLimit-Remaining: 0`` a primary one with its wait computed
+  from ``X-RateLimit-Reset``, and its retry hook (``auto_retry``) is a plain function, so each wait
+  can be announced (``on_wait``) before the library sleeps;
+- it sends any header per request and hands back the raw response (status, headers, JSON), so a
+  conditional request (``If-None-Match`` / ``If-Modified-Since``) and its 304 are ours to keep,
+  with the validators persisted in the database (PyGithub keeps ETags only on objects it has
+  loaded and does not expose a list page's 304);
+- it is httpx underneath (base URL, timeouts, connection reuse), typed, maintained (generated from
+  GitHub's OpenAPI description, released every few weeks) and has the async twin if we need it.
+Its HTTP cache (hishel) is switched off: our validators must outlive the process and be saved
+only after the events they stand for are committed (services/ingest/github/state.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from githubkit import GitHub
+from githubkit.exception import (
+    GitHubException,
+    PrimaryRateLimitExceeded,
+    RateLimitExceeded,
+    RequestError,
+    RequestFailed,
+)
+from githubkit.typing import RetryOption
+
+from services.ingest.github.state import Validators
+from shared.errors import UserError
+
+DEFAULT_BASE_URL = "https://api.github.com"
+PER_PAGE = 100
+RESET_MARGIN = 1.0  # seconds past X-RateLimit-Reset: GitHub's clock and ours differ a little
+MAX_RATE_LIMIT_WAITS = 20  # for one request; each wait lasts until GitHub said the budget is back
+MAX_SERVER_RETRIES = 3
+
+
+class GitHubError(UserError):
+    """GitHub refused or could not be reached: one line, said as is (exit status 2)."""
+
+
+@dataclass
+class Budget:
+    """The primary rate limit as the last response stated it."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: int | None = None  # epoch seconds
+
+    def show(self) -> str:
+        return "?" if self.remaining is None else f"{self.remaining}/{self.limit}"
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    status: int  # 200, or 304 (not modified: ``items`` is None)
+    items: list[dict[str, Any]] | None
+    next_url: str | None
+    last_page: int | None
+    validators: Validators
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    not_modified: int = 0
+    waits: list[float] = field(default_factory=list)  # seconds waited, rate limits and retries
+
+
+def repo_path(repo: str) -> str:
+    owner, _, name = repo.partition("/")
+    if not owner or not name or "/" in name:
+        raise GitHubError(f"repository {repo!r} is not OWNER/REPO")
+    return f"repos/{owner}/{name}"
+
+
+class GitHubClient:
+    """Use as a context manager (one HTTP connection pool for the whole import)."""
+
+    def __init__(self, token: str | None, *, base_url: str = DEFAULT_BASE_URL,
+                 on_wait: Callable[[str], None] | None = None, timeout: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.base_url = base_url.rstrip("/")
+        self.budget = Budget()
+        self.counters = Counters()
+        self._on_wait = on_wait or (lambda line: None)
+        self._sleep = sleep
+        self._github = GitHub(token or None, base_url=self.base_url + "/", http_cache=False,
+                              auto_retry=self._retry, timeout=timeout, user_agent="webcompat-ml-import")
+
+    def __enter__(self) -> GitHubClient:
+        self._github.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._github.__exit__(*exc_info)
+
+    # -- the API ---------------------------------------------------------------------------
+
+    def repository(self, repo: str) -> dict[str, Any]:
+        """The repository object (the webhook payloads' ``repository``); stops on 401/403/404."""
+        response = self._get(f"{self.base_url}/{repo_path(repo)}", {}, what=repo)
+        return response.json()
+
+    def issues_url(self, repo: str, since: str | None = None) -> str:
+        """The first page of every issue, open and closed, oldest first: new issues land on the last
+        page, so earlier pages keep their ETags and a re-import is answered with 304s."""
+        params = {"state": "all", "sort": "created", "direction": "asc", "per_page": PER_PAGE}
+        if since:
+            params["since"] = since
+        return f"{self.base_url}/{repo_path(repo)}/issues?{urlencode(params)}"
+
+    def events_url(self, repo: str, number: int) -> str:
+        return f"{self.base_url}/{repo_path(repo)}/issues/{number}/events?per_page={PER_PAGE}"
+
+    def page(self, url: str, known: Validators | None = None, *, what: str = "") -> Page:
+        """One page; conditional when ``known`` has validators (a 304 costs no rate limit)."""
+        headers = {}
+        if known is not None and known.etag:
+            headers["If-None-Match"] = known.etag
+        if known is not None and known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
+        response = self._get(url, headers, what=what)
+        if response.status_code == 304:
+            self.counters.not_modified += 1
+            next_url = known.next_url if known else None
+            return Page(url, 304, None, next_url, None, known or Validators(url, None, None, None))
+        links = response.links
+        next_url = links.get("next", {}).get("url")
+        last = links.get("last", {}).get("url")
+        items = response.json()
+        if not isinstance(items, list):
+            raise GitHubError(f"GitHub answered {url} with a {type(items).__name__}, not a list")
+        return Page(url, response.status_code, items, next_url, page_number(last),
+                    Validators(url, response.headers.get("etag"), response.headers.get("last-modified"),
+                               next_url))
+
+    # -- requests, waits, refusals -----------------------------------------------------------
+
+    def _get(self, url: str, headers: Mapping[str, str], *, what: str) -> httpx.Response:
+        self._wait_for_budget()
+        self.counters.requests += 1
+        try:
+            response = self._github.request("GET", url, headers=dict(headers)).raw_response
+        except RequestFailed as exc:
+            self._note_budget(exc.response.raw_response)
+            raise _refusal(exc, what or url) from None
+        except RequestError as exc:
+            raise GitHubError(f"cannot read {url} from GitHub: {_cause(exc)}") from None
+        except GitHubException as exc:
+            raise GitHubError(f"GitHub request failed: {exc!r}") from None
+        self._note_budget(response)
+        return response
+
+    def _note_budget(self, response: httpx.Response) -> None:
+        h = response.headers
+        if "x-ratelimit-remaining" in h and response.status_code != 304:
+            self.budget = Budget(_int(h.get("x-ratelimit-limit")), _int(h.get("x-ratelimit-remaining")),
+                                 _int(h.get("x-ratelimit-reset")))
+
+    def _wait_for_budget(self) -> None:
+        """The last answer said the budget is spent: wait for its reset instead of earning a 403."""
+        b = self.budget
+        if b.remaining == 0 and b.reset is not None:
+            seconds = b.reset - time.time() + RESET_MARGIN
+            if seconds > 0:
+                self._announce_primary(seconds, b.reset, b.limit)
+                self.counters.waits.append(seconds)
+                self._sleep(seconds)
+            self.budget = Budget(b.limit, None, None)
+
+    def _retry(self, exc: GitHubException, count: int) -> RetryOption:
+        """githubkit's retry hook: say why and how long, then the library sleeps and retries."""
+        if isinstance(exc, RateLimitExceeded) and count < MAX_RATE_LIMIT_WAITS:
+            seconds = exc.retry_after.total_seconds()
+            if isinstance(exc, PrimaryRateLimitExceeded):
+                seconds += RESET_MARGIN
+                headers = exc.response.headers
+                self._announce_primary(seconds, _int(headers.get("x-ratelimit-reset")),
+                                       _int(headers.get("x-ratelimit-limit")))
+            else:
+                self._on_wait(f"GitHub secondary rate limit ({exc.response.status_code}): waiting "
+                              f"{seconds:.0f} s as Retry-After says")
+            self.counters.waits.append(seconds)
+            self.budget = Budget(self.budget.limit, None, None)
+            return RetryOption(True, timedelta(seconds=seconds))
+        if (isinstance(exc, RequestFailed) and exc.response.status_code >= 500
+                and count < MAX_SERVER_RETRIES):
+            seconds = float((count + 1) ** 2)
+            self._on_wait(f"GitHub answered {exc.response.status_code}: retrying in {seconds:.0f} s")
+            self.counters.waits.append(seconds)
+            return RetryOption(True, timedelta(seconds=seconds))
+        return RetryOption(False)
+
+    def _announce_primary(self, seconds: float, reset: int | None, limit: int | None) -> None:
+        at = datetime.fromtimestamp(reset, UTC).strftime("%H:%M:%S UTC") if reset else "its reset"
+        self._on_wait(f"GitHub rate limit used up ({limit or '?'} requests): waiting "
+                      f"{seconds:.0f} s until {at} (X-RateLimit-Reset)")
+
+
+def _refusal(exc: RequestFailed, what: str) -> GitHubError:
+    status = exc.response.status_code
+    try:
+        message = exc.response.json().get("message") or ""
+    except Exception:  # noqa: BLE001 - a body that is not JSON says nothing more
+        message = ""
+    said = f" ({status}{': ' + message if message else ''})"
+    if isinstance(exc, RateLimitExceeded):
+        return GitHubError(f"GitHub's rate limit is still used up after {MAX_RATE_LIMIT_WAITS} waits{said}")
+    if status == 401:
+        return GitHubError(f"GitHub refused the token{said}: check GITHUB_TOKEN")
+    if status == 403:
+        return GitHubError(f"GitHub denied access to {what}{said}: the token lacks permission "
+                           "(it needs read access to issues)")
+    if status == 404:
+        return GitHubError(f"{what} was not found on GitHub{said}: check the name, or give a token "
+                           "that can see it")
+    return GitHubError(f"GitHub refused the request for {what}{said}")
+
+
+def _cause(exc: RequestError) -> str:
+    inner = getattr(exc, "exc", None)
+    return f"{type(inner).__name__}: {inner}" if inner is not None else repr(exc)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def page_number(url: str | None) -> int | None:
+    if not url:
+        return None
+    page = httpx.URL(url).params.get("page")
+    return _int(page)

@@ -1,0 +1,166 @@
+"""From a REST issue and its REST issue events to ``issues`` deliveries shaped like GitHub's webhooks.
+
+Pure functions. Each delivery's payload is what the ``issues`` webhook would have carried at that
+moment: ``action``, the ``issue`` as it was just after the event (title, labels, state, milestone,
+assignees and lock walked back from the issue as it is now; the body cannot be, it is today's),
+``repository``, ``sender`` (the event's actor), and ``label`` / ``milestone`` / ``assignee`` /
+``changes`` where the webhook has them. A ``renamed`` event becomes the webhook's ``edited`` with
+``changes.title.from``, as GitHub sends it.
+
+Marked as imported three ways: ``source="import"`` (the event log's ``source`` column), a delivery
+id ``import-<GitHub event id>`` (``import-opened-<issue id>`` for the opening, which has no event of
+its own), never a GitHub delivery's GUID, so importing again adds nothing twice; and the payload's
+extra ``imported`` object (``event_id``, the REST ``event`` name, ``created_at``: when it happened on
+GitHub, since the log's ``received_at`` is when it was imported).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from services.ingest.webhook import WebhookDelivery
+
+SOURCE = "import"
+PREFIX = "import-"
+
+# REST issue event -> the ``issues`` webhook action it is; other events (referenced, mentioned,
+# subscribed, comment_deleted, …) are not ``issues`` webhooks and are left out.
+ACTIONS = {
+    "closed": "closed", "reopened": "reopened", "labeled": "labeled", "unlabeled": "unlabeled",
+    "milestoned": "milestoned", "demilestoned": "demilestoned", "renamed": "edited",
+    "assigned": "assigned", "unassigned": "unassigned", "locked": "locked", "unlocked": "unlocked",
+    "pinned": "pinned", "unpinned": "unpinned",
+}
+
+
+def delivery_id(event: dict[str, Any]) -> str:
+    return f"{PREFIX}{event['id']}"
+
+
+def opened_delivery_id(issue: dict[str, Any]) -> str:
+    return f"{PREFIX}opened-{issue['id']}"
+
+
+def importable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events that are ``issues`` webhooks, in the order they happened (stable on ties: the API's
+    own order, which is by id)."""
+    chosen = [e for e in events if e.get("event") in ACTIONS and e.get("id") is not None]
+    return sorted(chosen, key=lambda e: e.get("created_at") or "")
+
+
+def deliveries(issue: dict[str, Any], events: list[dict[str, Any]],
+               repository: dict[str, Any]) -> list[WebhookDelivery]:
+    """The opening, then one delivery per importable event, in the order they happened."""
+    history = importable(events)
+    state = _initial(issue, history)
+    out = [_delivery(opened_delivery_id(issue), "opened", issue, state, repository, issue.get("user"),
+                     {}, {"event_id": None, "event": "opened", "created_at": issue.get("created_at")})]
+    for event in history:
+        action = ACTIONS[event["event"]]
+        extra = _apply(state, event, issue)
+        state["updated_at"] = event.get("created_at") or state["updated_at"]
+        out.append(_delivery(delivery_id(event), action, issue, state, repository, event.get("actor"),
+                             extra, {"event_id": event["id"], "event": event["event"],
+                                     "created_at": event.get("created_at")}))
+    return out
+
+
+# -- the issue as it was -----------------------------------------------------------------------
+
+def _same(a: dict[str, Any] | None, b: dict[str, Any] | None, key: str) -> bool:
+    return isinstance(a, dict) and isinstance(b, dict) and a.get(key) == b.get(key)
+
+
+def _label(event: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
+    """The event's label ({name, color}), completed from the issue's own label of that name."""
+    label = event.get("label") or {}
+    for known in issue.get("labels") or []:
+        if _same(known, label, "name"):
+            return {**known, **label}
+    return dict(label)
+
+
+def _milestone(event: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
+    milestone = event.get("milestone") or {}
+    known = issue.get("milestone")
+    return {**known, **milestone} if _same(known, milestone, "title") else dict(milestone)
+
+
+def _initial(issue: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue when it was opened: today's, with every event undone, newest first."""
+    labels = [dict(label) for label in issue.get("labels") or [] if isinstance(label, dict)]
+    assignees = [dict(a) for a in issue.get("assignees") or [] if isinstance(a, dict)]
+    title = issue.get("title")
+    milestone = issue.get("milestone")
+    locked = bool(issue.get("locked"))
+    for event in reversed(history):
+        kind = event["event"]
+        if kind == "labeled":
+            labels = [label for label in labels if not _same(label, event.get("label"), "name")]
+        elif kind == "unlabeled" and not any(_same(lb, event.get("label"), "name") for lb in labels):
+            labels.insert(0, _label(event, issue))
+        elif kind == "renamed":
+            title = (event.get("rename") or {}).get("from", title)
+        elif kind == "milestoned":
+            milestone = None
+        elif kind == "demilestoned":
+            milestone = _milestone(event, issue)
+        elif kind == "assigned":
+            assignees = [a for a in assignees if not _same(a, event.get("assignee"), "login")]
+        elif kind == "unassigned" and event.get("assignee"):
+            assignees.insert(0, dict(event["assignee"]))
+        elif kind in ("locked", "unlocked"):
+            locked = kind == "unlocked"
+    return {"title": title, "labels": labels, "assignees": assignees, "milestone": milestone,
+            "locked": locked, "state": "open", "state_reason": None, "closed_at": None,
+            "updated_at": issue.get("created_at")}
+
+
+def _apply(state: dict[str, Any], event: dict[str, Any], issue: dict[str, Any]) -> dict[str, Any]:
+    """Move ``state`` past the event; return the webhook's extra fields for it."""
+    kind, at = event["event"], event.get("created_at")
+    if kind in ("labeled", "unlabeled"):
+        label = _label(event, issue)
+        state["labels"] = [lb for lb in state["labels"] if not _same(lb, label, "name")]
+        if kind == "labeled":
+            state["labels"].append(label)
+        return {"label": label}
+    if kind in ("milestoned", "demilestoned"):
+        milestone = _milestone(event, issue)
+        state["milestone"] = milestone if kind == "milestoned" else None
+        return {"milestone": milestone}
+    if kind == "renamed":
+        rename = event.get("rename") or {}
+        state["title"] = rename.get("to", state["title"])
+        return {"changes": {"title": {"from": rename.get("from")}}}
+    if kind in ("assigned", "unassigned"):
+        assignee = dict(event.get("assignee") or {})
+        state["assignees"] = [a for a in state["assignees"] if not _same(a, assignee, "login")]
+        if kind == "assigned":
+            state["assignees"].append(assignee)
+        return {"assignee": assignee}
+    if kind == "closed":
+        state.update(state="closed", closed_at=at, state_reason=event.get("state_reason")
+                     or issue.get("state_reason") or "completed")
+    elif kind == "reopened":
+        state.update(state="open", closed_at=None, state_reason="reopened")
+    elif kind in ("locked", "unlocked"):
+        state["locked"] = kind == "locked"
+    return {}
+
+
+def _delivery(delivery: str, action: str, issue: dict[str, Any], state: dict[str, Any],
+              repository: dict[str, Any], sender: Any, extra: dict[str, Any],
+              imported: dict[str, Any]) -> WebhookDelivery:
+    then = copy.deepcopy({**issue, **state})
+    then["assignee"] = then["assignees"][0] if then["assignees"] else None
+    payload = {"action": action, "issue": then, **extra, "repository": repository, "sender": sender,
+               "imported": imported}
+    return WebhookDelivery(
+        delivery_id=delivery, hook_id=None, event="issues", action=action,
+        repo=repository.get("full_name"), issue_number=issue.get("number"),
+        sender=sender.get("login") if isinstance(sender, dict) else None,
+        payload_text=json.dumps(payload, separators=(",", ":"), ensure_ascii=False), source=SOURCE,
+    )

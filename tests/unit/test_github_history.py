@@ -1,0 +1,82 @@
+"""REST issue + issue events -> webhook-shaped ``issues`` deliveries (pure functions)."""
+
+from __future__ import annotations
+
+import json
+
+from services.ingest.github.history import deliveries
+
+REPOSITORY = {"id": 1, "name": "web-bugs", "full_name": "webcompat/web-bugs", "owner": {"login": "webcompat"}}
+USER = {"login": "reporter", "id": 7}
+MOD = {"login": "moderator", "id": 8}
+
+
+def issue(**changes):
+    base = {"id": 900, "number": 12, "title": "example.com - blank page", "user": USER, "state": "closed",
+            "locked": False, "labels": [{"id": 31, "name": "browser-firefox", "color": "d4c5f9"}],
+            "assignees": [], "assignee": None, "closed_at": "2024-01-03T00:00:00Z",
+            "milestone": {"id": 4, "number": 4, "title": "needsdiagnosis"}, "body": "It is blank.",
+            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-03T00:00:00Z",
+            "state_reason": "completed"}
+    return {**base, **changes}
+
+
+def event(id_, kind, at, **extra):
+    return {"id": id_, "event": kind, "actor": MOD, "created_at": at, **extra}
+
+
+EVENTS = [  # as the API lists them, with events that are not ``issues`` webhooks among them
+    event(103, "closed", "2024-01-03T00:00:00Z", state_reason="completed"),
+    event(101, "labeled", "2024-01-01T01:00:00Z", label={"name": "browser-firefox", "color": "d4c5f9"}),
+    event(104, "subscribed", "2024-01-01T01:30:00Z"),
+    event(102, "renamed", "2024-01-02T00:00:00Z",
+          rename={"from": "blank page", "to": "example.com - blank page"}),
+    event(105, "milestoned", "2024-01-02T12:00:00Z", milestone={"title": "needsdiagnosis"}),
+]
+
+
+def payloads(items):
+    return [json.loads(d.payload_text) for d in items]
+
+
+def test_one_delivery_per_issues_event_in_the_order_they_happened():
+    out = deliveries(issue(), EVENTS, REPOSITORY)
+    assert [(d.delivery_id, d.action) for d in out] == [
+        ("import-opened-900", "opened"), ("import-101", "labeled"), ("import-102", "edited"),
+        ("import-105", "milestoned"), ("import-103", "closed")]
+    assert {(d.event, d.source, d.repo, d.issue_number, d.hook_id) for d in out} == {
+        ("issues", "import", "webcompat/web-bugs", 12, None)}
+    assert [d.sender for d in out] == ["reporter", "moderator", "moderator", "moderator", "moderator"]
+
+
+def test_each_payload_holds_the_issue_as_it_was_then():
+    opened, labeled, edited, milestoned, closed = payloads(deliveries(issue(), EVENTS, REPOSITORY))
+    assert opened["issue"]["title"] == "blank page" and opened["issue"]["labels"] == []
+    assert opened["issue"]["state"] == "open" and opened["issue"]["milestone"] is None
+    assert labeled["label"] == {"id": 31, "name": "browser-firefox", "color": "d4c5f9"}
+    assert [lb["name"] for lb in labeled["issue"]["labels"]] == ["browser-firefox"]
+    assert edited["changes"] == {"title": {"from": "blank page"}}
+    assert edited["issue"]["title"] == "example.com - blank page"
+    assert milestoned["milestone"]["title"] == "needsdiagnosis" and milestoned["milestone"]["id"] == 4
+    assert milestoned["issue"]["state"] == "open"
+    assert closed["issue"]["state"] == "closed" and closed["issue"]["closed_at"] == "2024-01-03T00:00:00Z"
+    assert closed["issue"]["updated_at"] == "2024-01-03T00:00:00Z"
+    assert {p["repository"]["full_name"] for p in (opened, closed)} == {"webcompat/web-bugs"}
+    assert closed["imported"] == {"event_id": 103, "event": "closed", "created_at": "2024-01-03T00:00:00Z"}
+    assert opened["imported"]["event"] == "opened" and opened["sender"] == USER
+
+
+def test_a_label_removed_since_is_on_the_issue_before_its_removal():
+    events = [event(201, "labeled", "2024-01-01T01:00:00Z", label={"name": "action-needsmoderation",
+                                                                     "color": "ededed"}),
+              event(202, "unlabeled", "2024-01-01T02:00:00Z", label={"name": "action-needsmoderation",
+                                                                       "color": "ededed"})]
+    opened, labeled, unlabeled = payloads(deliveries(issue(labels=[], state="open"), events, REPOSITORY))
+    assert [lb["name"] for lb in labeled["issue"]["labels"]] == ["action-needsmoderation"]
+    assert unlabeled["issue"]["labels"] == [] and unlabeled["label"]["name"] == "action-needsmoderation"
+    assert opened["issue"]["labels"] == []
+
+
+def test_an_issue_without_events_is_its_opening_only():
+    (only,) = deliveries(issue(labels=[], state="open", milestone=None), [], REPOSITORY)
+    assert only.action == "opened" and only.delivery_id == "import-opened-900"
