@@ -6,6 +6,7 @@ all in one. Nothing imports this module but those two.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 
 from services.dispatcher import service as dispatcher_service
@@ -14,7 +15,7 @@ from services.predictor import service as predictor_service
 from services.store import service as store_service
 from shared import service as runner
 from shared.blobs import BlobStore, open_blob_store
-from shared.broker import Broker, ConsumeOptions, connect, topology
+from shared.broker import Broker, connect, topology
 from shared.database import create_engine, migrate
 from shared.lifecycle import stop_on_signals
 from shared.service import Service
@@ -72,8 +73,9 @@ def dispatcher(a: Adapters) -> Service:
     return dispatcher_service.declare(a.broker, a.settings.routes_file)
 
 
-def predictor(a: Adapters, task: str, model: str | None = None,
-              options: ConsumeOptions = predictor_service.OPTIONS) -> Service:
+def predictor(a: Adapters, task: str, model: str | None = None, **overrides) -> Service:
+    """``overrides`` (prefetch, max_batch, max_wait; None: as declared) change the declared batch settings."""
+    options = replace(predictor_service.OPTIONS, **{k: v for k, v in overrides.items() if v is not None})
     bundle = predictor_service.bundle(a.settings.models_dir, task, model)
     return predictor_service.declare(a.broker, a.settings.models_dir, bundle, options)
 
@@ -154,6 +156,14 @@ def _shared_broker(a: Adapters, what: str) -> None:
     if a.settings.broker_url.startswith("memory://"):
         raise UserError(f"memory:// queues live inside one process: {what} needs the instance's own broker "
                         "(an amqp:// or sqlite:// WCML_BROKER_URL), or its API (POST /api/v1/replays)")
+
+
+def github_import(a: Adapters, repo: str, **options) -> int:
+    """``wcml github import``: a repository's issue history into the event log (token: GITHUB_TOKEN)."""
+    from services.ingest.github.commands import import_history
+    from shared.settings import github_api_url, github_token
+
+    return import_history(a.migrated_engine, repo, token=github_token(), base_url=github_api_url(), **options)
 
 
 def dataset_build(a: Adapters | None, task: str, out, *, repo: str | None, export, quiet: bool) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from shared import log as wcml_log
 from shared import settings as wcml_settings
 from shared.errors import UserError
+from shared.replays import FILTER_HELP
 from shared.times import time_argument
 
 BROKER, DATABASE, BLOBS = "WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL"
@@ -39,37 +40,32 @@ def serve(args) -> int:
     multiprocess_metrics()  # before any service module imports prometheus_client
     from services import bootstrap
 
-    build = bootstrap.webhooks if args.command == "ingest" else bootstrap.api
-    relay = args.command == "ingest" and not args.no_relay
+    ingest = args.command == "ingest"
+    build = bootstrap.webhooks if ingest else bootstrap.api
     return bootstrap.serve_http(adapters(args), build, bind=args.bind, workers=args.workers,
-                                threads=getattr(args, "threads", 1), relay=relay)
+                                threads=args.threads if ingest else 1, relay=ingest and not args.no_relay)
 
 
 def consume(args) -> int:  # relay, dispatcher, predictor, store: until SIGTERM
-    from dataclasses import replace
-
     from services import bootstrap
-    from services.predictor.service import OPTIONS
 
     a = adapters(args)
     if args.command != "predictor":
         return bootstrap.consume(a, getattr(bootstrap, args.command)(a))
-    given = {"prefetch": args.prefetch, "max_batch": args.batch, "max_wait": args.max_wait}
-    options = replace(OPTIONS, **{k: v for k, v in given.items() if v is not None})
-    return bootstrap.consume(a, bootstrap.predictor(a, args.task, args.model, options))
+    return bootstrap.consume(a, bootstrap.predictor(a, args.task, args.model, prefetch=args.prefetch,
+                                                    max_batch=args.batch, max_wait=args.max_wait))
 
 
 def replay(args) -> int:
     from services import bootstrap
-    from shared.replays import FILTER_FIELDS
 
-    filters = {k: getattr(args, k) for k in FILTER_FIELDS}
+    filters = {k: getattr(args, k) for k in FILTER_HELP}  # the replay filters (shared.replays)
     return bootstrap.replay(adapters(args), filters=filters, tasks=args.task or (), model=args.model,
                             rate=args.rate, created_by=args.by, resume=args.resume, quiet=args.quiet)
 
 
 def operate(args) -> int:
-    """The operating commands on stored data: predictions, compare, store repair, dead, dataset build."""
+    """predictions, compare, store repair, dead, dataset build, github import: on stored data."""
     from services import bootstrap
     from services.store import commands as store
 
@@ -88,6 +84,9 @@ def operate(args) -> int:
         return store.repair(a.engine, a.blobs, args.since)
     if args.command == "dead":
         return bootstrap.dead_letters(a, args.dead_command, args.limit)
+    if args.command == "github":
+        return bootstrap.github_import(a, args.repo, since=args.since, issues=args.issues, resume=args.resume,
+                                       quiet=args.quiet)
     return bootstrap.dataset_build(a, args.task, args.out, repo=args.repo, export=None, quiet=args.quiet)
 
 
@@ -140,8 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, default=workers, help="gunicorn worker processes")
         return p
 
-    p = add("run", serve, "embedded mode: every service in one process (SQLite, in-process queue)",
-            embedded=True)
+    p = add("run", serve, "embedded mode: every service in one process, its files under var/", embedded=True)
     p.add_argument("--bind", default="127.0.0.1:8080", help="host:port (default %(default)s)")
     add("migrate", tool, "bring the database schema up to date", needs=(DATABASE,))
     p = http(add("ingest", serve, "webhook endpoint (gunicorn) plus its outbox relay", (BROKER, DATABASE),
@@ -163,18 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     http(add("api", serve, "query API and dashboard", (BROKER, DATABASE), requires=("WCML_API_KEYS",)), 8001)
     p = add("replay", replay, "republish a slice of the event log through the pipeline as a recorded run",
             needs=(BROKER, DATABASE))
-    p.add_argument("--from-position", type=int, help="first log position (inclusive)")
-    p.add_argument("--to-position", type=int, help="last log position (inclusive)")
-    p.add_argument("--since", type=time_argument, help="received at or after (ISO 8601)")
-    p.add_argument("--until", type=time_argument, help="received before (ISO 8601)")
-    p.add_argument("--repo", help="owner/name")
-    p.add_argument("--event", help="GitHub event, e.g. issues")
-    p.add_argument("--action", help="event action, e.g. opened")
+    for name, text in FILTER_HELP.items():  # the replay filters, as shared.replays defines them
+        kind = int if name.endswith("position") else time_argument if name in ("since", "until") else str
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
     p.add_argument("--task", action="append", help="only this task (repeatable; default: all routed)")
     p.add_argument("--model", help="score with this model version instead of each predictor's default")
     p.add_argument("--rate", type=float, help="at most this many events per second")
     p.add_argument("--by", help="who runs it (recorded; default: the login name)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = add("import", operate, "append a repository's issues and their events (REST API) to the event "
+            "log as imported issues events", needs=(DATABASE,), parent=actions("github", "GitHub history"))
+    p.add_argument("repo", metavar="OWNER/REPO")
+    p.add_argument("--since", type=time_argument, help="only issues updated at or after (ISO 8601)")
+    p.add_argument("--issues", type=int, metavar="N", help="stop after N issues (continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the last unfinished import at its page")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = add("compare", operate, "compare two model versions on the events of one replay", needs=(DATABASE,))
     p.add_argument("run_id", metavar="RUN_ID")

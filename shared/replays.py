@@ -23,7 +23,12 @@ from shared.times import TimeFormatError, parse_time, utcnow
 
 STATES = ("requested", "running", "paused", "done", "failed")  # requested: asked for, not yet taken
 RESUMABLE = ("requested", "running", "paused", "failed")
-FILTER_FIELDS = ("from_position", "to_position", "since", "until", "repo", "event", "action")
+FILTER_HELP = {
+    "from_position": "first log position (inclusive)", "to_position": "last log position (inclusive)",
+    "since": "received at or after (ISO 8601)", "until": "received before (ISO 8601)",
+    "repo": "owner/name", "event": "GitHub event, e.g. issues", "action": "event action, e.g. opened",
+}
+FILTER_FIELDS = tuple(FILTER_HELP)
 REQUEST_FIELDS = (*FILTER_FIELDS, "tasks", "model_version", "created_by")
 NAME = re.compile(r"^[A-Za-z0-9._:+@=/-]{1,255}$")
 MAX_POSITION = 2**62
