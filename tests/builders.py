@@ -61,3 +61,26 @@ def add_run(engine, run_id: str, **values) -> dict:
     with engine.begin() as conn:
         conn.execute(replay_runs.insert(), [row])
     return row
+
+
+def consume_until(broker, queue: str, handler, expected: int, options=None, timeout: float = 10) -> list:
+    """Run ``broker.consume`` on ``queue`` until ``handler`` has seen ``expected`` deliveries; return them."""
+    import threading
+
+    from shared.broker import ConsumeOptions
+
+    options = options or ConsumeOptions(max_batch=10, max_wait=0.01)
+    stop, seen = threading.Event(), []
+
+    def wrapped(batch):
+        seen.extend(batch)
+        out = handler(batch)
+        if len(seen) >= expected:
+            stop.set()
+        return out
+
+    consumer = threading.Thread(target=broker.consume, args=(queue, wrapped, stop, options))
+    consumer.start()
+    consumer.join(timeout)
+    assert not consumer.is_alive(), f"{queue}: {len(seen)} of {expected} deliveries seen"
+    return seen

@@ -1,6 +1,5 @@
 """The in-process broker is a product feature (embedded mode): routing, acks, dead letters."""
 
-import threading
 
 import pytest
 
@@ -8,6 +7,7 @@ from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, top
 from shared.broker.memory import MemoryBroker, topic_matches
 from shared.errors import TransientError
 from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
+from tests.builders import consume_until
 
 
 @pytest.mark.parametrize("pattern, key, ok", [
@@ -25,25 +25,6 @@ def broker():
     return b
 
 
-def run_until(b, queue, handler, expected, options=None):
-    options = options or ConsumeOptions(max_batch=10, max_wait=0.01)
-    stop = threading.Event()
-    seen = []
-
-    def wrapped(batch):
-        seen.extend(batch)
-        out = handler(batch)
-        if len(seen) >= expected:
-            stop.set()
-        return out
-
-    t = threading.Thread(target=b.consume, args=(queue, wrapped, stop, options))
-    t.start()
-    t.join(5)
-    assert not t.is_alive()
-    return seen
-
-
 def test_direct_routing_and_unroutable():
     b = broker()
     b.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"1")])
@@ -55,7 +36,8 @@ def test_direct_routing_and_unroutable():
 def test_rejections_go_to_the_dead_queue_with_reason():
     b = broker()
     b.publish([Outgoing(EVENTS_EXCHANGE, "github.issues.opened", str(i).encode()) for i in range(4)])
-    run_until(b, "events.dispatcher", lambda batch: [Rejection(d, "bad") for d in batch if d.body == b"2"], 4)
+    reject_2 = lambda batch: [Rejection(d, "bad") for d in batch if d.body == b"2"]  # noqa: E731
+    consume_until(b, "events.dispatcher", reject_2, 4)
     assert b.queue_depth("events.dispatcher") == 0
     [dead] = b.get("dead", 10)
     assert dead.body == b"2" and dead.headers["x-wcml-reason"] == "bad"
@@ -73,7 +55,7 @@ def test_a_crashing_message_is_isolated_and_its_neighbours_pass():
         handled.extend(d.body for d in batch)
         return []
 
-    run_until(b, "events.dispatcher", handler, 8, ConsumeOptions(max_batch=8, max_wait=0.05))
+    consume_until(b, "events.dispatcher", handler, 8, ConsumeOptions(max_batch=8, max_wait=0.05))
     assert sorted(handled) == [str(i).encode() for i in range(8) if i != 5]
     [dead] = b.get("dead", 10)
     assert dead.body == b"5" and "KeyError" in dead.headers["x-wcml-reason"]
@@ -90,7 +72,7 @@ def test_transient_failures_are_retried_in_place_not_dead_lettered():
             raise TransientError("database down")
         return []
 
-    run_until(b, "events.dispatcher", handler, 3)
+    consume_until(b, "events.dispatcher", handler, 3)
     assert len(calls) == 3 and b.queue_depth("dead") == 0
 
 

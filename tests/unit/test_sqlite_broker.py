@@ -1,12 +1,12 @@
 """The embedded mode's durable broker: the in-process broker's semantics, queues kept in a file."""
 
-import threading
 
 import pytest
 
 from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
 from shared.broker.sqlite import DELIVERY_LIMIT, SQLiteBroker
 from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
+from tests.builders import consume_until
 
 
 def open_broker(path):
@@ -18,24 +18,6 @@ def open_broker(path):
 @pytest.fixture
 def path(tmp_path):
     return tmp_path / "queue.db"
-
-
-def consume_until(b, queue, handler, expected, options=None):
-    options = options or ConsumeOptions(max_batch=10, max_wait=0.01)
-    stop, seen = threading.Event(), []
-
-    def wrapped(batch):
-        seen.extend(batch)
-        out = handler(batch)
-        if len(seen) >= expected:
-            stop.set()
-        return out
-
-    t = threading.Thread(target=b.consume, args=(queue, wrapped, stop, options))
-    t.start()
-    t.join(10)
-    assert not t.is_alive()
-    return seen
 
 
 def test_routing_and_unroutable(path):
