@@ -85,8 +85,8 @@ def operate(args) -> int:
     if args.command == "dead":
         return bootstrap.dead_letters(a, args.dead_command, args.limit)
     if args.command == "github":
-        return bootstrap.github_import(a, args.repo, since=args.since, issues=args.issues, resume=args.resume,
-                                       quiet=args.quiet)
+        return bootstrap.github_import(a, args.repo, since=args.since, issues=args.max_issues,
+                                       resume=args.resume, numbers=args.issue, quiet=args.quiet)
     return bootstrap.dataset_build(a, args.task, args.out, repo=args.repo, export=None, quiet=args.quiet)
 
 
@@ -159,8 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
             needs=(DATABASE, BLOBS), parent=store.add_subparsers(dest="store_command", metavar="ACTION"))
     q.add_argument("--since", type=time_argument, help="only predictions stored since (ISO 8601)")
     http(add("api", serve, "query API and dashboard", (BROKER, DATABASE), requires=("WCML_API_KEYS",)), 8001)
-    p = add("replay", replay, "republish a slice of the event log through the pipeline as a recorded run",
-            needs=(BROKER, DATABASE))
+    p = add("replay", replay, "republish a slice of the event log as a recorded run", (BROKER, DATABASE))
     for name, text in FILTER_HELP.items():  # the replay filters, as shared.replays defines them
         kind = int if name.endswith("position") else time_argument if name in ("since", "until") else str
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
@@ -174,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
             "log as imported issues events", needs=(DATABASE,), parent=actions("github", "GitHub history"))
     p.add_argument("repo", metavar="OWNER/REPO")
     p.add_argument("--since", type=time_argument, help="only issues updated at or after (ISO 8601)")
-    p.add_argument("--issues", type=int, metavar="N", help="stop after N issues (continue with --resume)")
+    p.add_argument("--issue", type=int, action="append", metavar="N", help="just this issue (repeatable)")
+    p.add_argument("--max-issues", type=int, metavar="N", help="stop after N issues (then --resume)")
     p.add_argument("--resume", action="store_true", help="continue the last unfinished import at its page")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = add("compare", operate, "compare two model versions on the events of one replay", needs=(DATABASE,))

@@ -394,6 +394,8 @@ class FakeGitHub:
         rest = parts[3:]
         if not rest:
             return self._json(200, repo.repository(), counted=True)
+        if len(rest) == 2 and rest[0] == "issues" and rest[1].isdigit() and int(rest[1]) in repo.issues:
+            return self._json(200, repo.issue_json(repo.issues[int(rest[1])]), counted=True)
         if rest == ["issues"]:
             items = [repo.issue_json(i) for i in repo.listed(query.get("since"))]
         elif len(rest) == 3 and rest[0] == "issues" and rest[2] == "events" and rest[1].isdigit() \

@@ -205,3 +205,17 @@ def test_the_command_stops_with_one_line(engine, token, repo_name, says):
             import_history(engine, repo_name, token=token, base_url=gh.url, quiet=True)
     assert str(caught.value).startswith(says) and "\n" not in str(caught.value)
     assert EventLog(engine).count(LogFilter()) == 0
+
+
+def test_just_some_issues_are_imported_now_and_not_twice(engine, capsys):
+    """`--issue N`: those issues with every event, as the full import would log them; again, nothing."""
+    repo = SyntheticRepo(issues=40, pr_every=0)
+    wanted = [7, 23]
+    with FakeGitHub() as gh:
+        gh.add_repo(repo)
+        assert import_history(engine, REPO, token=TOKEN, base_url=gh.url, numbers=wanted, quiet=True) == 0
+        first = logged(engine)
+        assert import_history(engine, REPO, token=TOKEN, base_url=gh.url, numbers=wanted, quiet=True) == 0
+    assert first == [e for e in repo.expected_deliveries() if e[0] in wanted] and first
+    assert logged(engine) == first
+    assert "0 event(s) appended" in capsys.readouterr().out.splitlines()[-1]

@@ -115,6 +115,11 @@ class GitHubClient:
         response = self._get(f"{self.base_url}/{repo_path(repo)}", {}, what=repo)
         return response.json()
 
+    def issue(self, repo: str, number: int) -> dict[str, Any]:
+        """One issue (or pull request) by number; stops on 401/403/404 with one line."""
+        url = f"{self.base_url}/{repo_path(repo)}/issues/{number}"
+        return self._get(url, {}, what=f"{repo}#{number}").json()
+
     def issues_url(self, repo: str, since: str | None = None) -> str:
         """The first page of every issue, open and closed, oldest first: new issues land on the last
         page, so earlier pages keep their ETags and a re-import is answered with 304s."""

@@ -16,12 +16,13 @@ from shared.times import TimeFormatError, parse_time
 
 def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
                    since: str | None = None, issues: int | None = None, resume: bool = False,
-                   quiet: bool = False) -> int:
+                   numbers: list[int] | None = None, quiet: bool = False) -> int:
     """Import every issue of ``repo`` (open and closed, pull requests left out) and its events.
 
     ``since``: only issues updated at or after this time (ISO 8601); ``issues``: stop after this many
     issues (the run can be continued with ``resume``); ``resume``: continue the last unfinished run
     from its page instead of starting again at the first (which costs only 304s for what is there).
+    ``numbers``: just these issues, with their events (their predictions follow within seconds).
     Prints one summary line; 0 when the import is complete, 1 when it stopped at ``issues``."""
     try:
         since_text = parse_time(since).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
@@ -40,7 +41,8 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
             bar.refresh()
 
         with GitHubClient(token, base_url=base_url, on_wait=say) as client:
-            report = Importer(EventLog(engine), client, ImportState(engine)).run(
+            importer = Importer(EventLog(engine), client, ImportState(engine))
+            report = importer.run_issues(repo, numbers) if numbers else importer.run(
                 repo, since=since_text, resume=resume, max_issues=issues, on_progress=progress)
     print(report.summary())
     return 0 if report.done else 1

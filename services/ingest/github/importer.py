@@ -102,6 +102,26 @@ class Importer:
         self._finish(report)
         return report
 
+    def run_issues(self, repo: str, numbers: list[int]) -> ImportReport:
+        """Just these issues with their events (score them now, as bugbug's predict endpoint does); what
+        the log already holds is not appended again."""
+        report = ImportReport(repo)
+        repository = self.client.repository(repo)
+        report.repo = repo = repository.get("full_name") or repo
+        deliveries: list[WebhookDelivery] = []
+        for number in numbers:
+            issue = self.client.issue(repo, number)
+            if issue.get("pull_request"):
+                report.pull_requests += 1
+                continue
+            report.issues += 1
+            events, _ = self._events(repo, number, conditional=False)
+            deliveries.extend(history.deliveries(issue, events or [], repository))
+        self._append(deliveries, report)
+        report.done = True
+        self._finish(report)
+        return report
+
     def _page(self, repo: str, page: Page, repository: dict[str, Any], report: ImportReport,
               max_issues: int | None) -> tuple[list[WebhookDelivery], list[Validators], bool]:
         deliveries: list[WebhookDelivery] = []
@@ -119,7 +139,8 @@ class Importer:
                 deliveries.extend(history.deliveries(issue, events, repository))
         return deliveries, validators, True
 
-    def _events(self, repo: str, number: int) -> tuple[list[dict[str, Any]] | None, list[Validators]]:
+    def _events(self, repo: str, number: int, conditional: bool = True
+                ) -> tuple[list[dict[str, Any]] | None, list[Validators]]:
         """All of an issue's events, or None when every page of them is unchanged (304).
 
         A page that changed needs the whole history to rebuild the issue at each event, so pages
@@ -127,7 +148,8 @@ class Importer:
         pages: list[Page] = []
         url: str | None = self.client.events_url(repo, number)
         while url:
-            page = self.client.page(url, self.state.validators(url), what=f"{repo}#{number}")
+            known = self.state.validators(url) if conditional else None
+            page = self.client.page(url, known, what=f"{repo}#{number}")
             pages.append(page)
             url = page.next_url
         if all(p.status == 304 for p in pages):
