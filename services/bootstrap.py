@@ -19,7 +19,7 @@ from shared.broker import Broker, connect, topology
 from shared.database import create_engine, migrate
 from shared.lifecycle import stop_on_signals
 from shared.service import Service
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 
 
 class Adapters:
@@ -32,6 +32,8 @@ class Adapters:
 
     @cached_property
     def engine(self):
+        if not self.settings.database_url:  # a command that needs it only on some paths asks for it here
+            raise SettingsError("WCML_DATABASE_URL", "is not set")
         return create_engine(self.settings.database_url)
 
     @cached_property
@@ -164,6 +166,15 @@ def github_import(a: Adapters, repo: str, **options) -> int:
     from shared.settings import github_api_url, github_token
 
     return import_history(a.migrated_engine, repo, token=github_token(), base_url=github_api_url(), **options)
+
+
+def github_redeliver(a: Adapters, repo: str, hook_id: int, *, watch: float | None) -> int:
+    """``wcml github redeliver``: once, or every ``watch`` seconds beside ingest until SIGTERM."""
+    from services.ingest.github.commands import redeliver
+    from shared.settings import github_api_url, github_token
+
+    return redeliver(a.engine, repo, hook_id, token=github_token(), base_url=github_api_url(),
+                     watch=bool(watch), every=watch or 0, stop=stop_on_signals())
 
 
 def dataset_build(a: Adapters | None, task: str, out, *, repo: str | None, export, quiet: bool) -> int:

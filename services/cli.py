@@ -69,14 +69,9 @@ def operate(args) -> int:
     from services import bootstrap
     from services.store import commands as store
 
-    if args.command == "dataset" and args.export:
-        return bootstrap.dataset_build(None, args.task, args.out, repo=None, export=args.export,
-                                       quiet=args.quiet)
     a = adapters(args)
-    if args.command == "predictions" and args.latest:
-        return store.latest_for_issue(a.engine, args.repo, args.issue, as_json=args.json)
     if args.command == "predictions":
-        return store.list_predictions(a.engine, vars(args), args.cursor, args.limit, as_json=args.json)
+        return store.predictions(a.engine, vars(args), latest=args.latest, as_json=args.json)
     if args.command == "compare":
         return bootstrap.compare(a, args.run_id, task=args.task, model_a=args.model_a, model_b=args.model_b,
                                  truth_file=args.truth, as_json=args.json)
@@ -84,10 +79,13 @@ def operate(args) -> int:
         return store.repair(a.engine, a.blobs, args.since)
     if args.command == "dead":
         return bootstrap.dead_letters(a, args.dead_command, args.limit)
+    if args.command == "github" and args.github_command == "redeliver":
+        return bootstrap.github_redeliver(a, args.repo, args.hook, watch=args.watch)
     if args.command == "github":
         return bootstrap.github_import(a, args.repo, since=args.since, issues=args.max_issues,
                                        resume=args.resume, numbers=args.issue, quiet=args.quiet)
-    return bootstrap.dataset_build(a, args.task, args.out, repo=args.repo, export=None, quiet=args.quiet)
+    return bootstrap.dataset_build(a, args.task, args.out, repo=args.repo, export=args.export,
+                                   quiet=args.quiet)
 
 
 def model_command(args) -> int:  # train, evaluate, models demo
@@ -129,14 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, func, text, needs=(BROKER, DATABASE, BLOBS), requires=(), embedded=False, parent=sub):
         p = parent.add_parser(name, help=text, description=text)
         p.set_defaults(func=func, needs=needs, requires=requires, embedded=embedded)
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--json", action="store_true", help="JSON output, where the command prints a report")
         return p
 
     def actions(name, text):
         return add(name, None, text).add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
-    def http(p, port: int, workers: int = 2):
+    def http(p, port: int):
         p.add_argument("--bind", default=f"127.0.0.1:{port}", help="host:port (default %(default)s)")
-        p.add_argument("--workers", type=int, default=workers, help="gunicorn worker processes")
+        p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
         return p
 
     p = add("run", serve, "embedded mode: every service in one process, its files under var/", embedded=True)
@@ -168,37 +168,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="at most this many events per second")
     p.add_argument("--by", help="who runs it (recorded; default: the login name)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p = add("import", operate, "append a repository's issues and their events (REST API) to the event "
-            "log as imported issues events", needs=(DATABASE,), parent=actions("github", "GitHub history"))
-    p.add_argument("repo", metavar="OWNER/REPO")
+    github = actions("github", "GitHub: import a repository's history, recover missed deliveries")
+    p = add("import", operate, "append a repository's issues and their events (REST API) to the event log "
+            "as imported issues events", (DATABASE,), parent=github)
+    q = add("redeliver", operate, "ask GitHub again for the webhook deliveries the event log lacks",
+            (DATABASE,), parent=github)
+    for repo_command in (p, q):
+        repo_command.add_argument("repo", metavar="OWNER/REPO")
     p.add_argument("--since", type=time_argument, help="only issues updated at or after (ISO 8601)")
     p.add_argument("--issue", type=int, action="append", metavar="N", help="just this issue (repeatable)")
     p.add_argument("--max-issues", type=int, metavar="N", help="stop after N issues (then --resume)")
     p.add_argument("--resume", action="store_true", help="continue the last unfinished import at its page")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p = add("compare", operate, "compare two model versions on the events of one replay", needs=(DATABASE,))
+    q.add_argument("--hook", type=int, required=True, help="the repository webhook's id")
+    q.add_argument("--watch", type=float, metavar="SECONDS", help="again every SECONDS, until stopped")
+    p = add("compare", operate, "compare two model versions on the events of one replay", (DATABASE,))
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--task", required=True)
     p.add_argument("--model-a", required=True, help="e.g. the live model version")
     p.add_argument("--model-b", required=True, help="e.g. the version the replay forced")
     p.add_argument("--truth", type=Path, help="labelled data set, e.g. from `wcml dataset build --from-log`")
-    p.add_argument("--json", action="store_true")
-    p = add("predictions", operate, "list stored predictions (the API's filters) as a table or JSON",
-            needs=(DATABASE,))
+    p = add("predictions", operate, "list stored predictions (the API's filters)", (DATABASE,))
     for flag in ("repo", "issue", "task", "model", "label", "min-confidence", "max-confidence", "since",
                  "until", "cursor"):
         p.add_argument(f"--{flag}")
     p.add_argument("--replay", help="a replay run id; 'none': live only; 'any': replayed only")
     p.add_argument("--limit", default="50", help="page size, 1-500 (default %(default)s)")
     p.add_argument("--latest", action="store_true", help="with --repo and --issue: latest per task")
-    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     dead = actions("dead", "inspect and retry dead-lettered messages")
     add("list", operate, "show dead letters with their reasons (left in place)", (BROKER,), parent=dead
         ).add_argument("--limit", type=int, default=100)
     add("requeue", operate, "send dead letters back where they came from", (BROKER,), parent=dead
         ).add_argument("--limit", type=int, default=1000)
-    q = add("build", operate, "labelled issues from the event log or a GitHub API export", needs=(DATABASE,),
+    q = add("build", operate, "labelled issues from the event log or a GitHub API export", (),
             parent=actions("dataset", "training data sets"))
     q.add_argument("task")
     source = q.add_mutually_exclusive_group(required=True)
@@ -206,7 +207,6 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--export", type=Path, help="GitHub API export (JSON lines: issue with 'events')")
     q.add_argument("--repo", help="only this owner/name (with --from-log)")
     q.add_argument("--out", type=Path, required=True, help="data set to write (.jsonl)")
-    q.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, text in (("train", "train a task's model on a data set and install it as a bundle"),
                        ("evaluate", "score an installed bundle on labelled issues")):
         p = add(name, model_command, text, needs=())
@@ -219,7 +219,6 @@ def build_parser() -> argparse.ArgumentParser:
                             "tuned: + all-mpnet-base-v2 tuned on the labels (tuned extra, slow)")
     train.add_argument("--version", help="bundle version (default: the current UTC time)")
     evaluate.add_argument("--model", help="bundle version or directory (default: the newest installed)")
-    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     q = add("demo", model_command, "train demo models for tasks that have none installed", needs=(),
             embedded=True, parent=actions("models", "model bundles"))
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")

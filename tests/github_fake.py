@@ -265,6 +265,8 @@ class FakeGitHub:
         self.exhaustions: dict[int, float] = {}  # request index -> seconds until the budget is back
         self.exhausted: list[tuple[float, float]] = []  # (when, announced reset) of each exhaustion
         self.count = 0
+        self.hooks: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, hook id) -> its deliveries
+        self.redelivered: list[tuple[str, str, str]] = []  # (repo, hook id, delivery id) of each POST
         self._server: ThreadingHTTPServer | None = None
 
     # -- what it serves
@@ -276,6 +278,10 @@ class FakeGitHub:
         """Serve a recorded @octokit/fixtures scenario at its own paths."""
         for answer in scenario(name):
             self.recorded[answer["path"]] = answer
+
+    def add_hook(self, repo: str, hook_id: int, deliveries: list[dict[str, Any]]) -> None:
+        """A repository webhook and its recent deliveries, newest first, as GitHub lists them."""
+        self.hooks[(repo, str(hook_id))] = deliveries
 
     def answer(self, path: str, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.overrides[path] = (status, headers or {}, body)
@@ -333,13 +339,15 @@ class FakeGitHub:
                 self.rate.remaining = 0
                 self.rate.reset = float(int(now + self.exhaustions[index]) + 1)
                 self.exhausted.append((now, self.rate.reset))
-        if method != "GET":
+        if method not in ("GET", "POST"):
             return 405, {}, b""
         if self.token is not None:
             auth = headers.get("Authorization", "")
             if auth not in (f"token {self.token}", f"Bearer {self.token}"):
                 return self._json(401, {"message": "Bad credentials",
                                         "documentation_url": "https://docs.github.com/rest"}, counted=True)
+        if method == "POST":
+            return self._redelivery(urlsplit(target).path)
         if index in self.secondary:
             status, retry_after = self.secondary[index]
             body = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before "
@@ -363,6 +371,17 @@ class FakeGitHub:
         if target in self.recorded:
             return self._recorded(self.recorded[target])
         return self._synthetic(parts.path, dict(parse_qsl(parts.query)), headers)
+
+    def _redelivery(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        """POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts: 202."""
+        parts = path.strip("/").split("/")
+        if len(parts) == 8 and parts[0] == "repos" and parts[3] == "hooks" and parts[5] == "deliveries" \
+                and parts[7] == "attempts":
+            repo, hook, delivery = f"{parts[1]}/{parts[2]}", parts[4], parts[6]
+            if any(str(d["id"]) == delivery for d in self.hooks.get((repo, hook), [])):
+                self.redelivered.append((repo, hook, delivery))
+                return self._json(202, {}, counted=True)
+        return self._json(404, {"message": "Not Found"}, counted=True)
 
     def _json(self, status: int, body: Any, extra: dict[str, str] | None = None, *, counted: bool,
               etag: str | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -396,7 +415,10 @@ class FakeGitHub:
             return self._json(200, repo.repository(), counted=True)
         if len(rest) == 2 and rest[0] == "issues" and rest[1].isdigit() and int(rest[1]) in repo.issues:
             return self._json(200, repo.issue_json(repo.issues[int(rest[1])]), counted=True)
-        if rest == ["issues"]:
+        if len(rest) == 3 and rest[0] == "hooks" and rest[2] == "deliveries" \
+                and (repo.full_name, rest[1]) in self.hooks:
+            items = list(self.hooks[(repo.full_name, rest[1])])
+        elif rest == ["issues"]:
             items = [repo.issue_json(i) for i in repo.listed(query.get("since"))]
         elif len(rest) == 3 and rest[0] == "issues" and rest[2] == "events" and rest[1].isdigit() \
                 and int(rest[1]) in repo.issues:
@@ -434,7 +456,14 @@ class _Handler(BaseHTTPRequestHandler):
     fake: FakeGitHub
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        answer = self.fake.handle("GET", self.path, self.headers)
+        self._answer("GET")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer("POST")
+
+    def _answer(self, method: str) -> None:
+        answer = self.fake.handle(method, self.path, self.headers)
         if answer is None:
             self.close_connection = True
             self.fake.log.append((time.time(), self.path, 0))

@@ -150,6 +150,16 @@ class EventLog:
             yield from batch
             after = batch[-1].position
 
+    def known(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of these delivery ids the log holds."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(delivery_ids), 500):
+                chunk = list(delivery_ids[start:start + 500])
+                found.update(conn.execute(sa.select(event_log.c.delivery_id)
+                                          .where(event_log.c.delivery_id.in_(chunk))).scalars())
+        return found
+
     def count(self, selection: LogFilter) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(event_log)

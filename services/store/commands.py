@@ -95,6 +95,14 @@ def latest_for_issue(engine: Engine, repo: str | None, issue: int | str | None, 
     return 0
 
 
+def predictions(engine: Engine, values: Mapping[str, Any], *, latest: bool = False,
+                as_json: bool = False) -> int:
+    """``wcml predictions``: a page of the API's list, or with ``latest`` the issue's latest per task."""
+    if latest:
+        return latest_for_issue(engine, values.get("repo"), values.get("issue"), as_json=as_json)
+    return list_predictions(engine, values, values.get("cursor"), values.get("limit"), as_json=as_json)
+
+
 def compare(engine: Engine, run_id: str, *, task: str, model_a: str, model_b: str,
             truth: dict | None = None, as_json: bool = False, out: TextIO = sys.stdout) -> int:
     """Two model versions on the events of one replay; with ``truth``, accuracy, precision and recall."""

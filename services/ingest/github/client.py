@@ -120,6 +120,27 @@ class GitHubClient:
         url = f"{self.base_url}/{repo_path(repo)}/issues/{number}"
         return self._get(url, {}, what=f"{repo}#{number}").json()
 
+    def hook_deliveries(self, repo: str, hook_id: int) -> list[dict[str, Any]]:
+        """A repository webhook's recent deliveries (GitHub keeps about 3 days), every page of them."""
+        items: list[dict[str, Any]] = []
+        url: str | None = f"{self.base_url}/{repo_path(repo)}/hooks/{hook_id}/deliveries?per_page={PER_PAGE}"
+        while url:
+            page = self.page(url, what=f"{repo} webhook {hook_id}")
+            items.extend(page.items or [])
+            url = page.next_url
+        return items
+
+    def redeliver(self, repo: str, hook_id: int, delivery_id: int) -> None:
+        """Ask GitHub to send a delivery again (a new attempt, with the same X-GitHub-Delivery)."""
+        url = f"{self.base_url}/{repo_path(repo)}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+        self.counters.requests += 1
+        try:
+            self._github.request("POST", url)
+        except RequestFailed as exc:
+            raise _refusal(exc, f"{repo} webhook {hook_id} delivery {delivery_id}") from None
+        except RequestError as exc:
+            raise GitHubError(f"cannot reach GitHub for {url}: {_cause(exc)}") from None
+
     def issues_url(self, repo: str, since: str | None = None) -> str:
         """The first page of every issue, open and closed, oldest first: new issues land on the last
         page, so earlier pages keep their ETags and a re-import is answered with 304s."""

@@ -50,3 +50,21 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+def redeliver(engine, repo: str, hook_id: int, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
+              watch: bool = False, every: float = 300.0, stop=None) -> int:
+    """``wcml github redeliver``: ask GitHub again for the deliveries the event log lacks; with
+    ``watch``, every ``every`` seconds until ``stop`` is set (SIGTERM), each missed GUID once."""
+    import threading
+
+    from services.ingest.github.redeliver import redeliver_missed
+
+    stop = stop or threading.Event()
+    asked: set[str] = set()
+    with GitHubClient(token, base_url=base_url, on_wait=_stderr) as client:
+        while True:
+            report = redeliver_missed(client, EventLog(engine), repo, hook_id, asked)
+            print(report.summary(), flush=True)
+            if not watch or stop.wait(every):
+                return 0

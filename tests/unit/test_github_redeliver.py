@@ -1,0 +1,83 @@
+"""`wcml github redeliver`: GitHub is asked again for exactly the deliveries the event log lacks."""
+
+import threading
+
+import pytest
+
+from services.ingest.event_log import EventLog
+from services.ingest.github.commands import redeliver
+from services.ingest.webhook import WebhookDelivery
+from shared.database import create_engine, migrate
+from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo
+from tests.waiting import eventually
+
+REPO, HOOK = "webcompat/web-bugs", 4242
+
+
+@pytest.fixture
+def engine(tmp_path):
+    url = f"sqlite:///{tmp_path}/wcml.db"
+    migrate(url)
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def attempt(n: int, guid: str, status_code: int, *, event: str = "issues", redelivery: bool = False) -> dict:
+    """One entry of GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries, as GitHub's OpenAPI shows it."""
+    return {"id": 10_000 + n, "guid": guid, "delivered_at": f"2026-12-01T10:{n // 60:02d}:{n % 60:02d}Z",
+            "redelivery": redelivery, "duration": 0.27, "status": "OK" if status_code < 300 else "failed",
+            "status_code": status_code, "event": event, "action": "opened" if event == "issues" else None,
+            "installation_id": None, "repository_id": 1}
+
+
+def log_live(engine, guids) -> None:
+    EventLog(engine).append_many([WebhookDelivery(g, "4242", "issues", "opened", REPO, i + 1, "someone", "{}")
+                                  for i, g in enumerate(guids)])
+
+
+def test_seven_of_fifty_failed_are_asked_for_exactly_once(engine, capsys):
+    guids = [f"guid-{i:02d}" for i in range(50)]
+    failed = set(guids[3::7])  # 7 of 50
+    assert len(failed) == 7
+    deliveries = [attempt(i, g, 502 if g in failed else 202) for i, g in enumerate(guids)]
+    deliveries.append(attempt(60, "guid-ping", 200, event="ping"))  # answered pong, never logged
+    deliveries.append(attempt(61, guids[0], 500, redelivery=True))  # a failed retry of a logged one
+    log_live(engine, [g for g in guids if g not in failed])
+    with FakeGitHub() as gh:
+        gh.add_repo(SyntheticRepo(issues=1))
+        gh.add_hook(REPO, HOOK, list(reversed(deliveries)))
+        assert redeliver(engine, REPO, HOOK, token=TOKEN, base_url=gh.url) == 0
+        asked = sorted(delivery for _, _, delivery in gh.redelivered)
+    assert asked == sorted(str(10_000 + i) for i, g in enumerate(guids) if g in failed)
+    line = capsys.readouterr().out.strip()
+    assert "52 attempt(s) of 51 delivery(ies); 43 in the event log, 1 ping(s); 7 missed" in line
+
+
+def test_watching_asks_for_a_missed_delivery_once_and_never_for_what_arrived(engine):
+    deliveries = [attempt(1, "late", 504), attempt(2, "fine", 202)]
+    log_live(engine, ["fine"])
+    stop = threading.Event()
+    with FakeGitHub() as gh:
+        gh.add_repo(SyntheticRepo(issues=1))
+        gh.add_hook(REPO, HOOK, deliveries)
+        watcher = threading.Thread(target=redeliver, args=(engine, REPO, HOOK),
+                                   kwargs={"token": TOKEN, "base_url": gh.url, "watch": True, "every": 0.2,
+                                           "stop": stop})
+        watcher.start()
+        try:
+            eventually(lambda: len(gh.statuses(f"/hooks/{HOOK}/deliveries")) >= 3, timeout=30,
+                       message="three passes of the watch")
+        finally:
+            stop.set()
+            watcher.join(10)
+        assert [d for _, _, d in gh.redelivered] == ["10001"]  # once, however many passes
+
+
+def test_an_unknown_hook_is_one_line(engine):
+    from services.ingest.github.client import GitHubError
+
+    with FakeGitHub() as gh:
+        gh.add_repo(SyntheticRepo(issues=1))
+        with pytest.raises(GitHubError, match="webhook 1 was not found on GitHub"):
+            redeliver(engine, REPO, 1, token=TOKEN, base_url=gh.url)
