@@ -41,11 +41,14 @@ class EventEnvelope:
     replay_id: str | None = None
     model_version: str | None = None
     only_tasks: list[str] | None = None  # a replay restricted to some tasks
+    source: str = "live"  # live (a webhook) or import (GitHub history); a replay says so by its replay_id
 
     @property
     def routing_key(self) -> str:
-        """Live events on ``github.…``; replays on ``replay.…`` so live-only consumers never see them."""
-        return f"{'replay' if self.replay_id else 'github'}.{self.event}.{self.action or 'none'}"
+        """Live events on ``github.…``; imported history on ``import.…`` and replays on ``replay.…``, so
+        anything meant for live events only (acting on GitHub) binds ``github.#`` and never sees them."""
+        prefix = "replay" if self.replay_id else "import" if self.source == "import" else "github"
+        return f"{prefix}.{self.event}.{self.action or 'none'}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class TaskMessage:
     issue: IssueSnapshot
     replay_id: str | None = None
     model_version: str | None = None
+    source: str = "live"  # carried on from the event
 
     @property
     def task_id(self) -> str:
@@ -99,6 +103,7 @@ class Prediction:
     # A replay scored by the live model (none forced): what the live pipeline would have stored, so its
     # rows are the live record (a replay that fills gaps). A forced model's rows stand beside it.
     fills_live: bool = False
+    source: str = "live"  # carried on from the event: only live results may act on GitHub
 
     @property
     def key(self) -> tuple[str, str, str]:

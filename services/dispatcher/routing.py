@@ -26,5 +26,5 @@ def route(rules: tuple[Rule, ...], e: EventEnvelope) -> list[TaskMessage]:
     issue = snapshot(e)
     return [TaskMessage(task=t, delivery_id=e.delivery_id, position=e.position, event=e.event,
                         action=e.action, issue=issue, replay_id=e.replay_id,
-                        model_version=e.model_version)
+                        model_version=e.model_version, source=e.source)
             for t in tasks]

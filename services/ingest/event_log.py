@@ -173,7 +173,7 @@ def envelope(row) -> EventEnvelope:
     return EventEnvelope(
         position=row.position, delivery_id=row.delivery_id, event=row.event, action=row.action,
         repo=row.repo, issue_number=row.issue_number, sender=row.sender,
-        received_at=as_utc(row.received_at).isoformat(), payload=json.loads(row.payload),
+        received_at=as_utc(row.received_at).isoformat(), payload=json.loads(row.payload), source=row.source,
     )
 
 

@@ -15,7 +15,8 @@ EXCHANGES = (
     Exchange(CONTROL_EXCHANGE, "direct"),
 )
 
-EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"), (EVENTS_EXCHANGE, "replay.#")))
+EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"), (EVENTS_EXCHANGE, "import.#"),
+                                           (EVENTS_EXCHANGE, "replay.#")))
 RESULTS_QUEUE = Queue("results.store", ((RESULTS_EXCHANGE, "#"),))
 REPLAYS_QUEUE = Queue("replays.ingest", ((CONTROL_EXCHANGE, "replay"),))
 DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)

@@ -47,3 +47,16 @@ def test_versioned_and_typed():
 def test_bad_bodies_are_refused_with_a_reason(body, fragment):
     with pytest.raises(MessageError, match=fragment):
         decode(body, TaskMessage)
+
+
+def test_where_an_event_came_from_is_its_routing_prefix_and_is_carried_to_the_prediction():
+    from services.dispatcher.routing import route
+    from services.dispatcher.rules import load_rules
+    from shared.messages import replace
+
+    imported = replace(EVENT, source="import", payload={"issue": {"number": 3, "title": "t"}})
+    assert imported.routing_key == "import.issues.opened"
+    assert replace(imported, replay_id="r-1").routing_key == "replay.issues.opened"
+    tasks = route(load_rules(), decode(encode(imported), EventEnvelope))
+    assert tasks and {t.source for t in tasks} == {"import"}
+    assert decode(encode(replace(PRED, source="import")), Prediction).source == "import"
