@@ -40,8 +40,9 @@ class Adapters:
     def migrated_engine(self):
         """The engine, once the schema is up to date: every service that writes tables migrates at start
         (commands that only read do not)."""
+        engine = self.engine  # a missing URL is said in one line first
         migrate(self.settings.database_url)
-        return self.engine
+        return engine
 
     @cached_property
     def broker(self) -> Broker:

@@ -71,7 +71,7 @@ _PREDICTION = {
     "additionalProperties": False,
     "required": ["id", "task", "model_version", "delivery_id", "position", "event", "action", "repo",
                  "number", "label", "confidence", "probabilities", "predicted_at", "stored_at",
-                 "replay_id", "fills_live", "blob_key"],
+                 "replay_id", "fills_live", "source", "blob_key"],
     "properties": {
         "id": {"type": "integer", "description": "Row id; newer rows have larger ids."},
         "task": {"type": "string"},
@@ -89,6 +89,8 @@ _PREDICTION = {
         "stored_at": {"type": "string", "format": "date-time"},
         "replay_id": {"type": "string", "nullable": True,
                       "description": "The replay run that first produced it; null for a webhook's."},
+        "source": {"type": "string", "enum": ["live", "import"],
+                   "description": "Where the triggering event came from: a webhook, or imported history."},
         "fills_live": {"type": "boolean", "description": "A replay's prediction made by the live model: it "
                        "fills a gap, so it is part of the live record (`replay=none` lists it with the "
                        "webhooks' own)."},

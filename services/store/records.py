@@ -9,7 +9,7 @@ from shared.database import as_utc
 
 FIELDS = ("id", "task", "model_version", "delivery_id", "position", "event", "action", "repo", "number",
           "label", "confidence", "probabilities", "predicted_at", "stored_at", "replay_id", "fills_live",
-          "blob_key")
+          "source", "blob_key")
 
 
 def iso(value: datetime | None) -> str | None:

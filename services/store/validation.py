@@ -72,6 +72,8 @@ def check(p: Prediction) -> datetime:
     _probability("confidence", p.confidence)
     for label, value in p.probabilities.items():
         _probability(f"probabilities[{label[:40]!r}]", value)
+    if p.source not in ("live", "import"):
+        raise InvalidPrediction(f"source must be live or import, not {p.source[:20]!r}")
     _optional_text("event", p.event)
     _optional_text("action", p.action)
     try:

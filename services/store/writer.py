@@ -76,7 +76,7 @@ def _row(p: Prediction, predicted_at: datetime) -> dict[str, Any]:
         "number": p.number, "label": p.label, "confidence": float(p.confidence),
         "probabilities": {k: float(v) for k, v in p.probabilities.items()},
         "predicted_at": predicted_at, "replay_id": p.replay_id,
-        "fills_live": p.fills_live,
+        "fills_live": p.fills_live, "source": p.source,
         "blob_key": history_key(p.task, p.repo, p.number, p.model_version, p.delivery_id),
     }
 
