@@ -59,8 +59,9 @@ PREDICTION_FILTERS = [
 PAGING = [
     _query("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
            "`next_cursor` of the previous page (opaque); a cursor this API did not issue is a 400."),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-           "Page size."),
+    _query("limit", {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                               {"type": "string", "maxLength": 0}], "default": DEFAULT_LIMIT},
+           "Page size; empty (as an HTML form sends it) means the default."),
 ]
 
 _REPLAY_ID = {"name": "replay_id", "in": "path", "required": True, "schema": {"type": "string"},
