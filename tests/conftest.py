@@ -76,3 +76,15 @@ def s3_endpoint():
 def s3_url(s3_endpoint) -> str:
     """``s3://<fresh bucket>/wcml`` on the loopback S3 endpoint (AWS_* variables are set)."""
     return f"s3://{s3_endpoint.create_bucket()}/wcml"
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    """A migrated SQLite database in the test's tmp dir (the embedded mode's database)."""
+    from shared.database import create_engine, migrate
+
+    url = f"sqlite:///{tmp_path}/wcml.db"
+    migrate(url)
+    engine = create_engine(url)
+    yield engine
+    engine.dispose()

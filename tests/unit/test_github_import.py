@@ -16,19 +16,14 @@ from services.ingest.github.client import GitHubClient, GitHubError
 from services.ingest.github.commands import import_history
 from services.ingest.github.importer import Importer
 from services.ingest.github.state import ImportState
-from shared.database import create_engine, migrate
 from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo
 
 REPO = "webcompat/web-bugs"
 
 
 @pytest.fixture
-def engine(tmp_path):
-    url = f"sqlite:///{tmp_path}/wcml.db"
-    migrate(url)
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine):
+    return sqlite_engine
 
 
 def logged(engine) -> list[tuple[int, str]]:

@@ -7,7 +7,6 @@ import pytest
 from services.ingest.event_log import EventLog
 from services.ingest.github.commands import redeliver
 from services.ingest.webhook import WebhookDelivery
-from shared.database import create_engine, migrate
 from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo
 from tests.waiting import eventually
 
@@ -15,12 +14,8 @@ REPO, HOOK = "webcompat/web-bugs", 4242
 
 
 @pytest.fixture
-def engine(tmp_path):
-    url = f"sqlite:///{tmp_path}/wcml.db"
-    migrate(url)
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine):
+    return sqlite_engine
 
 
 def attempt(n: int, guid: str, status_code: int, *, event: str = "issues", redelivery: bool = False) -> dict:
