@@ -15,10 +15,10 @@ import time
 
 from bench.common import save
 from services.ingest.event_log import EventLog
-from services.ingest.github.client import GitHubClient
 from services.ingest.github.importer import Importer
 from services.ingest.github.state import ImportState
 from shared.database import create_engine, migrate
+from shared.github import GitHubClient
 from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo
 
 REPO = "webcompat/web-bugs"

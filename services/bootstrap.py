@@ -91,6 +91,21 @@ def api(a: Adapters) -> Service:
     return store_service.api(a.migrated_engine, a.settings.api_keys, a.broker)
 
 
+def actions(a: Adapters, live: bool | None = None) -> Service:
+    """Dry run unless ``live`` (default: ``WCML_ACTIONS_LIVE``); the live mode needs ``GITHUB_TOKEN``."""
+    from services.actions import service as actions_service
+    from shared.github import GitHubClient
+    from shared.settings import github_api_url, github_token
+
+    client = None
+    if a.settings.actions_live if live is None else live:
+        token = github_token()
+        if not token:
+            raise SettingsError("GITHUB_TOKEN", "is not set: acting on GitHub needs a token that may write")
+        client = GitHubClient(token, base_url=github_api_url()).__enter__()  # one connection pool, for good
+    return actions_service.declare(a.migrated_engine, a.settings.actions_policy, client)
+
+
 def routed_tasks(a: Adapters) -> list[str]:
     return dispatcher_service.routed_tasks(a.settings.routes_file)
 
@@ -99,7 +114,7 @@ def pipeline(a: Adapters) -> list[Service]:
     """Every service, as the embedded mode runs them together."""
     outbox = relay(a)
     return [webhooks(a, on_append=outbox.wake), outbox, dispatcher(a),
-            *(predictor(a, task) for task in routed_tasks(a)), store(a), api(a)]
+            *(predictor(a, task) for task in routed_tasks(a)), store(a), actions(a), api(a)]
 
 
 def consume(a: Adapters, *services: Service) -> int:
@@ -201,6 +216,23 @@ def compare(a: Adapters, run_id: str, *, truth_file, **models) -> int:
         issues, labels = read_labelled(truth_file)
         truth = {(issue.repo, issue.number): label for issue, label in zip(issues, labels, strict=True)}
     return print_comparison(a.engine, run_id, truth=truth, **models)
+
+
+def actions_list(a: Adapters, params: dict, *, as_json: bool) -> int:
+    """``wcml actions list``: the recorded actions, a line each (or JSON lines), newest first."""
+    import json
+
+    from shared.actions import list_actions
+
+    items, next_cursor = list_actions(a.engine, params)
+    for item in items:
+        print(json.dumps(item) if as_json else
+              f"{item['created_at']}  {item['mode']:7}  {item['state']:7}  {item['repo']}#{item['number']}  "
+              f"{item['task']} {item['action']} {item['target'][:40]!r}  ({item['label']} "
+              f"{item['confidence']:.2f}): {item['reason'] or ''}")
+    if next_cursor:
+        print(f"more: --cursor {next_cursor}", file=__import__("sys").stderr)
+    return 0
 
 
 def dead_letters(a: Adapters, action: str, limit: int) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shared import log as wcml_log
 from shared import settings as wcml_settings
+from shared.actions import FILTERS as ACTION_FILTERS
 from shared.errors import UserError
 from shared.replays import FILTER_HELP
 from shared.times import time_argument
@@ -46,12 +47,13 @@ def serve(args) -> int:
                                 threads=args.threads if ingest else 1, relay=ingest and not args.no_relay)
 
 
-def consume(args) -> int:  # relay, dispatcher, predictor, store: until SIGTERM
+def consume(args) -> int:  # relay, dispatcher, predictor, store, actions: until SIGTERM
     from services import bootstrap
 
     a = adapters(args)
     if args.command != "predictor":
-        return bootstrap.consume(a, getattr(bootstrap, args.command)(a))
+        live = {"live": args.live or None} if args.command == "actions" else {}
+        return bootstrap.consume(a, getattr(bootstrap, args.command)(a, **live))
     return bootstrap.consume(a, bootstrap.predictor(a, args.task, args.model, prefetch=args.prefetch,
                                                     max_batch=args.batch, max_wait=args.max_wait))
 
@@ -65,11 +67,14 @@ def replay(args) -> int:
 
 
 def operate(args) -> int:
-    """predictions, compare, store repair, dead, dataset build, github import: on stored data."""
+    """predictions, actions list, compare, store repair, dead, dataset build, github: on stored data."""
     from services import bootstrap
     from services.store import commands as store
 
     a = adapters(args)
+    if args.command == "actions":
+        return bootstrap.actions_list(a, {k: getattr(args, k) for k in (*ACTION_FILTERS, "cursor", "limit")},
+                                      as_json=args.json)
     if args.command == "predictions":
         return store.predictions(a.engine, vars(args), latest=args.latest, as_json=args.json)
     if args.command == "compare":
@@ -131,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="JSON output, where the command prints a report")
         return p
 
-    def actions(name, text):
+    def group(name, text):
         return add(name, None, text).add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
     def http(p, port: int):
@@ -151,9 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("predictor", consume, "score one task's messages with its model bundle", needs=(BROKER,))
     p.add_argument("--task", required=True)
     p.add_argument("--model", help="model version (default: the newest installed)")
-    p.add_argument("--prefetch", type=int, help="default: the predictor's declared setting (as --batch)")
-    p.add_argument("--batch", type=int, help="largest micro-batch")
-    p.add_argument("--max-wait", type=float, help="seconds a partial batch waits")
+    for flag, kind, text in (("prefetch", int, "default: as declared (so are the next two)"),
+                             ("batch", int, "largest micro-batch"), ("max-wait", float, "batch wait (s)")):
+        p.add_argument(f"--{flag}", type=kind, help=text)
+    p = add("actions", consume, "label, comment, close by policy (dry run unless --live)", (BROKER, DATABASE))
+    p.add_argument("--live", action="store_true", help="act on GitHub (GITHUB_TOKEN; or WCML_ACTIONS_LIVE=1)")
+    q = add("list", operate, "recorded actions, done and would-be, newest first", (DATABASE,),
+            parent=p.add_subparsers(dest="actions_command", metavar="ACTION"))
+    for name, text in {**ACTION_FILTERS, "cursor": "next_cursor of the last page", "limit": "1-500"}.items():
+        q.add_argument(f"--{name}", help=text)
     store = add("store", consume, "persist predictions to the database and the blob store")
     q = add("repair", operate, "rewrite blob documents missing or behind the database",
             needs=(DATABASE, BLOBS), parent=store.add_subparsers(dest="store_command", metavar="ACTION"))
@@ -168,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="at most this many events per second")
     p.add_argument("--by", help="who runs it (recorded; default: the login name)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
-    github = actions("github", "GitHub: import a repository's history, recover missed deliveries")
+    github = group("github", "GitHub: import a repository's history, recover missed deliveries")
     p = add("import", operate, "append a repository's issues and their events (REST API) to the event log "
             "as imported issues events", (DATABASE,), parent=github)
     q = add("redeliver", operate, "ask GitHub again for the webhook deliveries the event log lacks",
@@ -183,9 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--watch", type=float, metavar="SECONDS", help="again every SECONDS, until stopped")
     p = add("compare", operate, "compare two model versions on the events of one replay", (DATABASE,))
     p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--task", required=True)
-    p.add_argument("--model-a", required=True, help="e.g. the live model version")
-    p.add_argument("--model-b", required=True, help="e.g. the version the replay forced")
+    for flag, text in (("task", None), ("model-a", "e.g. the live model"), ("model-b", "e.g. the forced")):
+        p.add_argument(f"--{flag}", required=True, help=text)
     p.add_argument("--truth", type=Path, help="labelled data set, e.g. from `wcml dataset build --from-log`")
     p = add("predictions", operate, "list stored predictions (the API's filters)", (DATABASE,))
     for flag in ("repo", "issue", "task", "model", "label", "min-confidence", "max-confidence", "since",
@@ -194,13 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", help="a replay run id; 'none': live only; 'any': replayed only")
     p.add_argument("--limit", default="50", help="page size, 1-500 (default %(default)s)")
     p.add_argument("--latest", action="store_true", help="with --repo and --issue: latest per task")
-    dead = actions("dead", "inspect and retry dead-lettered messages")
+    dead = group("dead", "inspect and retry dead-lettered messages")
     add("list", operate, "show dead letters with their reasons (left in place)", (BROKER,), parent=dead
         ).add_argument("--limit", type=int, default=100)
     add("requeue", operate, "send dead letters back where they came from", (BROKER,), parent=dead
         ).add_argument("--limit", type=int, default=1000)
     q = add("build", operate, "labelled issues from the event log or a GitHub API export", (),
-            parent=actions("dataset", "training data sets"))
+            parent=group("dataset", "training data sets"))
     q.add_argument("task")
     source = q.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-log", action="store_true", help="read issues webhooks from the event log")
@@ -220,15 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--version", help="bundle version (default: the current UTC time)")
     evaluate.add_argument("--model", help="bundle version or directory (default: the newest installed)")
     q = add("demo", model_command, "train demo models for tasks that have none installed", needs=(),
-            embedded=True, parent=actions("models", "model bundles"))
+            embedded=True, parent=group("models", "model bundles"))
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
     q.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
     p = add("healthcheck", tool, "exit 0 when this service's dependencies answer (for containers)")
     p.add_argument("--url", help="check this /healthz URL instead of the broker and database")
     p = add("sample-webhook", tool, "post a signed sample issues.opened webhook", needs=(), embedded=True)
-    p.add_argument("--url", default="http://127.0.0.1:8080/webhooks/github")
-    p.add_argument("--event", default="issues")
-    p.add_argument("--number", type=int, default=1)
+    for flag, default in (("url", "http://127.0.0.1:8080/webhooks/github"), ("event", "issues"), ("number", 1)
+                          ):
+        p.add_argument(f"--{flag}", default=default, type=type(default))
     return parser
 
 

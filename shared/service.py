@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from shared.broker import Broker, ConsumeOptions, topology
-from shared.broker.port import BatchHandler
+from shared.broker.port import BatchHandler, Queue
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Service:
     consumers: tuple[Consumer, ...] = ()
     loops: tuple[tuple[str, Loop], ...] = ()  # (thread name, loop until the event is set)
     tasks: tuple[str, ...] = ()  # task queues its part of the topology needs
+    queues: tuple[Queue, ...] = ()  # queues of its own, declared only where it runs
     blueprint: Callable[[], object] | None = None  # builds its Flask blueprint (in each HTTP worker)
     ping: Callable[[], None] | None = None  # raises when what its /healthz stands for does not answer
     wake: Callable[[], None] = lambda: None  # in one process: new input is ready, do not wait to poll
@@ -48,7 +49,8 @@ def start(services: Sequence[Service], broker: Broker, stop: threading.Event) ->
     A thread that ends by an exception sets ``stop``: the process stops (and a supervisor restarts it)
     rather than running on without one of its parts.
     """
-    topology.declare(broker, sorted({t for s in services for t in s.tasks}))
+    topology.declare(broker, sorted({t for s in services for t in s.tasks}),
+                     [q for s in services for q in s.queues])
     threads = []
     for service in services:
         for consumer in service.consumers:

@@ -37,6 +37,8 @@ class Settings:
     routes_file: Path | None
     var_dir: Path
     max_body_bytes: int
+    actions_policy: Path | None = None  # None: the packaged policy
+    actions_live: bool = False  # the actions service sends to GitHub; otherwise it records (dry run)
 
     @property
     def embedded(self) -> bool:
@@ -152,6 +154,13 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
     if routes and not Path(routes).is_file():
         raise SettingsError("WCML_ROUTES", f"no such file: {routes}")
 
+    policy = env.get("WCML_ACTIONS_POLICY", "").strip()
+    if policy and not Path(policy).is_file():
+        raise SettingsError("WCML_ACTIONS_POLICY", f"no such file: {policy}")
+    live = env.get("WCML_ACTIONS_LIVE", "").strip().lower()
+    if live not in ("", "0", "1", "false", "true", "no", "yes"):
+        raise SettingsError("WCML_ACTIONS_LIVE", "must be 1 (act on GitHub) or 0 (dry run, the default)")
+
     return Settings(
         broker_url=broker_url,
         database_url=database_url,
@@ -162,6 +171,8 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
         routes_file=Path(routes) if routes else None,
         var_dir=var_dir,
         max_body_bytes=max_body,
+        actions_policy=Path(policy) if policy else None,
+        actions_live=live in ("1", "true", "yes"),
     )
 
 

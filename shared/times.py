@@ -53,3 +53,11 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC, ISO 8601 with a ``Z``: one spelling whatever the database hands back."""
+    value = as_utc(value)
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

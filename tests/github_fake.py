@@ -76,6 +76,7 @@ class SyntheticIssue:
     closed_at: datetime | None = None
     updated: datetime | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SyntheticRepo:
@@ -130,7 +131,7 @@ class SyntheticRepo:
                 extra = {"label": {"name": name, "color": color}}
         if kind == "unlabeled":
             name = rng.choice(issue.labels)
-            extra = {"label": {"name": name, "color": dict(LABELS)[name]}}
+            extra = {"label": {"name": name, "color": dict(LABELS).get(name, "ededed")}}
         if kind == "milestoned":
             extra = {"milestone": {"title": rng.choice(MILESTONES)}}
         if kind == "demilestoned":
@@ -199,10 +200,13 @@ class SyntheticRepo:
             "title": issue.title, "user": _user(issue.user),
             "labels": [{"id": 9000 + i, "node_id": f"L_{i}", "name": name, "color": color,
                         "default": False, "description": None}
-                       for i, (name, color) in enumerate(LABELS) if name in issue.labels],
+                       for i, (name, color) in enumerate([*LABELS, *((n, "ededed") for n in issue.labels
+                                                                   if n not in dict(LABELS))])
+                       if name in issue.labels],
             "state": issue.state, "locked": False,
             "assignee": _user(issue.assignees[0]) if issue.assignees else None,
-            "assignees": [_user(a) for a in issue.assignees], "milestone": milestone, "comments": 0,
+            "assignees": [_user(a) for a in issue.assignees], "milestone": milestone,
+            "comments": len(issue.comments),
             "created_at": _time(issue.created), "updated_at": _time(issue.updated or issue.created),
             "closed_at": _time(issue.closed_at) if issue.closed_at else None,
             "author_association": "NONE", "active_lock_reason": None,
@@ -249,6 +253,9 @@ class RateLimit:
                 "X-RateLimit-Resource": "core"}
 
 
+Answer = tuple[int, dict[str, str], bytes]  # status, headers, body
+
+
 class FakeGitHub:
     """``with FakeGitHub() as gh:`` serves on ``gh.url`` until the block ends."""
 
@@ -267,6 +274,8 @@ class FakeGitHub:
         self.count = 0
         self.hooks: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (repo, hook id) -> its deliveries
         self.redelivered: list[tuple[str, str, str]] = []  # (repo, hook id, delivery id) of each POST
+        self.writes: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of each write to an issue
+        self.actor = "wcml-bot"  # whose token it is: the actor of the events our writes make
         self._server: ThreadingHTTPServer | None = None
 
     # -- what it serves
@@ -327,7 +336,7 @@ class FakeGitHub:
         return [status for _, path, status in self.log if containing in path]
 
     # -- answering
-    def handle(self, method: str, target: str, headers) -> tuple[int, dict[str, str], bytes] | None:
+    def handle(self, method: str, target: str, headers, body: bytes = b"") -> Answer | None:
         with self.lock:
             self.count += 1
             index = self.count
@@ -339,15 +348,20 @@ class FakeGitHub:
                 self.rate.remaining = 0
                 self.rate.reset = float(int(now + self.exhaustions[index]) + 1)
                 self.exhausted.append((now, self.rate.reset))
-        if method not in ("GET", "POST"):
+        if method not in ("GET", "POST", "PATCH"):
             return 405, {}, b""
         if self.token is not None:
             auth = headers.get("Authorization", "")
             if auth not in (f"token {self.token}", f"Bearer {self.token}"):
                 return self._json(401, {"message": "Bad credentials",
                                         "documentation_url": "https://docs.github.com/rest"}, counted=True)
-        if method == "POST":
+        if method != "GET" and urlsplit(target).path in self.overrides:
+            status, extra, body_out = self.overrides[urlsplit(target).path]
+            return self._json(status, body_out, extra, counted=True)
+        if method == "POST" and "/hooks/" in target:
             return self._redelivery(urlsplit(target).path)
+        if method in ("POST", "PATCH"):
+            return self._write(method, urlsplit(target).path, json.loads(body or b"null"))
         if index in self.secondary:
             status, retry_after = self.secondary[index]
             body = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before "
@@ -382,6 +396,35 @@ class FakeGitHub:
                 self.redelivered.append((repo, hook, delivery))
                 return self._json(202, {}, counted=True)
         return self._json(404, {"message": "Not Found"}, counted=True)
+
+    def _write(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+        """What the actions service sends: labels, comments, an issue's state or milestone."""
+        parts = path.strip("/").split("/")
+        repo = self.repos.get("/".join(parts[1:3])) if len(parts) >= 5 and parts[0] == "repos" else None
+        if repo is None or parts[3] != "issues" or not parts[4].isdigit() or int(parts[4]) not in repo.issues:
+            return self._json(404, {"message": "Not Found"}, counted=True)
+        number, rest = int(parts[4]), parts[5:]
+        with self.lock:
+            self.writes.append((method, path, body))
+        if method == "POST" and rest == ["labels"] and isinstance(body, dict):
+            for name in body.get("labels") or []:
+                if name not in repo.issues[number].labels:
+                    repo.add_event(number, "labeled", self.actor, label={"name": name, "color": "ededed"})
+            return self._json(200, repo.issue_json(repo.issues[number])["labels"], counted=True)
+        if method == "POST" and rest == ["comments"] and isinstance(body, dict):
+            with repo.lock:
+                comment = {"id": len(repo.issues[number].comments) + 1, "body": body.get("body"),
+                           "user": _user(self.actor)}
+                repo.issues[number].comments.append(comment)
+            return self._json(201, comment, counted=True)
+        if method == "PATCH" and not rest and isinstance(body, dict):
+            if body.get("state") == "closed" and repo.issues[number].state != "closed":
+                repo.add_event(number, "closed", self.actor)
+            if isinstance(body.get("milestone"), int):
+                repo.add_event(number, "milestoned", self.actor,
+                               milestone={"title": MILESTONES[body["milestone"] - 1]})
+            return self._json(200, repo.issue_json(repo.issues[number]), counted=True)
+        return self._json(422, {"message": "Validation Failed"}, counted=True)
 
     def _json(self, status: int, body: Any, extra: dict[str, str] | None = None, *, counted: bool,
               etag: str | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -420,6 +463,12 @@ class FakeGitHub:
             items = list(self.hooks[(repo.full_name, rest[1])])
         elif rest == ["issues"]:
             items = [repo.issue_json(i) for i in repo.listed(query.get("since"))]
+        elif rest == ["milestones"]:
+            items = [{"number": i, "title": title, "state": "open"} for i, title in enumerate(MILESTONES, 1)]
+        elif len(rest) == 3 and rest[0] == "issues" and rest[2] == "comments" and rest[1].isdigit() \
+                and int(rest[1]) in repo.issues:
+            with repo.lock:
+                items = list(repo.issues[int(rest[1])].comments)
         elif len(rest) == 3 and rest[0] == "issues" and rest[2] == "events" and rest[1].isdigit() \
                 and int(rest[1]) in repo.issues:
             with repo.lock:
@@ -459,11 +508,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("GET")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._answer("POST")
+        self._answer("POST", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
 
-    def _answer(self, method: str) -> None:
-        answer = self.fake.handle(method, self.path, self.headers)
+    def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer("PATCH", self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def _answer(self, method: str, body: bytes = b"") -> None:
+        answer = self.fake.handle(method, self.path, self.headers, body)
         if answer is None:
             self.close_connection = True
             self.fake.log.append((time.time(), self.path, 0))

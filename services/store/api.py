@@ -21,6 +21,7 @@ from services.store.filters import CONTROL, FilterError, Filters
 from services.store.openapi import openapi_document
 from services.store.replay_runs import SendRequest
 from services.store.validation import valid_repo
+from shared import actions
 from shared.broker import PublishError
 from shared.database import ping
 from shared.http import app_for
@@ -85,6 +86,15 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: 
         if not latest:
             return _error(404, f"no predictions for {owner[:100]}/{repo[:100]}#{number}")
         return jsonify(repo=f"{owner}/{repo}", number=number, predictions=latest)
+
+    @bp.get("/api/v1/actions")
+    def list_actions():
+        _once()
+        try:
+            items, next_cursor = actions.list_actions(engine, request.args.to_dict())
+        except actions.ActionQueryError as exc:
+            raise FilterError(str(exc)) from None
+        return jsonify(items=items, next_cursor=next_cursor)
 
     @bp.get("/api/v1/models")
     def models():

@@ -1,4 +1,4 @@
-"""The HTML dashboard at ``/``: recent predictions, label distribution, models and replay runs.
+"""The HTML dashboard at ``/``: recent predictions, label distribution, models, replay runs, actions.
 
 Served read-only without an API key, as self-hosted dashboards (Grafana, RabbitMQ's UI
 behind a proxy, Prometheus) usually are: a key in ``?key=`` would end up in access logs
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from services.store import queries
 from services.store.filters import FilterError, Filters
+from shared.actions import list_actions
 
 DAYS = 14
 RECENT = 50
@@ -24,6 +25,7 @@ ALL_REPLAYS = "all"  # the form's "live and replayed"; the dashboard shows live 
 FORM_FIELDS = ("repo", "issue", "task", "label", "model", "min_confidence", "max_confidence", "since",
                "until", "replay")
 RUNS = 10
+ACTIONS = 20
 PALETTE = ("#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#64748b")
 
 
@@ -78,5 +80,6 @@ def render(engine: Engine, args: Mapping[str, str], now: datetime | None = None)
     html = render_template("store_dashboard.html", form=form, error=error, charts=charts, days=DAYS,
                            items=page.items if page else [], older=older, paged="cursor" in args,
                            models=queries.model_versions(engine), runs=queries.list_runs(engine, RUNS),
+                           actions=list_actions(engine, {"limit": str(ACTIONS)})[0],
                            api=api.rstrip("?"), generated=now.strftime("%Y-%m-%d %H:%M UTC"))
     return html, 400 if error else 200

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.store.filters import DEFAULT_LIMIT, MAX_LIMIT
+from shared import actions
 from shared.replays import STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -64,6 +65,39 @@ PAGING = [
            "Page size; empty (as an HTML form sends it) means the default."),
 ]
 
+ACTION_FILTERS = [
+    _query("repo", {**_TEXT, "maxLength": 255, "example": "webcompat/web-bugs"},
+           "Repository, owner/name (exactly)."),
+    _query("issue", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "Issue number."),
+    _query("task", _TEXT, "Task name, e.g. issuetype."),
+    *(_query(name, {"type": "string", "enum": list(values)}, f"Only {name}s {', '.join(values)}.")
+      for name, values in (("action", actions.KINDS), ("state", actions.STATES), ("mode", actions.MODES))),
+    _query("cursor", {"type": "string", "pattern": "^([1-9][0-9]{0,17})?$"},
+           "`next_cursor` of the previous page."),
+    _query("limit", {"anyOf": [{"type": "integer", "minimum": 1, "maximum": actions.MAX_LIMIT},
+                               {"type": "string", "maxLength": 0}], "default": actions.DEFAULT_LIMIT},
+           "Page size; empty means the default."),
+]
+
+_ACTION = {
+    "type": "object", "additionalProperties": False,
+    "required": ["id", "repo", "number", "task", "action", "mode", "target", "state", "reason", "delivery_id",
+                 "model_version", "label", "confidence", "rule", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "integer"}, "repo": {"type": "string"}, "number": {"type": "integer"},
+        "task": {"type": "string"}, "action": {"type": "string", "enum": list(actions.KINDS)},
+        "mode": {"type": "string", "enum": list(actions.MODES)},
+        "target": {"type": "string", "description": "Labels (comma-separated), milestone title, comment."},
+        "state": {"type": "string", "enum": list(actions.STATES)},
+        "reason": {"type": "string", "nullable": True, "description": "What was done or why not."},
+        "delivery_id": {"type": "string", "description": "The event whose prediction asked for it."},
+        "model_version": {"type": "string"}, "label": {"type": "string"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "rule": {"type": "integer", "description": "The policy rule, counted from 1."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"}},
+}
+
 _REPLAY_ID = {"name": "replay_id", "in": "path", "required": True, "schema": {"type": "string"},
               "example": "r-1"}
 
@@ -106,6 +140,12 @@ _SCHEMAS = {
     "PredictionPage": {
         "type": "object", "additionalProperties": False, "required": ["items", "next_cursor"],
         "properties": {"items": {"type": "array", "items": _ref("Prediction")},
+                       "next_cursor": {"type": "string", "nullable": True,
+                                       "description": "Null on the last page."}}},
+    "Action": _ACTION,
+    "ActionPage": {
+        "type": "object", "additionalProperties": False, "required": ["items", "next_cursor"],
+        "properties": {"items": {"type": "array", "items": _ref("Action")},
                        "next_cursor": {"type": "string", "nullable": True,
                                        "description": "Null on the last page."}}},
     "IssuePredictions": {
@@ -240,6 +280,12 @@ def _document() -> dict[str, Any]:
                      "schema": {"type": "integer", "minimum": 0}, "example": 1}],
                 "responses": {"200": _json(_ref("IssuePredictions"), "Latest prediction per task."),
                               "400": _R["400"], "401": _R["401"], "404": _R["404"]}}},
+            "/api/v1/actions": {"get": {
+                "operationId": "listActions",
+                "summary": "Actions on GitHub, done and would-be (dry run), newest first",
+                "parameters": ACTION_FILTERS,
+                "responses": {"200": _json(_ref("ActionPage"), "One page of actions."),
+                              "400": _R["400"], "401": _R["401"]}}},
             "/api/v1/models": {"get": {
                 "operationId": "listModels", "summary": "Model versions that have predictions",
                 "responses": {"200": _json(_ref("ModelList"), "Per task and model version."),

@@ -25,10 +25,11 @@ from services.store.filters import (
     encode_cursor,
     parse_limit,
 )
-from services.store.records import iso, record
+from services.store.records import record
 from services.store.replay_runs import get_run, list_runs, request_run
 from services.store.tables import LIVE_RECORD
 from services.store.tables import predictions as t
+from shared.times import iso
 
 __all__ = ["FilterError", "Filters", "Page", "check_comparison", "compare_models", "get_run", "label_counts",
            "latest_for_issue", "list_predictions", "list_runs", "model_versions", "request_run"]

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from shared.database import as_utc
+from shared.times import iso
 
 FIELDS = ("id", "task", "model_version", "delivery_id", "position", "event", "action", "repo", "number",
           "label", "confidence", "probabilities", "predicted_at", "stored_at", "replay_id", "fills_live",
           "source", "blob_key")
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC, ISO 8601 with a ``Z``: one spelling whatever the database hands back."""
-    value = as_utc(value)
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def record(row: Any) -> dict[str, Any]:

@@ -14,10 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.store.filters import FilterError, parse_limit
-from services.store.records import iso
 from shared.messages import ReplayRequest
 from shared.replays import ReplayRequestError, replay_runs, request_from
-from shared.times import parse_time
+from shared.times import iso, parse_time
 
 SendRequest = Callable[[ReplayRequest], None]
 

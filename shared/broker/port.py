@@ -65,6 +65,7 @@ class Queue:
     name: str
     bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
     dead_letter: bool = True  # rejected / over-delivered messages go to wcml.dead
+    single_consumer: bool = False  # one consumer at a time receives (RabbitMQ's single active consumer)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ CONNECTION_ERRORS = (pika.exceptions.AMQPError, OSError)
 
 def queue_arguments(queue: Queue) -> dict:
     args = {"x-queue-type": "quorum"}
+    if queue.single_consumer:
+        args["x-single-active-consumer"] = True
     if queue.dead_letter:
         args.update({
             "x-delivery-limit": DELIVERY_LIMIT,

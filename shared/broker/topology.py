@@ -19,6 +19,9 @@ EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"), (EVENT
                                            (EVENTS_EXCHANGE, "replay.#")))
 RESULTS_QUEUE = Queue("results.store", ((RESULTS_EXCHANGE, "#"),))
 REPLAYS_QUEUE = Queue("replays.ingest", ((CONTROL_EXCHANGE, "replay"),))
+# Declared by the actions service alone (a queue nobody reads would fill up), with one consumer at a
+# time: two replicas side by side (a rolling update) never work on the same issue at once.
+ACTIONS_QUEUE = Queue("results.actions", ((RESULTS_EXCHANGE, "#"),), single_consumer=True)
 DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)
 
 
@@ -26,7 +29,7 @@ def task_queue(task: str) -> Queue:
     return Queue(f"tasks.{task}", ((TASKS_EXCHANGE, task),))
 
 
-def declare(broker: Broker, tasks: Iterable[str] = ()) -> None:
+def declare(broker: Broker, tasks: Iterable[str] = (), extra: Iterable[Queue] = ()) -> None:
     """Declare everything a service touches; every service calls it at start (idempotent)."""
-    queues = [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks)]
+    queues = [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks), *extra]
     broker.declare(EXCHANGES, queues)

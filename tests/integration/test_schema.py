@@ -12,9 +12,10 @@ from services.ingest.event_log import metadata as ingest_tables
 from services.ingest.github.state import metadata as import_tables
 from services.store.tables import metadata as store_tables
 from shared.database import create_engine, migrate
+from shared.actions import metadata as action_tables
 from shared.replays import metadata as replay_tables
 
-RUNTIME = [ingest_tables, import_tables, store_tables, replay_tables]
+RUNTIME = [ingest_tables, import_tables, store_tables, replay_tables, action_tables]
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -37,5 +38,5 @@ def test_runtime_tables_match_the_migrated_schema(migrated_url):
 
 def test_every_migrated_table_has_one_runtime_owner():
     tables = [name for metadata in RUNTIME for name in metadata.tables]
-    assert sorted(tables) == ["event_log", "github_imports", "github_validators", "predictions",
+    assert sorted(tables) == ["actions", "event_log", "github_imports", "github_validators", "predictions",
                               "replay_runs"]

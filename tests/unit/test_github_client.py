@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.ingest.github.client import GitHubClient, GitHubError
+from shared.github import GitHubClient, GitHubError
 from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo, scenario
 
 

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from services.ingest.event_log import EventLog, LogFilter, event_log
-from services.ingest.github.client import GitHubClient, GitHubError
 from services.ingest.github.commands import import_history
 from services.ingest.github.importer import Importer
 from services.ingest.github.state import ImportState
+from shared.github import GitHubClient, GitHubError
 from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo
 
 REPO = "webcompat/web-bugs"

@@ -70,7 +70,7 @@ def test_watching_asks_for_a_missed_delivery_once_and_never_for_what_arrived(eng
 
 
 def test_an_unknown_hook_is_one_line(engine):
-    from services.ingest.github.client import GitHubError
+    from shared.github import GitHubError
 
     with FakeGitHub() as gh:
         gh.add_repo(SyntheticRepo(issues=1))

@@ -7,10 +7,10 @@ import sys
 from tqdm import tqdm
 
 from services.ingest.event_log import EventLog
-from services.ingest.github.client import DEFAULT_BASE_URL, GitHubClient
 from services.ingest.github.importer import Importer, Progress
 from services.ingest.github.state import ImportState
 from shared.errors import UserError
+from shared.github import DEFAULT_BASE_URL, GitHubClient
 from shared.times import TimeFormatError, parse_time
 
 

@@ -19,9 +19,9 @@ from typing import Any
 
 from services.ingest.event_log import EventLog
 from services.ingest.github import history
-from services.ingest.github.client import GitHubClient, Page, page_number
-from services.ingest.github.state import ImportState, Validators
+from services.ingest.github.state import ImportState
 from services.ingest.webhook import WebhookDelivery
+from shared.github import GitHubClient, Page, Validators, page_number
 
 BATCH = 1000  # deliveries per append_many transaction
 

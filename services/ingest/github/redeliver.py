@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.ingest.event_log import EventLog
-from services.ingest.github.client import GitHubClient
+from shared.github import GitHubClient
 
 
 @dataclass

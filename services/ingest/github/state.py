@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.database import utcnow
+from shared.github import Validators
 
 metadata = sa.MetaData()
 github_imports = sa.Table(
@@ -45,16 +46,6 @@ github_validators = sa.Table(
     sa.Column("next_url", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-@dataclass(frozen=True)
-class Validators:
-    """What makes a request conditional, and where the page pointed next."""
-
-    url: str
-    etag: str | None
-    last_modified: str | None
-    next_url: str | None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""A small port over GitHub's REST API for the history import: pages of a repository's issues, one
-issue's events, conditional requests, rate-limit waits, one-line refusals.
+"""A small port over GitHub's REST API, shared by ingest (history import, redelivery) and actions
+(labels, milestones, comments, closing): pages of a repository's issues, one issue's events,
+conditional requests, rate-limit waits, one-line refusals.
 
 The library is githubkit (https://github.com/yanyongyu/githubkit), not PyGithub nor a hand-written
 client, because it already does the parts that are easy to get wrong, in the shape we need:
@@ -37,8 +38,7 @@ from githubkit.exception import (
 )
 from githubkit.typing import RetryOption
 
-from services.ingest.github.state import Validators
-from shared.errors import UserError
+from shared.errors import TransientError, UserError
 
 DEFAULT_BASE_URL = "https://api.github.com"
 PER_PAGE = 100
@@ -47,8 +47,26 @@ MAX_RATE_LIMIT_WAITS = 20  # for one request; each wait lasts until GitHub said 
 MAX_SERVER_RETRIES = 3
 
 
+@dataclass(frozen=True)
+class Validators:
+    """What makes a request conditional, and where the page pointed next."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    next_url: str | None
+
+
 class GitHubError(UserError):
     """GitHub refused or could not be reached: one line, said as is (exit status 2)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # GitHub's HTTP status, when it answered
+
+
+class GitHubUnreachable(GitHubError, TransientError):
+    """No answer from GitHub (connection refused, reset, timed out): a consumer retries in place."""
 
 
 @dataclass
@@ -133,13 +151,43 @@ class GitHubClient:
     def redeliver(self, repo: str, hook_id: int, delivery_id: int) -> None:
         """Ask GitHub to send a delivery again (a new attempt, with the same X-GitHub-Delivery)."""
         url = f"{self.base_url}/{repo_path(repo)}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
-        self.counters.requests += 1
-        try:
-            self._github.request("POST", url)
-        except RequestFailed as exc:
-            raise _refusal(exc, f"{repo} webhook {hook_id} delivery {delivery_id}") from None
-        except RequestError as exc:
-            raise GitHubError(f"cannot reach GitHub for {url}: {_cause(exc)}") from None
+        self._request("POST", url, what=f"{repo} webhook {hook_id} delivery {delivery_id}")
+
+    # -- writes (the actions service) -----------------------------------------------------------
+
+    def all_pages(self, url: str, *, what: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list, following ``Link: rel="next"``."""
+        items: list[dict[str, Any]] = []
+        next_url: str | None = url
+        while next_url:
+            page = self.page(next_url, what=what)
+            items.extend(page.items or [])
+            next_url = page.next_url
+        return items
+
+    def issue_events(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return self.all_pages(self.events_url(repo, number), what=f"{repo}#{number} events")
+
+    def comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        url = f"{self.base_url}/{repo_path(repo)}/issues/{number}/comments?per_page={PER_PAGE}"
+        return self.all_pages(url, what=f"{repo}#{number} comments")
+
+    def milestones(self, repo: str) -> list[dict[str, Any]]:
+        url = f"{self.base_url}/{repo_path(repo)}/milestones?state=all&per_page={PER_PAGE}"
+        return self.all_pages(url, what=f"{repo} milestones")
+
+    def add_labels(self, repo: str, number: int, labels: list[str]) -> None:
+        url = f"{self.base_url}/{repo_path(repo)}/issues/{number}/labels"
+        self._request("POST", url, body={"labels": labels}, what=f"{repo}#{number}", need="write")
+
+    def add_comment(self, repo: str, number: int, body: str) -> None:
+        url = f"{self.base_url}/{repo_path(repo)}/issues/{number}/comments"
+        self._request("POST", url, body={"body": body}, what=f"{repo}#{number}", need="write")
+
+    def update_issue(self, repo: str, number: int, **fields: Any) -> None:
+        """PATCH the issue (``state``, ``state_reason``, ``milestone``…)."""
+        url = f"{self.base_url}/{repo_path(repo)}/issues/{number}"
+        self._request("PATCH", url, body=fields, what=f"{repo}#{number}", need="write")
 
     def issues_url(self, repo: str, since: str | None = None) -> str:
         """The first page of every issue, open and closed, oldest first: new issues land on the last
@@ -177,15 +225,20 @@ class GitHubClient:
     # -- requests, waits, refusals -----------------------------------------------------------
 
     def _get(self, url: str, headers: Mapping[str, str], *, what: str) -> httpx.Response:
+        return self._request("GET", url, headers, what=what)
+
+    def _request(self, method: str, url: str, headers: Mapping[str, str] | None = None, *,
+                 body: Any = None, what: str, need: str = "read") -> httpx.Response:
         self._wait_for_budget()
         self.counters.requests += 1
         try:
-            response = self._github.request("GET", url, headers=dict(headers)).raw_response
+            response = self._github.request(method, url, headers=dict(headers or {}), json=body).raw_response
         except RequestFailed as exc:
             self._note_budget(exc.response.raw_response)
-            raise _refusal(exc, what or url) from None
+            raise _refusal(exc, what or url, need) from None
         except RequestError as exc:
-            raise GitHubError(f"cannot read {url} from GitHub: {_cause(exc)}") from None
+            said = f"read {url} from" if method == "GET" else f"send {method} {url} to"
+            raise GitHubUnreachable(f"cannot {said} GitHub: {_cause(exc)}") from None
         except GitHubException as exc:
             raise GitHubError(f"GitHub request failed: {exc!r}") from None
         self._note_budget(response)
@@ -237,7 +290,7 @@ class GitHubClient:
                       f"{seconds:.0f} s until {at} (X-RateLimit-Reset)")
 
 
-def _refusal(exc: RequestFailed, what: str) -> GitHubError:
+def _refusal(exc: RequestFailed, what: str, need: str = "read") -> GitHubError:
     status = exc.response.status_code
     try:
         message = exc.response.json().get("message") or ""
@@ -245,16 +298,19 @@ def _refusal(exc: RequestFailed, what: str) -> GitHubError:
         message = ""
     said = f" ({status}{': ' + message if message else ''})"
     if isinstance(exc, RateLimitExceeded):
-        return GitHubError(f"GitHub's rate limit is still used up after {MAX_RATE_LIMIT_WAITS} waits{said}")
-    if status == 401:
-        return GitHubError(f"GitHub refused the token{said}: check GITHUB_TOKEN")
-    if status == 403:
-        return GitHubError(f"GitHub denied access to {what}{said}: the token lacks permission "
-                           "(it needs read access to issues)")
-    if status == 404:
-        return GitHubError(f"{what} was not found on GitHub{said}: check the name, or give a token "
-                           "that can see it")
-    return GitHubError(f"GitHub refused the request for {what}{said}")
+        line = f"GitHub's rate limit is still used up after {MAX_RATE_LIMIT_WAITS} waits{said}"
+    elif status == 401:
+        line = f"GitHub refused the token{said}: check GITHUB_TOKEN"
+    elif status == 403:
+        line = (f"GitHub denied access to {what}{said}: the token lacks permission "
+                f"(it needs {need} access to issues)")
+    elif status == 404:
+        line = f"{what} was not found on GitHub{said}: check the name, or give a token that can see it"
+    elif status >= 500:
+        return GitHubUnreachable(f"GitHub failed on {what}{said}", status)
+    else:
+        line = f"GitHub refused the request for {what}{said}"
+    return GitHubError(line, status)
 
 
 def _cause(exc: RequestError) -> str:

@@ -1,0 +1,1 @@
+"""Actions: confident live predictions turned into labels, milestones, comments or closing on GitHub."""

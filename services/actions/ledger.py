@@ -1,0 +1,73 @@
+"""The record of every action, done or would-be: claimed before anything is sent, settled after.
+
+A claim is an insert-or-ignore on (repository, issue, task, action, mode): the first prediction that
+asks for an action owns it; every later one (a redelivery, a new model version) finds the row and
+does nothing, unless the row is still ``pending`` (its process died between claiming and settling),
+in which case it is handed out again and the caller looks at GitHub before sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from services.actions.policy import Intent
+from shared.actions import KINDS, actions
+from shared.messages import Prediction
+from shared.times import utcnow
+
+IDENTITY = ("repo", "number", "task", "action", "mode")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An action to carry out now (live mode), with the row that records it."""
+
+    id: int
+    repo: str
+    number: int
+    task: str
+    kind: str
+    target: str
+
+
+class Ledger:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def claim(self, wanted: Sequence[tuple[Prediction, Intent]], *, live: bool) -> list[Claim]:
+        """Record each wanted action not yet recorded (``pending`` when live, ``dry-run`` otherwise);
+        return the live ones still pending, new or left by a process that died, in a stable order."""
+        if not wanted:
+            return []
+        mode, now = ("live" if live else "dry-run"), utcnow()
+        rows = {}
+        for p, intent in wanted:  # the first prediction of the batch that asks for an action owns it
+            key = (p.repo, p.number, p.task, intent.kind, mode)
+            rows.setdefault(key, {
+                "repo": p.repo, "number": p.number, "task": p.task, "action": intent.kind, "mode": mode,
+                "target": intent.target, "state": "pending" if live else "dry-run",
+                "reason": None if live else "dry run: nothing sent", "delivery_id": p.delivery_id,
+                "model_version": p.model_version, "label": p.label, "confidence": float(p.confidence),
+                "rule": intent.rule, "created_at": now, "updated_at": now})
+        # One lock order for concurrent claimers; per issue, actions in the order they must happen.
+        keys = sorted(rows, key=lambda k: (k[0], k[1], k[2], KINDS.index(k[3])))
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(actions).on_conflict_do_nothing(index_elements=list(IDENTITY)),
+                         [rows[k] for k in keys])
+            if not live:
+                return []
+            identity = sa.tuple_(*(actions.c[name] for name in IDENTITY))
+            pending = conn.execute(sa.select(actions).where(identity.in_(keys), actions.c.state == "pending")
+                                   .order_by(actions.c.id))
+            return [Claim(r.id, r.repo, r.number, r.task, r.action, r.target) for r in pending]
+
+    def settle(self, claim: Claim, state: str, reason: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(actions).where(actions.c.id == claim.id)
+                         .values(state=state, reason=reason[:1000], updated_at=utcnow()))

@@ -1,0 +1,57 @@
+"""Results consumer: each live prediction through the policy, into the ledger, then onto GitHub.
+
+Replays and imported history never act: their results are read and dropped here (they also arrive
+on ``wcml.results``, which every prediction crosses). A malformed result is dead-lettered with its
+reason. Everything a prediction asks for is claimed in one transaction per batch before anything is
+sent, and each action is settled as soon as GitHub has answered.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from services.actions.effects import Effects
+from services.actions.ledger import Ledger
+from services.actions.policy import Intent, Policy
+from shared import metrics
+from shared.broker.port import Delivery, Rejection
+from shared.messages import MessageError, Prediction, decode
+
+log = logging.getLogger(__name__)
+
+SEEN = metrics.counter("wcml_actions_results_total", "Results read by the actions service, by what they were",
+                       ("source",))
+SETTLED = metrics.counter("wcml_actions_total", "Actions settled, by task, action and state",
+                          ("task", "action", "state"))
+
+
+class ActionsWorker:
+    def __init__(self, ledger: Ledger, policy: Policy, effects: Effects | None):
+        """``effects`` None: the dry run (what would be done is recorded, nothing is sent)."""
+        self.ledger = ledger
+        self.policy = policy
+        self.effects = effects
+
+    def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
+        wanted: list[tuple[Prediction, Intent]] = []
+        rejections = []
+        for delivery in deliveries:
+            try:
+                p = decode(delivery.body, Prediction)
+            except MessageError as exc:
+                rejections.append(Rejection(delivery, " ".join(str(exc).split())[:300]))
+                continue
+            live = p.source == "live" and p.replay_id is None
+            SEEN.labels(p.source if not p.replay_id else "replay").inc()
+            if live:
+                wanted.extend((p, intent) for intent in self.policy.intents(p))
+        if self.effects is None:
+            self.ledger.claim(wanted, live=False)
+            return rejections
+        for claim in self.ledger.claim(wanted, live=True):
+            state, reason = self.effects.apply(claim)
+            self.ledger.settle(claim, state, reason)
+            SETTLED.labels(claim.task, claim.kind, state).inc()
+            log.info("%s %s on %s#%d: %s (%s)", claim.task, claim.kind, claim.repo, claim.number, state,
+                     reason)
+        return rejections

@@ -1,0 +1,119 @@
+"""Actions on GitHub: the record the actions service keeps and the query API shows.
+
+The actions service alone writes ``actions``; the query API and the dashboard read it. One row per
+(repository, issue, task, action, mode): an action is one of ``label``, ``milestone``, ``comment``,
+``close``, so a task labels an issue at most once, whatever later predictions or model versions say,
+and a dry run's record does not stand in the way of the live mode once it is switched on.
+
+States:
+- ``dry-run``: what the live mode would have done (nothing was sent);
+- ``pending``: claimed, about to be sent; a process that dies here leaves it, and whoever meets it
+  next looks at the issue on GitHub before sending (so a label already there is not sent again);
+- ``done``: sent, or found already done on GitHub (``reason`` says which);
+- ``skipped``: not sent, on purpose (a person removed that label, reopened the issue…);
+- ``failed``: GitHub refused it for good (permission, missing milestone); ``reason`` is its answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from shared.errors import UserError
+from shared.times import iso
+
+KINDS = ("label", "milestone", "comment", "close")
+STATES = ("dry-run", "pending", "done", "skipped", "failed")
+MODES = ("dry-run", "live")
+
+metadata = sa.MetaData()
+actions = sa.Table(
+    "actions", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("repo", sa.String(255), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("task", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # one of KINDS
+    sa.Column("mode", sa.String(16), nullable=False),  # one of MODES
+    sa.Column("target", sa.Text, nullable=False),  # labels (comma-separated), milestone title, "" otherwise
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("delivery_id", sa.String(255), nullable=False),  # the prediction that asked for it
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("rule", sa.Integer, nullable=False),  # the policy rule's index (from 1)
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("repo", "number", "task", "action", "mode", name="uq_actions_identity"),
+    sa.Index("ix_actions_created_at", "created_at"),
+    sa.Index("ix_actions_state", "state"),
+)
+
+
+def action_record(row: Any) -> dict[str, Any]:
+    """One action as the API, the dashboard and ``wcml actions list`` show it."""
+    return {
+        "id": int(row.id), "repo": row.repo, "number": int(row.number), "task": row.task,
+        "action": row.action, "mode": row.mode, "target": row.target, "state": row.state,
+        "reason": row.reason, "delivery_id": row.delivery_id, "model_version": row.model_version,
+        "label": row.label, "confidence": float(row.confidence), "rule": int(row.rule),
+        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+    }
+
+
+# -- reading: the one query behind GET /api/v1/actions, the dashboard panel and `wcml actions list` ----
+
+FILTERS = {"repo": "owner/name", "issue": "issue number", "task": "task name",
+           "action": "one of " + ", ".join(KINDS), "state": "one of " + ", ".join(STATES),
+           "mode": "dry-run or live"}
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+TEXT_LENGTH = {"repo": 255, "task": 64}
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+class ActionQueryError(UserError, ValueError):
+    """A filter of the actions listing that cannot be answered; the message is one line."""
+
+
+Page = tuple[list[dict[str, Any]], str | None]  # items, next_cursor
+
+
+def list_actions(engine: sa.Engine, params: Mapping[str, str | None]) -> Page:
+    """Newest first; ``params`` as strings (query string or command line): the FILTERS, ``cursor``
+    (from the previous page's ``next_cursor``) and ``limit`` (1-500, default 50). Empty is absent."""
+    query = sa.select(actions).order_by(actions.c.id.desc())
+    for name, value in params.items():
+        if value is None or value == "":
+            continue
+        value = str(value)
+        if name == "issue":
+            query = query.where(actions.c.number == _positive(name, value, 2**31 - 1))
+        elif name == "cursor":
+            query = query.where(actions.c.id < _positive(name, value, 2**62))
+        elif name in ("action", "state", "mode"):
+            if value not in {"action": KINDS, "state": STATES, "mode": MODES}[name]:
+                raise ActionQueryError(f"{name} must be {FILTERS[name]}")
+            query = query.where(actions.c[name] == value)
+        elif name in FILTERS:
+            if len(value) > TEXT_LENGTH[name] or CONTROL.search(value):
+                raise ActionQueryError(f"{name} must be at most {TEXT_LENGTH[name]} printable characters")
+            query = query.where(actions.c[name] == value)
+        elif name != "limit":
+            raise ActionQueryError(f"unknown parameter {name[:40]!r}; actions take {', '.join(FILTERS)}, "
+                                   "cursor, limit")
+    limit = _positive("limit", str(params.get("limit") or DEFAULT_LIMIT), MAX_LIMIT)
+    with engine.connect() as conn:
+        rows = list(conn.execute(query.limit(limit + 1)))
+    items = [action_record(row) for row in rows[:limit]]
+    return items, (str(items[-1]["id"]) if len(rows) > limit else None)
+
+
+def _positive(name: str, value: str, largest: int) -> int:
+    if not DIGITS.fullmatch(value) or not 1 <= int(value) <= largest:
+        raise ActionQueryError(f"{name} must be an integer from 1 to {largest}")
+    return int(value)
