@@ -214,3 +214,24 @@ def test_just_some_issues_are_imported_now_and_not_twice(engine, capsys):
     assert first == [e for e in repo.expected_deliveries() if e[0] in wanted] and first
     assert logged(engine) == first
     assert "0 event(s) appended" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_training_data_from_imported_events_is_what_the_export_gives(engine):
+    """`wcml dataset build --from-log` over an imported repository: the same examples and labels as
+    the same issues read straight from the API, whatever order the events were imported in, because
+    each event keeps the time it happened on GitHub (not its import time)."""
+    from services.predictor.tasks import TASKS
+    from services.predictor.training.datasets import build, histories_from_log
+
+    repo = SyntheticRepo(issues=200, pr_every=0, events_per_issue=6)
+    with FakeGitHub() as gh:
+        gh.add_repo(repo)
+        run(engine, gh)
+    exported = [(repo.issue_json(i) | {"repo": REPO}, i.events) for i in repo.issues.values()]
+
+    def examples(built):  # label order aside (the API lists an issue's labels in its own order)
+        return sorted((s.number, s.title, s.body, s.author, sorted(s.labels), label) for s, label in built[0])
+
+    for task in ("needsdiagnosis", "issuetype"):
+        from_log = examples(build(TASKS[task], histories_from_log(EventLog(engine).iterate(LogFilter(repo=REPO)))))
+        assert from_log == examples(build(TASKS[task], exported)) and from_log

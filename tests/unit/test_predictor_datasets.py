@@ -130,6 +130,22 @@ def test_histories_from_the_event_log_follow_webhook_shapes():
     assert report.skipped == 1  # the one still in moderation
 
 
+def test_imported_events_keep_the_time_they_happened_on_github():
+    """Imported in one go (log times a second apart, reversed), two renames still count in the order
+    they happened: the original title is the first rename's ``from``."""
+    issue = api_issue(9, "third title")
+    envelopes = [
+        _webhook(1, "edited", issue, changes={"title": {"from": "second title"}},
+                 imported={"created_at": "2023-03-01T00:00:00Z"}),
+        _webhook(2, "edited", issue, changes={"title": {"from": "first title"}},
+                 imported={"created_at": "2023-02-01T00:00:00Z"}),
+    ]
+    [(_, events)] = histories_from_log(envelopes)
+    assert [e["created_at"] for e in events] == ["2023-03-01T00:00:00Z", "2023-02-01T00:00:00Z"]
+    [(snapshot, _)], _ = build(ND, histories_from_log(envelopes))
+    assert snapshot.title == "first title"
+
+
 def test_dataset_round_trip_and_bad_files(tmp_path, export):
     examples, _ = build(ND, read_export(export))
     path = tmp_path / "out" / "nd.jsonl"

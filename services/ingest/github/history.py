@@ -126,6 +126,11 @@ def _apply(state: dict[str, Any], event: dict[str, Any], issue: dict[str, Any]) 
         state["labels"] = [lb for lb in state["labels"] if not _same(lb, label, "name")]
         if kind == "labeled":
             state["labels"].append(label)
+            # In the order GitHub lists the issue's labels today, so that after the last event the
+            # issue is today's issue, labels in the same order (a label rule may take the first).
+            today = [lb.get("name") for lb in issue.get("labels") or [] if isinstance(lb, dict)]
+            state["labels"].sort(key=lambda lb: today.index(lb.get("name")) if lb.get("name") in today
+                                 else len(today))
         return {"label": label}
     if kind in ("milestoned", "demilestoned"):
         milestone = _milestone(event, issue)

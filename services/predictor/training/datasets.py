@@ -71,7 +71,10 @@ def read_export(path: Path) -> Iterator[History]:
 def _webhook_event(envelope: EventEnvelope) -> dict[str, Any] | None:
     """The REST issue-event (``/issues/N/events`` shape) that an ``issues`` webhook stands for."""
     payload, action = envelope.payload, envelope.action
-    base = {"event": action, "created_at": envelope.received_at, "actor": payload.get("sender")}
+    # When it happened: an imported event's own time on GitHub (its log time is when it was imported).
+    imported = payload.get("imported") if isinstance(payload.get("imported"), dict) else {}
+    when = imported.get("created_at") or envelope.received_at
+    base = {"event": action, "created_at": when, "actor": payload.get("sender")}
     if action in ("milestoned", "demilestoned"):
         issue_milestone = (payload.get("issue") or {}).get("milestone")
         return {**base, "milestone": payload.get("milestone") or issue_milestone}
