@@ -64,7 +64,9 @@ class Adapters:
 def relay(a: Adapters) -> Service:
     # No migration: ingest migrated before starting it, and a relay that starts while the database is
     # down must wait for it (its loop backs off), not exit.
-    return ingest_service.relay(a.engine, a.broker)
+    from shared.settings import github_api_url, github_token
+
+    return ingest_service.relay(a.engine, a.broker, github_token(), github_api_url())
 
 
 def webhooks(a: Adapters, on_append=lambda: None) -> Service:

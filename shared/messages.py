@@ -123,9 +123,22 @@ class ReplayRequest:
     requested_at: str
 
 
-Message = EventEnvelope | TaskMessage | Prediction | ReplayRequest
-M = TypeVar("M", EventEnvelope, TaskMessage, Prediction, ReplayRequest)
-_KINDS = {cls.kind: cls for cls in (EventEnvelope, TaskMessage, Prediction, ReplayRequest)}
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Ask ingest to fetch one issue and its events from GitHub now, so it is scored within seconds."""
+
+    kind = "score-request"
+    request_id: str
+    repo: str
+    number: int
+    requested_by: str
+    requested_at: str
+
+
+Message = EventEnvelope | TaskMessage | Prediction | ReplayRequest | ScoreRequest
+M = TypeVar("M", EventEnvelope, TaskMessage, Prediction, ReplayRequest, ScoreRequest)
+_KINDS = {cls.kind: cls for cls in (EventEnvelope, TaskMessage, Prediction, ReplayRequest, ScoreRequest)}
+CONTROL_KEYS = {ReplayRequest: "replay", ScoreRequest: "score"}  # routing keys on wcml.control
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}

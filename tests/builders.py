@@ -36,14 +36,14 @@ def api_app(engine, keys=KEYS, broker=None):
     """The query API as ``wcml api`` serves it; a replay it is asked for goes to ``broker`` (default: the
     embedded mode's in-process broker, with the topology declared)."""
     from services.store.api import create_app
-    from services.store.service import replay_requests_to
+    from services.store.service import control_messages_to
     from shared.broker import topology
     from shared.broker.memory import MemoryBroker
 
     if broker is None:
         broker = MemoryBroker()
         topology.declare(broker)
-    return create_app(engine, keys, replay_requests_to(broker))
+    return create_app(engine, keys, control_messages_to(broker))
 
 
 def store(engine, tmp_path, messages) -> None:

@@ -1,5 +1,5 @@
 """Ingest, declared in two parts: the webhook endpoint (HTTP workers, no broker) and the relay
-beside it (the outbox relay and the replay source, which publish)."""
+beside it (the outbox relay, the replay source, and issues fetched from GitHub to be scored now)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from services.ingest.app import ingest_blueprint
 from services.ingest.event_log import EventLog
+from services.ingest.github.score_requests import ScoreRequests
 from services.ingest.outbox_relay import OutboxRelay
 from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns
@@ -25,9 +26,12 @@ def webhooks(engine: sa.Engine, secrets: Sequence[str], max_body_bytes: int,
                    blueprint=lambda: ingest_blueprint(event_log, secrets, max_body_bytes, on_append))
 
 
-def relay(engine: sa.Engine, broker: Broker) -> Service:
+def relay(engine: sa.Engine, broker: Broker, github_token: str | None, github_url: str) -> Service:
+    """The outbox relay, the replay source, and "score this issue now" (GitHub, with ``github_token``)."""
     event_log = EventLog(engine)
     outbox = OutboxRelay(event_log, broker)
     replays = ReplaySource(Replayer(event_log, broker, ReplayRuns(engine)))
+    scores = ScoreRequests(engine, github_token, github_url)
     return Service("relay", wake=outbox.wake, loops=(("relay", outbox.run), ("replays", replays.serve)),
-                   consumers=(Consumer(topology.REPLAYS_QUEUE.name, replays.handle, REPLAY_REQUESTS),))
+                   consumers=(Consumer(topology.REPLAYS_QUEUE.name, replays.handle, REPLAY_REQUESTS),
+                              Consumer(topology.SCORES_QUEUE.name, scores.handle, REPLAY_REQUESTS)))

@@ -8,6 +8,7 @@ is what the embedded mode mounts beside ingest; ``create_app`` adds the process-
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 
 from flask import Blueprint, Flask, Response, jsonify, request
@@ -25,6 +26,8 @@ from shared import actions
 from shared.broker import PublishError
 from shared.database import ping
 from shared.http import app_for
+from shared.messages import ScoreRequest
+from shared.times import iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,8 @@ def _only(*names: str) -> None:
         raise FilterError(f"unknown parameter {unknown[0][:40]!r}; this route takes {known}")
 
 
-def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: SendRequest) -> Blueprint:
-    """``send_replay_request`` hands a checked ``ReplayRequest`` to the broker (the replay source's queue)."""
+def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendRequest) -> Blueprint:
+    """``send_request`` hands a checked request upstream (a replay, an issue to score now) to the broker."""
     keys = ApiKeys(api_keys)  # digests only from here on
     if not len(keys):
         log.warning("no API keys configured: every /api/ request will be refused")
@@ -96,6 +99,17 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: 
             raise FilterError(str(exc)) from None
         return jsonify(items=items, next_cursor=next_cursor)
 
+    @bp.post("/api/v1/issues/<owner>/<repo>/<int:number>/score")
+    def score_now(owner: str, repo: str, number: int):
+        _only()
+        name = f"{owner}/{repo}"
+        if not valid_repo(name) or not 1 <= number <= MAX_ISSUE:  # as for reading: no such issue
+            return _error(404, f"no issue {owner[:100]}/{repo[:100]}#{number} can exist")
+        request_id = f"s-{uuid.uuid4().hex[:12]}"
+        send_request(ScoreRequest(request_id, name, number, "api", iso(utcnow())))
+        return jsonify(request_id=request_id, repo=name, number=number,
+                       predictions=f"/api/v1/issues/{name}/{number}"), 202
+
     @bp.get("/api/v1/models")
     def models():
         _only()
@@ -114,7 +128,7 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: 
     @bp.post("/api/v1/replays")
     def request_replay():
         _only()
-        run = queries.request_run(send_replay_request, request.get_json(silent=True), requested_by="api")
+        run = queries.request_run(send_request, request.get_json(silent=True), requested_by="api")
         return jsonify(run), 202
 
     @bp.get("/api/v1/replays/<replay_id>")
@@ -178,6 +192,6 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_replay_request: 
     return bp
 
 
-def create_app(engine: Engine, api_keys: Sequence[str], send_replay_request: SendRequest) -> Flask:
+def create_app(engine: Engine, api_keys: Sequence[str], send_request: SendRequest) -> Flask:
     """The API on its own: the blueprint plus /healthz and /metrics."""
-    return app_for("wcml-api", [api_blueprint(engine, api_keys, send_replay_request)], lambda: ping(engine))
+    return app_for("wcml-api", [api_blueprint(engine, api_keys, send_request)], lambda: ping(engine))

@@ -98,6 +98,12 @@ _ACTION = {
         "updated_at": {"type": "string", "format": "date-time"}},
 }
 
+_ISSUE_PATH = [
+    {"name": "owner", "in": "path", "required": True, "schema": {"type": "string"}, "example": "webcompat"},
+    {"name": "repo", "in": "path", "required": True, "schema": {"type": "string"}, "example": "web-bugs"},
+    {"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0},
+     "example": 1}]
+
 _REPLAY_ID = {"name": "replay_id", "in": "path", "required": True, "schema": {"type": "string"},
               "example": "r-1"}
 
@@ -143,6 +149,12 @@ _SCHEMAS = {
                        "next_cursor": {"type": "string", "nullable": True,
                                        "description": "Null on the last page."}}},
     "Action": _ACTION,
+    "ScoreRequested": {
+        "type": "object", "additionalProperties": False,
+        "required": ["request_id", "repo", "number", "predictions"],
+        "properties": {"request_id": {"type": "string"}, "repo": {"type": "string"},
+                       "number": {"type": "integer"},
+                       "predictions": {"type": "string", "description": "Where its predictions will be."}}},
     "ActionPage": {
         "type": "object", "additionalProperties": False, "required": ["items", "next_cursor"],
         "properties": {"items": {"type": "array", "items": _ref("Action")},
@@ -271,14 +283,17 @@ def _document() -> dict[str, Any]:
                               "400": _R["400"], "401": _R["401"]}}},
             "/api/v1/issues/{owner}/{repo}/{number}": {"get": {
                 "operationId": "issuePredictions", "summary": "The latest prediction per task of an issue",
-                "parameters": [
-                    {"name": "owner", "in": "path", "required": True, "schema": {"type": "string"},
-                     "example": "webcompat"},
-                    {"name": "repo", "in": "path", "required": True, "schema": {"type": "string"},
-                     "example": "web-bugs"},
-                    {"name": "number", "in": "path", "required": True,
-                     "schema": {"type": "integer", "minimum": 0}, "example": 1}],
+                "parameters": _ISSUE_PATH,
                 "responses": {"200": _json(_ref("IssuePredictions"), "Latest prediction per task."),
+                              "400": _R["400"], "401": _R["401"], "404": _R["404"]}}},
+            "/api/v1/issues/{owner}/{repo}/{number}/score": {"post": {
+                "operationId": "scoreIssueNow",
+                "summary": "Fetch this issue and its events from GitHub now (a message to ingest beside the "
+                           "relay); its predictions follow within seconds at /api/v1/issues/{owner}/{repo}/"
+                           "{number}. A refusal from GitHub (no such issue, a pull request) is dead-lettered "
+                           "with GitHub's answer (`wcml dead list`).",
+                "parameters": _ISSUE_PATH,
+                "responses": {"202": _json(_ref("ScoreRequested"), "Asked for."),
                               "400": _R["400"], "401": _R["401"], "404": _R["404"]}}},
             "/api/v1/actions": {"get": {
                 "operationId": "listActions",

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.store.filters import FilterError, parse_limit
-from shared.messages import ReplayRequest
+from shared.messages import ReplayRequest, ScoreRequest
 from shared.replays import ReplayRequestError, replay_runs, request_from
 from shared.times import iso, parse_time
 
-SendRequest = Callable[[ReplayRequest], None]
+SendRequest = Callable[[ReplayRequest | ScoreRequest], None]  # a request upstream, as a message
 
 
 def progress(state: str, total: int, published: int) -> float:

@@ -12,7 +12,7 @@ from services.store.writer import PredictionWriter
 from shared.blobs import BlobStore
 from shared.broker import Broker, ConsumeOptions, Outgoing, topology
 from shared.database import ping
-from shared.messages import CONTROL_EXCHANGE, ReplayRequest, encode
+from shared.messages import CONTROL_EXCHANGE, CONTROL_KEYS, ReplayRequest, ScoreRequest, encode
 from shared.service import Consumer, Service
 
 # Large batches: one multi-row INSERT and one commit per batch is where the store's speed is.
@@ -26,12 +26,15 @@ def writer(engine: sa.Engine, blobs: BlobStore) -> Service:
 
 def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker) -> Service:
     """The query API and dashboard; a replay asked for there is a message to the replay source."""
-    send = replay_requests_to(broker)
+    send = control_messages_to(broker)
     return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send), ping=lambda: ping(engine))
 
 
-def replay_requests_to(broker: Broker) -> SendRequest:
-    def send(request: ReplayRequest) -> None:
-        broker.publish([Outgoing(CONTROL_EXCHANGE, "replay", encode(request), message_id=request.run_id)])
+def control_messages_to(broker: Broker) -> SendRequest:
+    """Requests upstream (run this replay, score this issue now) as messages on ``wcml.control``."""
+    def send(request: ReplayRequest | ScoreRequest) -> None:
+        message_id = request.run_id if isinstance(request, ReplayRequest) else request.request_id
+        broker.publish([Outgoing(CONTROL_EXCHANGE, CONTROL_KEYS[type(request)], encode(request),
+                                 message_id=message_id)])
 
     return send

@@ -19,6 +19,7 @@ EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"), (EVENT
                                            (EVENTS_EXCHANGE, "replay.#")))
 RESULTS_QUEUE = Queue("results.store", ((RESULTS_EXCHANGE, "#"),))
 REPLAYS_QUEUE = Queue("replays.ingest", ((CONTROL_EXCHANGE, "replay"),))
+SCORES_QUEUE = Queue("scores.ingest", ((CONTROL_EXCHANGE, "score"),))  # "score this issue now"
 # Declared by the actions service alone (a queue nobody reads would fill up), with one consumer at a
 # time: two replicas side by side (a rolling update) never work on the same issue at once.
 ACTIONS_QUEUE = Queue("results.actions", ((RESULTS_EXCHANGE, "#"),), single_consumer=True)
@@ -31,5 +32,6 @@ def task_queue(task: str) -> Queue:
 
 def declare(broker: Broker, tasks: Iterable[str] = (), extra: Iterable[Queue] = ()) -> None:
     """Declare everything a service touches; every service calls it at start (idempotent)."""
-    queues = [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, DEAD_QUEUE, *map(task_queue, tasks), *extra]
+    queues = [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, SCORES_QUEUE, DEAD_QUEUE, *map(task_queue, tasks),
+              *extra]
     broker.declare(EXCHANGES, queues)

@@ -43,8 +43,8 @@ def results(seed: int = 17) -> tuple[list[Prediction], dict[int, str]]:
         confidence = 0.95 if number > LIVE or number % 5 else 0.6
         source, replay = ("live", None) if number <= LIVE else \
             ("live", "r-actions") if number <= LIVE + REPLAYED else ("import", None)
-        out.append(Prediction(task="issuetype", model_version="m1", delivery_id=f"d-{number}", position=number,
-                              repo=REPO, number=number, label=label, confidence=confidence,
+        out.append(Prediction(task="issuetype", model_version="m1", delivery_id=f"d-{number}",
+                              position=number, repo=REPO, number=number, label=label, confidence=confidence,
                               probabilities={label: confidence}, predicted_at="2026-12-01T10:00:00Z",
                               event="issues", action="opened", replay_id=replay, source=source))
         if number <= LIVE and confidence >= THRESHOLD:
@@ -59,7 +59,7 @@ def publish_twice(amqp_url: str, predictions: list[Prediction]) -> int:
     broker = RabbitBroker(amqp_url)
     try:
         for start in range(0, len(copies), 200):
-            broker.publish([Outgoing(RESULTS_EXCHANGE, p.task, encode(p), message_id=f"{p.delivery_id}:{p.task}")
+            broker.publish([Outgoing(RESULTS_EXCHANGE, p.task, encode(p), message_id=p.delivery_id)
                             for p in copies[start:start + 200]])
     finally:
         broker.close()
@@ -79,8 +79,8 @@ def label_writes(github: FakeGitHub) -> Counter:
 @pytest.fixture
 def github():
     with FakeGitHub() as fake:
-        fake.add_repo(SyntheticRepo(REPO, issues=LIVE + REPLAYED + IMPORTED, events_per_issue=0, long_history=0,
-                                    pr_every=0))
+        fake.add_repo(SyntheticRepo(REPO, issues=LIVE + REPLAYED + IMPORTED, events_per_issue=0,
+                                    long_history=0, pr_every=0))
         yield fake
 
 
@@ -93,14 +93,16 @@ def pipeline(amqp_url: str, pg_url: str, github: FakeGitHub, tmp_path) -> Pipeli
 
 
 def wait_until_done(amqp_url: str, pg_url: str, what: str) -> None:
-    others = [q for q in VhostManager(amqp_url).queue_names(vhost_of(amqp_url)) if q != topology.ACTIONS_QUEUE.name]
+    queues = VhostManager(amqp_url).queue_names(vhost_of(amqp_url))
+    others = [q for q in queues if q != topology.ACTIONS_QUEUE.name]
     settled(amqp_url, pg_url, ignore=others, timeout=180, message=what)
 
 
 def recorded(pg_url: str) -> list[tuple]:
     engine = sa.create_engine(pg_url, poolclass=sa.NullPool)
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text("SELECT number, action, mode, state, target FROM actions"))]
+        rows = conn.execute(sa.text("SELECT number, action, mode, state, target FROM actions"))
+        return [tuple(r) for r in rows]
 
 
 def report(name: str, counts: dict) -> dict:

@@ -7,7 +7,7 @@ from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns
 from services.ingest.webhook import WebhookDelivery
 from services.store.api import create_app
-from services.store.service import replay_requests_to
+from services.store.service import control_messages_to
 from shared.broker import topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
@@ -23,7 +23,7 @@ def test_api_asks_the_replay_source_which_runs_the_replay_and_reports(pg_url, am
         log.append(WebhookDelivery(f"d{i}", None, "issues", "opened", "a/b", i + 1, "s", '{"issue": {}}'))
     broker = RabbitBroker(amqp_url)
     topology.declare(broker, ["issuetype"])
-    client = create_app(engine, [KEY], replay_requests_to(broker)).test_client()
+    client = create_app(engine, [KEY], control_messages_to(broker)).test_client()
     auth = {"Authorization": f"Bearer {KEY}"}
 
     bad = client.post("/api/v1/replays", json={"from_position": "one"}, headers=auth)

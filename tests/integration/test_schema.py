@@ -11,8 +11,8 @@ from alembic.migration import MigrationContext
 from services.ingest.event_log import metadata as ingest_tables
 from services.ingest.github.state import metadata as import_tables
 from services.store.tables import metadata as store_tables
-from shared.database import create_engine, migrate
 from shared.actions import metadata as action_tables
+from shared.database import create_engine, migrate
 from shared.replays import metadata as replay_tables
 
 RUNTIME = [ingest_tables, import_tables, store_tables, replay_tables, action_tables]

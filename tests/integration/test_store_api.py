@@ -369,7 +369,7 @@ def test_blueprint_mounts_beside_other_routes(engine):
 
     app = Flask("combined")
     unused = lambda _: pytest.fail("no replay is asked for")  # noqa: E731
-    app.register_blueprint(api_blueprint(engine, KEYS, send_replay_request=unused))
+    app.register_blueprint(api_blueprint(engine, KEYS, send_request=unused))
 
     @app.post("/webhooks/github")
     def webhook():

@@ -169,7 +169,8 @@ def test_an_issue_a_person_reopened_is_not_closed_again(engine, github):
 
 
 def test_a_refusal_is_recorded_and_a_missing_milestone_fails(engine, github):
-    github.answer(f"/repos/{REPO}/issues/11/labels", 403, {"message": "Resource not accessible by integration"})
+    refusal = {"message": "Resource not accessible by integration"}
+    github.answer(f"/repos/{REPO}/issues/11/labels", 403, refusal)
     policy = POLICY.replace('"needscontact"', '"no-such-milestone"')
     handler = worker(engine, github, policy).handle
     handler(deliveries(prediction(11), prediction(12, "not-needsdiagnosis", 0.99)))

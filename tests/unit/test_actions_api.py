@@ -28,15 +28,17 @@ def engine(sqlite_url):
 def test_actions_are_listed_newest_first_with_filters_and_pages(engine):
     client = api_app(engine).test_client()
     everything = client.get("/api/v1/actions", headers=AUTH).get_json()
-    assert [(i["number"], i["mode"]) for i in everything["items"]][:3] == [(3, "live"), (2, "live"), (1, "live")]
+    newest = [(i["number"], i["mode"]) for i in everything["items"]][:3]
+    assert newest == [(3, "live"), (2, "live"), (1, "live")]
     assert len(everything["items"]) == 8 and everything["next_cursor"] is None
     live = client.get("/api/v1/actions?mode=live&state=done", headers=AUTH).get_json()["items"]
     assert [(i["number"], i["reason"]) for i in live] == [(3, "because of #3"), (1, "because of #1")]
     first = client.get("/api/v1/actions?limit=3", headers=AUTH).get_json()
     second = client.get(f"/api/v1/actions?limit=3&cursor={first['next_cursor']}", headers=AUTH).get_json()
     assert [i["id"] for i in first["items"] + second["items"]] == [i["id"] for i in everything["items"][:6]]
-    one = client.get("/api/v1/actions?repo=webcompat/web-bugs&issue=4&task=issuetype&action=label", headers=AUTH)
-    assert [(i["number"], i["state"], i["target"]) for i in one.get_json()["items"]] == [(4, "dry-run", "bug")]
+    query = "repo=webcompat/web-bugs&issue=4&task=issuetype&action=label"
+    one = client.get(f"/api/v1/actions?{query}", headers=AUTH).get_json()["items"]
+    assert [(i["number"], i["state"], i["target"]) for i in one] == [(4, "dry-run", "bug")]
 
 
 @pytest.mark.parametrize("query", ["state=sent", "mode=LIVE", "action=delete", "issue=0", "issue=x",

@@ -233,5 +233,6 @@ def test_training_data_from_imported_events_is_what_the_export_gives(engine):
         return sorted((s.number, s.title, s.body, s.author, sorted(s.labels), label) for s, label in built[0])
 
     for task in ("needsdiagnosis", "issuetype"):
-        from_log = examples(build(TASKS[task], histories_from_log(EventLog(engine).iterate(LogFilter(repo=REPO)))))
+        logged_histories = histories_from_log(EventLog(engine).iterate(LogFilter(repo=REPO)))
+        from_log = examples(build(TASKS[task], logged_histories))
         assert from_log == examples(build(TASKS[task], exported)) and from_log
