@@ -41,9 +41,11 @@ def test_a_missing_issue_or_a_pull_request_is_dead_lettered_with_githubs_answer(
         assert client.post(f"/api/v1/issues/{REPO}/{number}/score", headers=AUTH).status_code == 202
     with FakeGitHub() as gh:
         gh.add_repo(SyntheticRepo(issues=30, pr_every=10))
-        rejections = ScoreRequests(sqlite_engine, TOKEN, gh.url).handle(broker.get(topology.SCORES_QUEUE.name, 10))
+        requests = broker.get(topology.SCORES_QUEUE.name, 10)
+        rejections = ScoreRequests(sqlite_engine, TOKEN, gh.url).handle(requests)
     assert [r.reason for r in rejections] == [
-        f"{REPO}#999 was not found on GitHub (404: Not Found): check the name, or give a token that can see it",
+        f"{REPO}#999 was not found on GitHub (404: Not Found): check the name, or give a token that can "
+        "see it",
         f"{REPO}#10 is a pull request: only issues are scored"]
     assert {number for number, _ in logged(sqlite_engine)} == {3}
 
