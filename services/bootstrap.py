@@ -186,12 +186,20 @@ def github_import(a: Adapters, repo: str, **options) -> int:
     return import_history(a.migrated_engine, repo, token=github_token(), base_url=github_api_url(), **options)
 
 
-def github_redeliver(a: Adapters, repo: str, hook_id: int, *, watch: float | None) -> int:
-    """``wcml github redeliver``: once, or every ``watch`` seconds beside ingest until SIGTERM."""
+def github_redeliver(a: Adapters, repo: str | None, hook_id: int | None, *, app: bool,
+                     watch: float | None) -> int:
+    """``wcml github redeliver``: once, or every ``watch`` seconds beside ingest until SIGTERM; a
+    repository's webhook (``repo``, ``hook_id``, GITHUB_TOKEN) or the GitHub App's (GITHUB_APP_*)."""
     from services.ingest.github.commands import redeliver
-    from shared.settings import github_api_url, github_token
+    from shared.errors import UserError
+    from shared.github import Hook
+    from shared.settings import github_api_url, github_app, github_token
 
-    return redeliver(a.engine, repo, hook_id, token=github_token(), base_url=github_api_url(),
+    if app == bool(repo or hook_id) or (not app and not (repo and hook_id)):
+        raise UserError("give OWNER/REPO --hook ID (a repository's webhook) or --app (the GitHub App's)")
+    hook = Hook() if app else Hook(repo, hook_id)
+    return redeliver(a.engine, hook, token=github_token(), base_url=github_api_url(),
+                     app=github_app() if app else None,
                      watch=bool(watch), every=watch or 0, stop=stop_on_signals())
 
 

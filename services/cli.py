@@ -85,7 +85,7 @@ def operate(args) -> int:
     if args.command == "dead":
         return bootstrap.dead_letters(a, args.dead_command, args.limit)
     if args.command == "github" and args.github_command == "redeliver":
-        return bootstrap.github_redeliver(a, args.repo, args.hook, watch=args.watch)
+        return bootstrap.github_redeliver(a, args.repo, args.hook, app=args.app, watch=args.watch)
     if args.command == "github":
         return bootstrap.github_import(a, args.repo, since=args.since, issues=args.max_issues,
                                        resume=args.resume, numbers=args.issue, quiet=args.quiet)
@@ -184,13 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
             "as imported issues events", (DATABASE,), parent=github)
     q = add("redeliver", operate, "ask GitHub again for the webhook deliveries the event log lacks",
             (DATABASE,), parent=github)
-    for repo_command in (p, q):
-        repo_command.add_argument("repo", metavar="OWNER/REPO")
+    p.add_argument("repo", metavar="OWNER/REPO")
+    q.add_argument("repo", metavar="OWNER/REPO", nargs="?", help="with --hook: a repository's webhook")
     p.add_argument("--since", type=time_argument, help="only issues updated at or after (ISO 8601)")
     p.add_argument("--issue", type=int, action="append", metavar="N", help="just this issue (repeatable)")
     p.add_argument("--max-issues", type=int, metavar="N", help="stop after N issues (then --resume)")
     p.add_argument("--resume", action="store_true", help="continue the last unfinished import at its page")
-    q.add_argument("--hook", type=int, required=True, help="the repository webhook's id")
+    q.add_argument("--hook", type=int, help="the repository webhook's id")
+    q.add_argument("--app", action="store_true", help="the GitHub App's webhook (GITHUB_APP_* variables)")
     q.add_argument("--watch", type=float, metavar="SECONDS", help="again every SECONDS, until stopped")
     p = add("compare", operate, "compare two model versions on the events of one replay", (DATABASE,))
     p.add_argument("run_id", metavar="RUN_ID")

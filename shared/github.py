@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from githubkit import GitHub
+from githubkit import AppAuthStrategy, GitHub
 from githubkit.exception import (
     GitHubException,
     PrimaryRateLimitExceeded,
@@ -98,6 +98,22 @@ class Counters:
     waits: list[float] = field(default_factory=list)  # seconds waited, rate limits and retries
 
 
+@dataclass(frozen=True)
+class Hook:
+    """A repository's webhook (``repo`` and ``hook_id``), or, with neither, the GitHub App's own."""
+
+    repo: str | None = None
+    hook_id: int | None = None
+
+    @property
+    def path(self) -> str:
+        return f"{repo_path(self.repo)}/hooks/{self.hook_id}" if self.repo else "app/hook"
+
+    @property
+    def name(self) -> str:
+        return f"{self.repo} webhook {self.hook_id}" if self.repo else "the GitHub App's webhook"
+
+
 def repo_path(repo: str) -> str:
     owner, _, name = repo.partition("/")
     if not owner or not name or "/" in name:
@@ -110,13 +126,16 @@ class GitHubClient:
 
     def __init__(self, token: str | None, *, base_url: str = DEFAULT_BASE_URL,
                  on_wait: Callable[[str], None] | None = None, timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, app: tuple[str, str] | None = None):
+        """``app``: (App id, private key PEM): authenticate as the GitHub App itself (a JWT githubkit
+        signs and renews), which its own webhook's deliveries need; ``token`` is then unused."""
         self.base_url = base_url.rstrip("/")
         self.budget = Budget()
         self.counters = Counters()
         self._on_wait = on_wait or (lambda line: None)
         self._sleep = sleep
-        self._github = GitHub(token or None, base_url=self.base_url + "/", http_cache=False,
+        auth = AppAuthStrategy(app[0], app[1]) if app else token or None
+        self._github = GitHub(auth, base_url=self.base_url + "/", http_cache=False,
                               auto_retry=self._retry, timeout=timeout, user_agent="webcompat-ml-import")
 
     def __enter__(self) -> GitHubClient:
@@ -138,20 +157,14 @@ class GitHubClient:
         url = f"{self.base_url}/{repo_path(repo)}/issues/{number}"
         return self._get(url, {}, what=f"{repo}#{number}").json()
 
-    def hook_deliveries(self, repo: str, hook_id: int) -> list[dict[str, Any]]:
-        """A repository webhook's recent deliveries (GitHub keeps about 3 days), every page of them."""
-        items: list[dict[str, Any]] = []
-        url: str | None = f"{self.base_url}/{repo_path(repo)}/hooks/{hook_id}/deliveries?per_page={PER_PAGE}"
-        while url:
-            page = self.page(url, what=f"{repo} webhook {hook_id}")
-            items.extend(page.items or [])
-            url = page.next_url
-        return items
+    def hook_deliveries(self, hook: Hook) -> list[dict[str, Any]]:
+        """A webhook's recent deliveries (GitHub keeps about 3 days), every page of them."""
+        return self.all_pages(f"{self.base_url}/{hook.path}/deliveries?per_page={PER_PAGE}", what=hook.name)
 
-    def redeliver(self, repo: str, hook_id: int, delivery_id: int) -> None:
+    def redeliver(self, hook: Hook, delivery_id: int) -> None:
         """Ask GitHub to send a delivery again (a new attempt, with the same X-GitHub-Delivery)."""
-        url = f"{self.base_url}/{repo_path(repo)}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
-        self._request("POST", url, what=f"{repo} webhook {hook_id} delivery {delivery_id}")
+        url = f"{self.base_url}/{hook.path}/deliveries/{delivery_id}/attempts"
+        self._request("POST", url, what=f"{hook.name} delivery {delivery_id}")
 
     # -- writes (the actions service) -----------------------------------------------------------
 

@@ -202,6 +202,23 @@ def github_token() -> str | None:
     return value or None
 
 
+def github_app() -> tuple[str, str]:
+    """``GITHUB_APP_ID`` and ``GITHUB_APP_PRIVATE_KEY`` (the PEM itself, or a path to the .pem file):
+    to act as the GitHub App itself, as its own webhook's deliveries need."""
+    app_id = os.environ.get("GITHUB_APP_ID", "").strip()
+    key = os.environ.get("GITHUB_APP_PRIVATE_KEY", "").strip()
+    if not app_id.isdigit():
+        raise SettingsError("GITHUB_APP_ID", "must be the GitHub App's numeric id")
+    if not key.startswith("-----BEGIN"):
+        try:
+            key = Path(key).read_text().strip() if key else ""
+        except OSError as exc:
+            raise SettingsError("GITHUB_APP_PRIVATE_KEY", f"cannot read {key}: {exc.strerror}") from None
+    if "PRIVATE KEY-----" not in key:
+        raise SettingsError("GITHUB_APP_PRIVATE_KEY", "is not a PEM private key, nor a path to one")
+    return app_id, key
+
+
 def github_api_url() -> str:
     """``GITHUB_API_URL`` (as in GitHub Actions): the REST API's base URL, for GitHub Enterprise Server."""
     return os.environ.get("GITHUB_API_URL", "").strip() or "https://api.github.com"

@@ -276,6 +276,7 @@ class FakeGitHub:
         self.redelivered: list[tuple[str, str, str]] = []  # (repo, hook id, delivery id) of each POST
         self.writes: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of each write to an issue
         self.actor = "wcml-bot"  # whose token it is: the actor of the events our writes make
+        self.app: tuple[str, bytes] | None = None  # a GitHub App: its id and public key (PEM)
         self._server: ThreadingHTTPServer | None = None
 
     # -- what it serves
@@ -291,6 +292,12 @@ class FakeGitHub:
     def add_hook(self, repo: str, hook_id: int, deliveries: list[dict[str, Any]]) -> None:
         """A repository webhook and its recent deliveries, newest first, as GitHub lists them."""
         self.hooks[(repo, str(hook_id))] = deliveries
+
+    def add_app_hook(self, app_id: str, public_key: bytes, deliveries: list[dict[str, Any]]) -> None:
+        """A GitHub App (it signs its JWTs with the private half of ``public_key``) and its webhook's
+        recent deliveries, served at /app/hook/deliveries."""
+        self.app = (app_id, public_key)
+        self.hooks[("app", "")] = deliveries
 
     def answer(self, path: str, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.overrides[path] = (status, headers or {}, body)
@@ -350,6 +357,8 @@ class FakeGitHub:
                 self.exhausted.append((now, self.rate.reset))
         if method not in ("GET", "POST", "PATCH"):
             return 405, {}, b""
+        if target.startswith("/app/"):
+            return self._app(method, target, headers)
         if self.token is not None:
             auth = headers.get("Authorization", "")
             if auth not in (f"token {self.token}", f"Bearer {self.token}"):
@@ -397,7 +406,31 @@ class FakeGitHub:
                 return self._json(202, {}, counted=True)
         return self._json(404, {"message": "Not Found"}, counted=True)
 
-    def _write(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    def _app(self, method: str, target: str, headers) -> Answer:
+        """The App's own endpoints: only a JWT the App signed (RS256, ``iss`` its id, not expired) opens
+        them, as on GitHub; a token is refused."""
+        import jwt
+
+        auth = headers.get("Authorization", "")
+        try:
+            claims = jwt.decode(auth.removeprefix("Bearer "), self.app[1] if self.app else b"",
+                                algorithms=["RS256"], options={"require": ["exp", "iat", "iss"]})
+        except (jwt.PyJWTError, ValueError):
+            claims = {}
+        if not auth.startswith("Bearer ") or self.app is None or str(claims.get("iss")) != self.app[0]:
+            return self._json(401, {"message": "A JSON web token could not be decoded"}, counted=True)
+        parts = urlsplit(target)
+        if method == "POST":
+            delivery = parts.path.strip("/").split("/")[-2]
+            if any(str(d["id"]) == delivery for d in self.hooks[("app", "")]):
+                self.redelivered.append(("app", "", delivery))
+                return self._json(202, {}, counted=True)
+            return self._json(404, {"message": "Not Found"}, counted=True)
+        if parts.path != "/app/hook/deliveries":
+            return self._json(404, {"message": "Not Found"}, counted=True)
+        return self._pages(parts.path, dict(parse_qsl(parts.query)), headers, list(self.hooks[("app", "")]))
+
+    def _write(self, method: str, path: str, body: Any) -> Answer:
         """What the actions service sends: labels, comments, an issue's state or milestone."""
         parts = path.strip("/").split("/")
         repo = self.repos.get("/".join(parts[1:3])) if len(parts) >= 5 and parts[0] == "repos" else None
@@ -447,7 +480,7 @@ class FakeGitHub:
         body = json.dumps(answer["response"]).encode() if answer["response"] != "" else b""
         return answer["status"], headers, body
 
-    def _synthetic(self, path: str, query: dict[str, str], headers) -> tuple[int, dict[str, str], bytes]:
+    def _synthetic(self, path: str, query: dict[str, str], headers) -> Answer:
         parts = path.strip("/").split("/")
         if len(parts) < 3 or parts[0] != "repos" or f"{parts[1]}/{parts[2]}" not in self.repos:
             return self._json(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"},
@@ -475,6 +508,11 @@ class FakeGitHub:
                 items = list(repo.issues[int(rest[1])].events)
         else:
             return self._json(404, {"message": "Not Found"}, counted=True)
+        return self._pages(path, query, headers, items, last_modified=rest == ["issues"])
+
+    def _pages(self, path: str, query: dict[str, str], headers, items: list[dict[str, Any]], *,
+               last_modified: bool = False) -> Answer:
+        """One page of ``items`` as GitHub pages a list: ``Link``, ``ETag``, 304 to a matching ETag."""
         per_page = min(int(query.get("per_page", 30)), 100)
         page = int(query.get("page", 1))
         last = max(1, -(-len(items) // per_page))
@@ -491,7 +529,7 @@ class FakeGitHub:
         data = json.dumps(chunk).encode()
         etag = '"' + hashlib.sha1(data).hexdigest() + '"'
         extra = {"Link": ", ".join(links)} if links else {}
-        if chunk and rest == ["issues"]:
+        if chunk and last_modified:
             newest = max(datetime.fromisoformat(i["updated_at"].replace("Z", "+00:00")) for i in chunk)
             extra["Last-Modified"] = format_datetime(newest, usegmt=True)
         if headers.get("If-None-Match") == etag:

@@ -10,7 +10,7 @@ from services.ingest.event_log import EventLog
 from services.ingest.github.importer import Importer, Progress
 from services.ingest.github.state import ImportState
 from shared.errors import UserError
-from shared.github import DEFAULT_BASE_URL, GitHubClient
+from shared.github import DEFAULT_BASE_URL, GitHubClient, Hook
 from shared.times import TimeFormatError, parse_time
 
 
@@ -52,19 +52,21 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def redeliver(engine, repo: str, hook_id: int, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
-              watch: bool = False, every: float = 300.0, stop=None) -> int:
+def redeliver(engine, hook: Hook, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
+              app: tuple[str, str] | None = None, watch: bool = False, every: float = 300.0,
+              stop=None) -> int:
     """``wcml github redeliver``: ask GitHub again for the deliveries the event log lacks; with
-    ``watch``, every ``every`` seconds until ``stop`` is set (SIGTERM), each missed GUID once."""
+    ``watch``, every ``every`` seconds until ``stop`` is set (SIGTERM), each missed GUID once.
+    ``app`` (App id, private key) for the App's own webhook (``Hook()``), ``token`` for a repository's."""
     import threading
 
     from services.ingest.github.redeliver import redeliver_missed
 
     stop = stop or threading.Event()
     asked: set[str] = set()
-    with GitHubClient(token, base_url=base_url, on_wait=_stderr) as client:
+    with GitHubClient(token, base_url=base_url, on_wait=_stderr, app=app) as client:
         while True:
-            report = redeliver_missed(client, EventLog(engine), repo, hook_id, asked)
+            report = redeliver_missed(client, EventLog(engine), hook, asked)
             print(report.summary(), flush=True)
             if not watch or stop.wait(every):
                 return 0

@@ -1,5 +1,6 @@
 """Recover what GitHub failed to deliver: GitHub never retries a failed delivery by itself; it keeps
 a webhook's deliveries about 3 days and redelivers one when asked (with the same X-GitHub-Delivery).
+A repository's webhook is read with a token; a GitHub App's own webhook with the App's JWT.
 
 A delivery is missed when no attempt of its GUID is in the event log: it failed, timed out, or was
 answered by something other than this ingest. Pings are never logged (ingest answers them ``pong``)
@@ -13,13 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.ingest.event_log import EventLog
-from shared.github import GitHubClient
+from shared.github import GitHubClient, Hook
 
 
 @dataclass
 class RedeliveryReport:
-    repo: str
-    hook_id: int
+    hook: Hook
     attempts: int = 0  # deliveries GitHub listed (every attempt, redeliveries included)
     guids: int = 0  # distinct X-GitHub-Delivery values among them
     in_log: int = 0
@@ -29,7 +29,7 @@ class RedeliveryReport:
     asked_before: int = 0  # missed, but asked for earlier by this process (--watch)
 
     def summary(self) -> str:
-        return (f"{self.repo} webhook {self.hook_id}: {self.attempts} attempt(s) of {self.guids} "
+        return (f"{self.hook.name}: {self.attempts} attempt(s) of {self.guids} "
                 f"delivery(ies); {self.in_log} in the event log, {self.pings} ping(s); "
                 f"{len(self.asked)} missed, asked for again"
                 + (f": {', '.join(self.asked)}" if self.asked else "")
@@ -49,12 +49,12 @@ def missed(deliveries: list[dict[str, Any]], logged: set[str]) -> dict[str, dict
     return latest
 
 
-def redeliver_missed(client: GitHubClient, event_log: EventLog, repo: str, hook_id: int,
+def redeliver_missed(client: GitHubClient, event_log: EventLog, hook: Hook,
                      asked: set[str] | None = None) -> RedeliveryReport:
     """One pass: list, compare with the log, ask for each missed GUID once (``asked`` spans passes)."""
     asked = set() if asked is None else asked
-    report = RedeliveryReport(repo, hook_id)
-    deliveries = client.hook_deliveries(repo, hook_id)
+    report = RedeliveryReport(hook)
+    deliveries = client.hook_deliveries(hook)
     guids = {d["guid"] for d in deliveries if d.get("guid")}
     logged = event_log.known(sorted(guids))
     report.attempts, report.guids, report.in_log = len(deliveries), len(guids), len(logged)
@@ -65,7 +65,7 @@ def redeliver_missed(client: GitHubClient, event_log: EventLog, repo: str, hook_
         if guid in asked:
             report.asked_before += 1
             continue
-        client.redeliver(repo, hook_id, attempt["id"])
+        client.redeliver(hook, attempt["id"])
         asked.add(guid)
         report.asked.append(guid)
     return report
