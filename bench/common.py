@@ -82,6 +82,18 @@ class Service(ServiceProcess):
             queue.extend(int(c) for c in children)
         return found
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the process tree (live processes only)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            except (OSError, IndexError, ValueError):
+                pass
+        return round(total / tick, 2)
+
     def peak_rss_mib(self) -> float:
         """Sum of VmHWM (peak resident set) over the process tree, in MiB."""
         total = 0

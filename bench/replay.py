@@ -70,6 +70,14 @@ def load_log(db_url: str, count: int) -> None:
     engine.dispose()
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle nor waiting for I/O), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for_consumers(amqp_url: str, timeout: float = 120) -> None:
     def consumed() -> bool:
         """a consumer on every queue"""
@@ -93,6 +101,7 @@ def main() -> None:
         raw = raw_broker.run(pipeline.amqp_url, args.events)
         load_log(pipeline.db_url, args.events)
         wait_for_consumers(pipeline.amqp_url)
+        cpu_before, busy_before = pipeline.cpu(), busy_seconds()
         engine = sa.create_engine(pipeline.db_url)
         expected = args.events * len(TASKS)
         start = time.monotonic()
@@ -118,6 +127,8 @@ def main() -> None:
         elapsed = time.monotonic() - start
         replay.wait()
         memory = pipeline.memory()
+        cpu = {name: round(used - cpu_before.get(name, 0.0), 1) for name, used in pipeline.cpu().items()}
+        cpu["machine_busy"] = round(busy_seconds() - busy_before, 1)  # ours, RabbitMQ, PostgreSQL, the rest
         engine.dispose()
     finally:
         pipeline.close()
@@ -135,6 +146,7 @@ def main() -> None:
             "raw_broker": raw,
             "ratio_to_raw_broker": round(rate / raw["messages_per_s"], 3),
             "peak_rss_mib": memory,
+            "cpu_seconds": cpu,  # per service, during the replay: where the time goes
         },
     )
 
