@@ -66,7 +66,7 @@ def relay(a: Adapters) -> Service:
     # down must wait for it (its loop backs off), not exit.
     from shared.settings import github_api_url, github_token
 
-    return ingest_service.relay(a.engine, a.broker, github_token(), github_api_url())
+    return ingest_service.relay(a.engine, a.broker, a.settings.routes_file, github_token(), github_api_url())
 
 
 def webhooks(a: Adapters, on_append=lambda: None) -> Service:
@@ -161,11 +161,14 @@ def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:
     """``wcml replay``: the replay source, run here; it publishes into the broker the settings name
     (the embedded instance's queue file, when run in its folder)."""
     from services.ingest.commands import replay as run_replay
+    from shared.routing import load_rules, tasks_of
 
     _shared_broker(a, "a replay")
+    rules = load_rules(a.settings.routes_file)
     try:
         engine, stop = a.migrated_engine, stop_on_signals()
-        return run_replay(engine, a.broker, stop, resume=resume, quiet=quiet, **request)
+        topology.declare(a.broker, tasks_of(rules))  # it publishes task messages straight to them
+        return run_replay(engine, a.broker, stop, resume=resume, quiet=quiet, rules=rules, **request)
     finally:
         a.close()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.dispatcher.rules import load_rules, tasks_of
 from services.dispatcher.worker import Dispatcher
 from shared.broker import Broker, ConsumeOptions, topology
+from shared.routing import load_rules, tasks_of
 from shared.service import Consumer, Service
 
 # Large batches: routing is cheap, and one confirm wait covers a whole batch of task messages.

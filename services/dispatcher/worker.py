@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from services.dispatcher.routing import NotAnIssueEvent, route
-from services.dispatcher.rules import Rule
 from shared import metrics
 from shared.broker import Broker, Delivery, Outgoing, Rejection
 from shared.messages import TASKS_EXCHANGE, EventEnvelope, MessageError, decode, encode
+from shared.routing import NotAnIssueEvent, Rule, route
 
 log = logging.getLogger(__name__)
 routed_total = metrics.counter("wcml_dispatcher_tasks_total", "Task messages published", ("task",))

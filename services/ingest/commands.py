@@ -12,13 +12,15 @@ from services.ingest.replay import Replayer
 from services.ingest.replay_runs import ReplayNotFound, ReplayRuns
 from shared.broker import Broker
 from shared.errors import UserError
+from shared.routing import Rule
 
 
 def replay(engine, broker: Broker, stop: threading.Event, *, filters: dict[str, Any], tasks=(),
            model: str | None = None, rate: float | None = None, created_by: str | None = None,
-           resume: str | None = None, quiet: bool = False) -> int:
+           resume: str | None = None, quiet: bool = False, rules: tuple[Rule, ...] | None = None) -> int:
+    """``rules``: route each event here and publish its task messages (else envelopes for the dispatcher)."""
     runs = ReplayRuns(engine)
-    replayer = Replayer(EventLog(engine), broker, runs)
+    replayer = Replayer(EventLog(engine), broker, runs, rules=rules)
     if resume:
         try:
             run = runs.get(resume)

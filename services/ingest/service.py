@@ -4,6 +4,7 @@ beside it (the outbox relay, the replay source, and issues fetched from GitHub t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -14,6 +15,7 @@ from services.ingest.outbox_relay import OutboxRelay
 from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns
 from shared.broker import Broker, ConsumeOptions, topology
+from shared.routing import load_rules, tasks_of
 from shared.service import Consumer, Service
 
 REPLAY_REQUESTS = ConsumeOptions(prefetch=10, max_batch=10)
@@ -26,12 +28,16 @@ def webhooks(engine: sa.Engine, secrets: Sequence[str], max_body_bytes: int,
                    blueprint=lambda: ingest_blueprint(event_log, secrets, max_body_bytes, on_append))
 
 
-def relay(engine: sa.Engine, broker: Broker, github_token: str | None, github_url: str) -> Service:
-    """The outbox relay, the replay source, and "score this issue now" (GitHub, with ``github_token``)."""
+def relay(engine: sa.Engine, broker: Broker, routes_file: Path | None, github_token: str | None,
+          github_url: str) -> Service:
+    """The outbox relay, the replay source (routing replayed events itself, by ``routes_file``), and
+    "score this issue now" (GitHub, with ``github_token``)."""
     event_log = EventLog(engine)
     outbox = OutboxRelay(event_log, broker)
-    replays = ReplaySource(Replayer(event_log, broker, ReplayRuns(engine)))
+    rules = load_rules(routes_file)
+    replays = ReplaySource(Replayer(event_log, broker, ReplayRuns(engine), rules=rules))
     scores = ScoreRequests(engine, github_token, github_url)
-    return Service("relay", wake=outbox.wake, loops=(("relay", outbox.run), ("replays", replays.serve)),
+    return Service("relay", wake=outbox.wake, tasks=tuple(tasks_of(rules)),
+                   loops=(("relay", outbox.run), ("replays", replays.serve)),
                    consumers=(Consumer(topology.REPLAYS_QUEUE.name, replays.handle, REPLAY_REQUESTS),
                               Consumer(topology.SCORES_QUEUE.name, scores.handle, REPLAY_REQUESTS)))

@@ -1,12 +1,20 @@
 """Where prediction documents live in the blob store, and the rule for the "latest" one.
 
-History documents are immutable, one per stored row. The latest document per issue and
-task (webcompat's ``needsdiagnosis/<issue>.json``, now with owner/repo) only moves
-forward: it is replaced by a live prediction of an equal or later (position, id).
+History documents are immutable JSON lines, one object per batch the store consumed
+(``history/<yyyy>/<mm>/<dd>/<batch>.jsonl``, a row a line in id order; each row's ``blob_key``
+names its batch's object), as a data lake keeps an append-only record: one object per batch
+rather than per prediction is what lets a replay of history run at the broker's speed. Rows stored
+before that change keep their one-document-per-row key (``history/<task>/…/<delivery>.json``).
+The latest document per issue and task (webcompat's ``needsdiagnosis/<issue>.json``, now with
+owner/repo) only moves forward: it is replaced by a live prediction of an equal or later
+(position, id).
 """
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import datetime
 from typing import Any
 
 from shared.blobs import BlobStore
@@ -14,12 +22,30 @@ from shared.blobs import BlobStore
 HISTORY_PREFIX = "history/"
 
 
-def history_key(task: str, repo: str, number: int, model_version: str, delivery_id: str) -> str:
+def batch_key(now: datetime) -> str:
+    """A new batch's history object (UTC date folders keep listings short)."""
+    return f"{HISTORY_PREFIX}{now:%Y/%m/%d}/{uuid.uuid4().hex}.jsonl"
+
+
+def legacy_history_key(task: str, repo: str, number: int, model_version: str, delivery_id: str) -> str:
+    """A row stored before history was batched: one document of its own."""
     return f"{HISTORY_PREFIX}{task}/{repo}/{number}/{model_version}/{delivery_id}.json"
 
 
-def issue_history_prefix(task: str, repo: str, number: int) -> str:
-    return f"{HISTORY_PREFIX}{task}/{repo}/{number}/"
+def history_lines(documents: list[dict[str, Any]]) -> bytes:
+    """A batch's history object: its rows as JSON lines, in id order."""
+    ordered = sorted(documents, key=lambda d: d["id"])
+    return b"".join(json.dumps(d, sort_keys=True, separators=(",", ":")).encode() + b"\n" for d in ordered)
+
+
+def read_history(data: bytes | None) -> list[dict[str, Any]]:
+    """The rows in a history object (JSON lines; a legacy one-row document too)."""
+    if not data:
+        return []
+    text = data.decode()
+    if text.lstrip().startswith("{") and "\n{" not in text.strip():
+        return [json.loads(text)]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def latest_key(task: str, repo: str, number: int) -> str:

@@ -40,6 +40,7 @@ predictions = sa.Table(
     sa.Index("ix_predictions_predicted_at", "predicted_at"),
     sa.Index("ix_predictions_replay", "replay_id", "id"),
     sa.Index("ix_predictions_model", "model_version", "id"),
+    sa.Index("ix_predictions_blob_key", "blob_key"),  # the rows of one history object (0006)
 )
 
 IDENTITY = ("delivery_id", "task", "model_version")

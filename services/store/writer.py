@@ -2,9 +2,11 @@
 
 Rows first, in one transaction per batch, insert-or-ignore on (delivery id, task, model
 version), so a redelivered batch changes nothing and a batch is never half-written.
-Documents second, from the stored rows, for every valid prediction of the batch, so a
-redelivery also repairs an object lost after the commit. Exceptions from the database
-or S3 propagate: the consumer loop retries transient ones before acking anything.
+Documents second, from the stored rows: the batch's new rows as one history object (JSON lines,
+``documents.py``), and a latest document for each issue whose best live row (by position, then
+id, asked of the database) is in the batch. A redelivered row's history object is rewritten from
+the rows that name it, so a redelivery also repairs an object lost after the commit. Exceptions
+from the database or S3 propagate: the consumer loop retries transient ones before acking.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.store.documents import HISTORY_PREFIX, history_key, issue_history_prefix, rank, write_latest
+from services.store.documents import (
+    HISTORY_PREFIX,
+    batch_key,
+    history_lines,
+    legacy_history_key,
+    write_latest,
+)
 from services.store.records import record
 from services.store.tables import IDENTITY, LIVE_RECORD, predictions
 from services.store.validation import InvalidPrediction, check
@@ -46,6 +54,7 @@ class PredictionWriter:
         """Store a batch; return the deliveries refused for good (the caller dead-letters them)."""
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         rejections: list[Rejection] = []
+        key = batch_key(utcnow())
         for delivery in deliveries:
             try:
                 prediction = decode(delivery.body, Prediction)
@@ -56,20 +65,23 @@ class PredictionWriter:
                                                                "message_id": delivery.message_id})
                 rejections.append(Rejection(delivery, reason))
                 continue
-            rows.setdefault(prediction.key, _row(prediction, predicted_at))  # first copy wins
+            rows.setdefault(prediction.key, _row(prediction, predicted_at, key))  # first copy wins
         REJECTED.inc(len(rejections))
         if rows:
             with self.engine.begin() as conn:
                 # key order: concurrent consumers lock the unique index in the same order (no deadlock)
-                inserted = _insert(conn, [rows[key] for key in sorted(rows)])
+                inserted = _insert(conn, [rows[k] for k in sorted(rows)])
                 stored = _select(conn, list(rows))
+                redelivered = {r.blob_key for r in stored if r.id not in inserted and r.blob_key != key}
+                history = _by_key([*(r for r in stored if r.id in inserted), *_named(conn, redelivered)])
+                latest = _best_live(conn, stored)
             for row in stored:
                 STORED.labels(row.task, "stored" if row.id in inserted else "duplicate").inc()
-            write_documents(self.blobs, [record(row) for row in stored])
+            write_documents(self.blobs, history, [record(row) for row in latest])
         return rejections
 
 
-def _row(p: Prediction, predicted_at: datetime) -> dict[str, Any]:
+def _row(p: Prediction, predicted_at: datetime, blob_key: str) -> dict[str, Any]:
     return {
         "delivery_id": p.delivery_id, "task": p.task, "model_version": p.model_version,
         "position": p.position, "event": p.event, "action": p.action, "repo": p.repo,
@@ -77,7 +89,7 @@ def _row(p: Prediction, predicted_at: datetime) -> dict[str, Any]:
         "probabilities": {k: float(v) for k, v in p.probabilities.items()},
         "predicted_at": predicted_at, "replay_id": p.replay_id,
         "fills_live": p.fills_live, "source": p.source,
-        "blob_key": history_key(p.task, p.repo, p.number, p.model_version, p.delivery_id),
+        "blob_key": blob_key,
     }
 
 
@@ -102,21 +114,62 @@ def _select(conn: Connection, keys: list[tuple[str, str, str]]) -> list[sa.Row]:
     return list(conn.execute(query))
 
 
-def write_documents(blobs: BlobStore, documents: Sequence[dict[str, Any]], workers: int = 8) -> None:
-    """History document for each; latest for the last live prediction of each issue and task.
+def _named(conn: Connection, keys: set[str]) -> list[sa.Row]:
+    """Every row a history object holds (a redelivery rewrites the objects its rows were in)."""
+    if not keys:
+        return []
+    return list(conn.execute(sa.select(predictions).where(predictions.c.blob_key.in_(sorted(keys)))))
 
-    Objects are independent (one writer per latest key per batch), so they are written
-    concurrently: S3 round trips, not CPU, bound a batch.
+
+def _history_key(row: sa.Row) -> str:
+    """The history object a row is in: its batch's, or (stored before batching) its own."""
+    return row.blob_key or legacy_history_key(row.task, row.repo, row.number, row.model_version,
+                                              row.delivery_id)
+
+
+def _by_key(rows: Iterable[sa.Row]) -> dict[str, list[dict[str, Any]]]:
+    documents: dict[str, list[dict[str, Any]]] = {}
+    seen: set[int] = set()
+    for row in rows:
+        if row.id not in seen:
+            seen.add(row.id)
+            documents.setdefault(_history_key(row), []).append(record(row))
+    return documents
+
+
+def _best_live(conn: Connection, stored: Sequence[sa.Row]) -> list[sa.Row]:
+    """The stored rows that are now their issue's best live row: the latest documents to write.
+    Asked of the database, so no document is read to compare, and an older row never wins."""
+    issues = sorted({(r.task, r.repo, r.number) for r in stored if r.replay_id is None or r.fills_live})
+    if not issues:
+        return []
+    order = sa.func.row_number().over(
+        partition_by=(predictions.c.task, predictions.c.repo, predictions.c.number),
+        order_by=(predictions.c.position.desc(), predictions.c.id.desc())).label("rank")
+    issue = sa.tuple_(predictions.c.task, predictions.c.repo, predictions.c.number)
+    ranked = sa.select(predictions.c.id, order).where(issue.in_(issues), LIVE_RECORD).subquery()
+    best = {row.id for row in conn.execute(sa.select(ranked.c.id).where(ranked.c.rank == 1))}
+    return [r for r in stored if r.id in best]
+
+
+def write_documents(blobs: BlobStore, history: dict[str, list[dict[str, Any]]],
+                    latest: Sequence[dict[str, Any]], workers: int = 8) -> None:
+    """The history objects (one per batch, or a legacy row's own), then each issue's latest.
+
+    Objects are independent, so they are written concurrently: S3 round trips, not CPU, bound
+    a batch. A latest document is still compared with the one stored before it is replaced, in
+    case another store replica wrote a later one meanwhile.
     """
-    latest: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for doc in documents:
-        if doc["replay_id"] is None or doc["fills_live"]:
-            issue = (doc["task"], doc["repo"], doc["number"])
-            if rank(doc) >= rank(latest.get(issue)):
-                latest[issue] = doc
-    _each(lambda doc: blobs.put_json(doc["blob_key"], doc), documents, workers)
-    DOCUMENTS.labels("history").inc(len(documents))
-    written = _each(lambda doc: write_latest(blobs, doc), list(latest.values()), workers)
+    def put_history(item: tuple[str, list[dict[str, Any]]]) -> None:
+        key, documents = item
+        if key.endswith(".jsonl"):
+            blobs.put(key, history_lines(documents))
+        else:
+            blobs.put_json(key, documents[0])
+
+    _each(put_history, list(history.items()), workers)
+    DOCUMENTS.labels("history").inc(len(history))
+    written = _each(lambda doc: write_latest(blobs, doc), list(latest), workers)
     DOCUMENTS.labels("latest").inc(sum(written))
 
 
@@ -135,24 +188,29 @@ def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None
         since = parse_time(since)
     elif since is not None:  # SQLite compares the UTC text, so bind UTC
         since = as_utc(since).astimezone(UTC)
-    everything = since is None  # a narrow repair lists only the issues it touches
+    everything = since is None  # a narrow repair looks up only the objects its rows name
     known = set(blobs.keys(HISTORY_PREFIX)) if everything else set()
-    listed: set[str] = set()
+    checked: set[str] = set()
+    missing: set[str] = set()
     issues: set[tuple[str, str, int]] = set()
     written = 0
     for row in _rows_since(engine, since):
-        key = row.blob_key or history_key(row.task, row.repo, row.number, row.model_version,
-                                          row.delivery_id)
-        prefix = issue_history_prefix(row.task, row.repo, row.number)
-        if not everything and prefix not in listed:
-            listed.add(prefix)
-            known.update(blobs.keys(prefix))
-        if key not in known:
-            blobs.put_json(key, {**record(row), "blob_key": key})
-            known.add(key)
-            written += 1
+        key = _history_key(row)
+        if key not in checked:
+            checked.add(key)
+            if key not in known and (everything or blobs.get(key) is None):
+                missing.add(key)
         if row.replay_id is None or row.fills_live:
             issues.add((row.task, row.repo, row.number))
+    with engine.connect() as conn:
+        batched = _by_key(_named(conn, {k for k in missing if k.endswith(".jsonl")}))
+    legacy = {k for k in missing if not k.endswith(".jsonl")}
+    for row in _rows_since(engine, since) if legacy else ():
+        key = _history_key(row)
+        if key in legacy:
+            batched[key] = [{**record(row), "blob_key": key}]
+    write_documents(blobs, batched, [])
+    written += len(batched)
     with engine.connect() as conn:
         for task, repo, number in sorted(issues):
             best = conn.execute(

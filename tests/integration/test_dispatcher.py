@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from services.dispatcher.rules import load_rules
 from services.dispatcher.worker import Dispatcher
 from services.ingest.event_log import EventLog
 from services.ingest.outbox_relay import OutboxRelay
@@ -17,6 +16,7 @@ from shared.broker import ConsumeOptions, Outgoing, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
 from shared.messages import EVENTS_EXCHANGE, TaskMessage, decode
+from shared.routing import load_rules
 from tests.octokit import examples
 from tests.waiting import eventually
 

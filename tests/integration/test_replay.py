@@ -6,7 +6,6 @@ import threading
 import sqlalchemy as sa
 
 from services import cli
-from services.dispatcher.rules import load_rules
 from services.dispatcher.worker import Dispatcher
 from services.ingest.event_log import EventLog, event_log
 from services.ingest.replay import Replayer
@@ -20,6 +19,7 @@ from shared.blobs import FileBlobStore
 from shared.broker import ConsumeOptions, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine, utcnow
+from shared.routing import load_rules
 from tests.waiting import eventually, settled
 
 EVENTS = 10_000

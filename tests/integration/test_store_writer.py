@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services.store.documents import history_key, latest_key
+from services.store.documents import latest_key, legacy_history_key, read_history
 from services.store.tables import predictions
 from services.store.writer import PredictionWriter, repair
 from shared.blobs import FileBlobStore, open_blob_store
@@ -44,8 +44,19 @@ def rows(engine) -> list[sa.Row]:
         return list(conn.execute(sa.select(predictions).order_by(predictions.c.id)))
 
 
-def hkey(p: Prediction) -> str:
-    return history_key(p.task, p.repo, p.number, p.model_version, p.delivery_id)
+def hkey(engine, p: Prediction) -> str:
+    """The history object the row of ``p`` is in."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(predictions.c.blob_key).where(
+            predictions.c.delivery_id == p.delivery_id, predictions.c.task == p.task,
+            predictions.c.model_version == p.model_version)).scalar_one()
+
+
+def history(engine, blobs, p: Prediction) -> dict:
+    """The history document of ``p``: its line in its batch's object."""
+    [doc] = [d for d in read_history(blobs.get(hkey(engine, p))) if d["delivery_id"] == p.delivery_id
+             and d["model_version"] == p.model_version]
+    return doc
 
 
 @pytest.fixture
@@ -71,8 +82,9 @@ def test_redelivered_batch_keeps_one_row_and_one_document(writer, engine, blobs)
     assert writer.handle([delivery(a), delivery(b)]) == []
     stored = rows(engine)
     assert [(r.delivery_id, r.number) for r in stored] == [("d-1", 101), ("d-2", 102)]
-    assert sorted(blobs.keys("history/")) == sorted([hkey(a), hkey(b)])
-    assert stored[0].blob_key == hkey(a)
+    [key] = blobs.keys("history/")  # one object for the batch, JSON lines in id order
+    assert stored[0].blob_key == stored[1].blob_key == key and key.endswith(".jsonl")
+    assert [d["delivery_id"] for d in read_history(blobs.get(key))] == ["d-1", "d-2"]
     assert blobs.keys(f"needsdiagnosis/{REPO}/") == [latest_key("needsdiagnosis", REPO, 101),
                                                       latest_key("needsdiagnosis", REPO, 102)]
 
@@ -80,7 +92,7 @@ def test_redelivered_batch_keeps_one_row_and_one_document(writer, engine, blobs)
 def test_documents_carry_the_prediction_and_when_it_was_stored(writer, blobs, s3_url, s3_endpoint):
     p = prediction()
     writer.handle([delivery(p)])
-    doc = blobs.get_json(hkey(p))
+    doc = history(writer.engine, blobs, p)
     expected = {k: v for k, v in to_dict(p).items() if k not in ("v", "kind", "predicted_at")}
     assert {k: doc[k] for k in expected} == expected
     assert doc["predicted_at"] == "2024-05-01T10:00:00Z"
@@ -88,7 +100,7 @@ def test_documents_carry_the_prediction_and_when_it_was_stored(writer, blobs, s3
     assert blobs.get_json(latest_key(p.task, REPO, p.number)) == doc
     bucket, prefix = s3_url[len("s3://"):].split("/", 1)
     client = s3_endpoint.client()
-    for key in (hkey(p), latest_key(p.task, REPO, p.number)):
+    for key in (hkey(writer.engine, p), latest_key(p.task, REPO, p.number)):
         head = client.head_object(Bucket=bucket, Key=f"{prefix}/{key}")
         assert head["ContentType"] == "application/json"
 
@@ -100,7 +112,7 @@ def test_redelivery_with_other_values_changes_nothing(writer, engine, blobs):
                                     predicted_at="2024-05-02T00:00:00Z"))])
     (row,) = rows(engine)
     assert (row.label, row.confidence) == ("needsdiagnosis", 0.8)
-    assert blobs.get_json(hkey(first))["label"] == "needsdiagnosis"
+    assert history(engine, blobs, first)["label"] == "needsdiagnosis"
 
 
 def test_new_model_version_adds_a_row_beside_the_old(writer, engine, blobs):
@@ -108,7 +120,8 @@ def test_new_model_version_adds_a_row_beside_the_old(writer, engine, blobs):
     writer.handle([delivery(old)])
     writer.handle([delivery(new), delivery(old)])
     assert [r.model_version for r in rows(engine)] == ["2024.05.01", "2024.06.01"]
-    assert sorted(blobs.keys("history/")) == sorted([hkey(old), hkey(new)])
+    assert sorted(blobs.keys("history/")) == sorted({hkey(engine, old), hkey(engine, new)})
+    assert history(engine, blobs, new)["label"] == "invalid"
     # same event position: the newer row stands for the issue
     assert blobs.get_json(latest_key(old.task, REPO, 101))["model_version"] == "2024.06.01"
 
@@ -118,11 +131,11 @@ def test_lost_objects_are_rewritten_by_redelivery(writer, blobs, s3_url, s3_endp
     writer.handle([delivery(p)])
     bucket, prefix = s3_url[len("s3://"):].split("/", 1)
     client = s3_endpoint.client()
-    for key in (hkey(p), latest_key(p.task, REPO, p.number)):
+    for key in (hkey(writer.engine, p), latest_key(p.task, REPO, p.number)):
         client.delete_object(Bucket=bucket, Key=f"{prefix}/{key}")
     assert blobs.keys() == []
     writer.handle([delivery(p)])
-    assert blobs.get_json(hkey(p))["delivery_id"] == "d-1"
+    assert history(writer.engine, blobs, p)["delivery_id"] == "d-1"
     assert blobs.get_json(latest_key(p.task, REPO, p.number))["delivery_id"] == "d-1"
 
 
@@ -130,23 +143,25 @@ def test_repair_rewrites_missing_and_stale_documents(writer, engine, blobs, s3_u
     a = prediction()
     b = prediction(delivery_id="d-2", position=7)
     c = prediction(delivery_id="d-3", position=3, number=103, replay_id="r-1")
-    writer.handle([delivery(a), delivery(b), delivery(c)])
+    writer.handle([delivery(a), delivery(b)])
+    writer.handle([delivery(c)])
     assert repair(engine, blobs) == 0
     bucket, prefix = s3_url[len("s3://"):].split("/", 1)
     client = s3_endpoint.client()
-    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(a)}")
-    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(c)}")
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(engine, a)}")  # a's and b's batch
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(engine, c)}")
     blobs.put_json(latest_key(a.task, REPO, 101), {"position": 1, "id": 1})  # behind the database
     assert repair(engine, blobs) == 3
-    assert blobs.get_json(hkey(a))["delivery_id"] == "d-1"
-    assert blobs.get_json(hkey(c))["replay_id"] == "r-1"
+    assert history(engine, blobs, a)["delivery_id"] == "d-1"
+    assert history(engine, blobs, b)["delivery_id"] == "d-2"
+    assert history(engine, blobs, c)["replay_id"] == "r-1"
     assert blobs.get_json(latest_key(a.task, REPO, 101))["delivery_id"] == "d-2"
     assert blobs.keys(f"needsdiagnosis/{REPO}/103") == []  # replays never make a latest document
     assert repair(engine, blobs) == 0
-    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(b)}")
+    client.delete_object(Bucket=bucket, Key=f"{prefix}/{hkey(engine, c)}")
     assert repair(engine, blobs, since=datetime.now(UTC) + timedelta(hours=1)) == 0
     assert repair(engine, blobs, since=(datetime.now(UTC) - timedelta(hours=1)).isoformat()) == 1
-    assert blobs.get_json(hkey(b))["position"] == 7
+    assert history(engine, blobs, c)["position"] == 3
 
 
 @pytest.mark.parametrize("body, reason", [
@@ -188,14 +203,14 @@ def test_a_bad_message_does_not_hold_back_its_batch(writer, engine):
     assert len(rows(engine)) == 1
 
 
-def test_replay_predictions_leave_latest_alone(writer, blobs):
+def test_replay_predictions_leave_latest_alone(writer, engine, blobs):
     live = prediction(position=5)
     writer.handle([delivery(live)])
     replayed = prediction(delivery_id="d-9", position=50, model_version="2025.01.01", label="invalid",
                           replay_id="r-1")
     writer.handle([delivery(replayed)])
     assert blobs.get_json(latest_key(live.task, REPO, 101))["delivery_id"] == "d-1"
-    assert blobs.get_json(hkey(replayed))["replay_id"] == "r-1"
+    assert history(engine, blobs, replayed)["replay_id"] == "r-1"
     writer.handle([delivery(prediction(number=555, replay_id="r-1"))])
     assert blobs.get(latest_key(live.task, REPO, 555)) is None
 
@@ -209,7 +224,7 @@ def test_out_of_order_positions_never_regress_latest(writer, blobs):
     writer.handle([delivery(prediction(delivery_id="d-30", position=30, number=7)),
                    delivery(prediction(delivery_id="d-20", position=20, number=7))])
     assert blobs.get_json(latest_key(later.task, REPO, 7))["position"] == 30
-    assert len(blobs.keys("history/")) == 4
+    assert len(blobs.keys("history/")) == 3  # one object a batch
 
 
 def test_database_outage_propagates_as_transient(blobs):
@@ -231,7 +246,7 @@ def test_blob_failure_after_commit_is_repaired_by_the_retry(engine, blobs):
     assert len(rows(engine)) == 1  # committed; the message is not acked, so it comes back
     PredictionWriter(engine, blobs).handle([delivery(p)])
     assert len(rows(engine)) == 1
-    assert blobs.get_json(hkey(p))["delivery_id"] == "d-1"
+    assert history(engine, blobs, p)["delivery_id"] == "d-1"
 
 
 def test_embedded_mode_sqlite_and_files(sqlite_url, tmp_path):
@@ -244,9 +259,10 @@ def test_embedded_mode_sqlite_and_files(sqlite_url, tmp_path):
     assert [r.model_version for r in rows(engine)] == ["2024.05.01", "2024.06.01"]
     assert rows(engine)[0].predicted_at.replace(tzinfo=UTC) == datetime(2024, 5, 1, 10, tzinfo=UTC)
     assert blobs.get_json(latest_key(a.task, REPO, 101))["model_version"] == "2024.06.01"
-    (tmp_path / "blobs" / hkey(a)).unlink()
+    (tmp_path / "blobs" / hkey(engine, a)).unlink()
     assert repair(engine, blobs) == 1
-    assert sorted(blobs.keys("history/")) == sorted([hkey(a), hkey(b)])
+    assert sorted(blobs.keys("history/")) == sorted({hkey(engine, a), hkey(engine, b)})
+    assert history(engine, blobs, a)["model_version"] == "2024.05.01"
     engine.dispose()
 
 
@@ -287,3 +303,18 @@ def test_a_replay_by_the_live_model_fills_the_gap_as_the_live_record(writer, eng
     empty = FileBlobStore(tmp_path / "lost")  # every document lost: repair writes them again
     assert repair(engine, empty) >= 2
     assert empty.get_json(latest_key(filled.task, REPO, 777))["delivery_id"] == "d-gap"
+
+
+def test_rows_stored_before_batching_keep_their_own_documents(writer, engine, blobs):
+    """A row written before history was batched names its one-row document: a redelivery and
+    `wcml store repair` rewrite that document, in its own shape."""
+    p = prediction(delivery_id="d-old")
+    writer.handle([delivery(p)])
+    legacy = legacy_history_key(p.task, p.repo, p.number, p.model_version, p.delivery_id)
+    with engine.begin() as conn:
+        conn.execute(sa.update(predictions).values(blob_key=legacy))
+    writer.handle([delivery(p)])  # redelivered
+    assert blobs.get_json(legacy)["delivery_id"] == "d-old"
+    blobs_root_keys = blobs.keys("history/")
+    assert legacy in blobs_root_keys
+    assert repair(engine, blobs) == 0

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.dispatcher.rules import load_rules
 from services.dispatcher.worker import Dispatcher
 from services.ingest.app import create_app
 from services.ingest.event_log import EventLog
@@ -25,6 +24,7 @@ from shared.broker import Delivery, topology
 from shared.broker.memory import MemoryBroker
 from shared.database import create_engine, migrate
 from shared.messages import EventEnvelope, IssueSnapshot, Prediction, TaskMessage, encode
+from shared.routing import load_rules
 
 SECRET = "property-secret"
 LIMIT = 4096

@@ -10,13 +10,12 @@ import json
 
 import pytest
 
-from services.dispatcher.routing import NotAnIssueEvent, route
-from services.dispatcher.rules import load_rules
 from services.ingest.webhook import parse
 from services.predictor.tasks import get_task
 from services.predictor.training.datasets import build, histories_from_log, read_labelled, write_dataset
 from shared.issues import NotAnIssueError, issue_url, snapshot_of_issue, snapshot_of_record
 from shared.messages import EventEnvelope, TaskMessage, decode, encode
+from shared.routing import NotAnIssueEvent, load_rules, route
 
 SECRET = "s3cret"
 REPO = "webcompat/web-bugs"

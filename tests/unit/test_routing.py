@@ -1,9 +1,8 @@
 import pytest
 
-from services.dispatcher.routing import NotAnIssueEvent, route
-from services.dispatcher.rules import RulesError, load_rules, matching_tasks, parse_rules
 from services.samples import issue_payload
 from shared.messages import EventEnvelope
+from shared.routing import NotAnIssueEvent, RulesError, load_rules, matching_tasks, parse_rules, route
 
 RULES = load_rules()
 

@@ -1,4 +1,10 @@
-"""Routing rules: a declarative TOML file mapping GitHub events to ML tasks."""
+"""Routing: which ML tasks a GitHub event starts, and the task messages it becomes.
+
+The rules are a declarative TOML file (``WCML_ROUTES``; the packaged default is ``routes.toml``
+beside this module). Two places route with them: the dispatcher (live and imported events) and the
+replay source, which turns the events it reads from the log straight into task messages, one hop
+fewer for a replay of history. Both use this module, so a replay routes as the live path does.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import UserError
-from shared.messages import EventEnvelope
+from shared.issues import NotAnIssueError, snapshot_of_issue
+from shared.messages import EventEnvelope, IssueSnapshot, TaskMessage
 
 DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
 _FIELDS = {"task", "event", "actions", "repos", "senders", "exclude_senders", "label"}
@@ -95,3 +102,26 @@ def tasks_of(rules: tuple[Rule, ...]) -> list[str]:
 
 def matching_tasks(rules: tuple[Rule, ...], e: EventEnvelope) -> list[str]:
     return sorted({r.task for r in rules if r.matches(e)})
+
+
+class NotAnIssueEvent(NotAnIssueError):
+    """A rule matched an event whose payload carries no usable issue."""
+
+
+def snapshot(e: EventEnvelope) -> IssueSnapshot:
+    """The payload's issue as the predictor reads it, mapped as training maps it (``shared.issues``)."""
+    try:
+        return snapshot_of_issue(e.payload.get("issue"), e.repo)
+    except NotAnIssueError:
+        raise NotAnIssueEvent(f"{e.event}.{e.action} delivery {e.delivery_id} has no issue object") from None
+
+
+def route(rules: tuple[Rule, ...], e: EventEnvelope) -> list[TaskMessage]:
+    tasks = [t for t in matching_tasks(rules, e) if not e.only_tasks or t in e.only_tasks]
+    if not tasks:
+        return []
+    issue = snapshot(e)
+    return [TaskMessage(task=t, delivery_id=e.delivery_id, position=e.position, event=e.event,
+                        action=e.action, issue=issue, replay_id=e.replay_id,
+                        model_version=e.model_version, source=e.source)
+            for t in tasks]
