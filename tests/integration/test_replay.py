@@ -92,7 +92,7 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
     log_events(engine, EVENTS)
     event_log_ = EventLog(engine)
     runs = ReplayRuns(engine)
-    replayer = Replayer(event_log_, broker, runs)
+    replayer = Replayer(event_log_, broker, runs, rules=load_rules())  # routing itself, as deployed
     consumers = Consumers(amqp_url, engine, models, tmp_path / "blobs")
     try:
         # Run 1, interrupted after about 3,000 events, then resumed.
