@@ -1,7 +1,9 @@
 """Composition root: the adapters settings name, and every service built from its declaration.
 
 The distributed commands run one of these a process; the embedded mode (``embedded.py``) runs them
-all in one. Nothing imports this module but those two.
+all in one. Nothing imports this module but those two. Each builder imports its service when it is
+called, so a process holds only the service it runs (the predictor's model libraries, torch among
+them through skops, cost about 300 MiB and seconds at start that a dispatcher or store does not pay).
 """
 
 from __future__ import annotations
@@ -9,10 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cached_property
 
-from services.dispatcher import service as dispatcher_service
-from services.ingest import service as ingest_service
-from services.predictor import service as predictor_service
-from services.store import service as store_service
 from shared import service as runner
 from shared.blobs import BlobStore, open_blob_store
 from shared.broker import Broker, connect, topology
@@ -62,34 +60,45 @@ class Adapters:
 
 
 def relay(a: Adapters) -> Service:
-    # No migration: ingest migrated before starting it, and a relay that starts while the database is
-    # down must wait for it (its loop backs off), not exit.
+    from services.ingest import service as ingest_service
     from shared.settings import github_api_url, github_token
 
+    # No migration: ingest migrated before starting it, and a relay that starts while the database is
+    # down must wait for it (its loop backs off), not exit.
     return ingest_service.relay(a.engine, a.broker, a.settings.routes_file, github_token(), github_api_url())
 
 
 def webhooks(a: Adapters, on_append=lambda: None) -> Service:
+    from services.ingest import service as ingest_service
+
     s = a.settings
     return ingest_service.webhooks(a.migrated_engine, s.webhook_secrets, s.max_body_bytes, on_append)
 
 
 def dispatcher(a: Adapters) -> Service:
+    from services.dispatcher import service as dispatcher_service
+
     return dispatcher_service.declare(a.broker, a.settings.routes_file)
 
 
 def predictor(a: Adapters, task: str, model: str | None = None, **overrides) -> Service:
     """``overrides`` (prefetch, max_batch, max_wait; None: as declared) change the declared batch settings."""
+    from services.predictor import service as predictor_service
+
     options = replace(predictor_service.OPTIONS, **{k: v for k, v in overrides.items() if v is not None})
     bundle = predictor_service.bundle(a.settings.models_dir, task, model)
     return predictor_service.declare(a.broker, a.settings.models_dir, bundle, options)
 
 
 def store(a: Adapters) -> Service:
+    from services.store import service as store_service
+
     return store_service.writer(a.migrated_engine, a.blobs)
 
 
 def api(a: Adapters) -> Service:
+    from services.store import service as store_service
+
     return store_service.api(a.migrated_engine, a.settings.api_keys, a.broker)
 
 
@@ -109,6 +118,8 @@ def actions(a: Adapters, live: bool | None = None) -> Service:
 
 
 def routed_tasks(a: Adapters) -> list[str]:
+    from services.dispatcher import service as dispatcher_service
+
     return dispatcher_service.routed_tasks(a.settings.routes_file)
 
 
