@@ -94,17 +94,24 @@ class Service(ServiceProcess):
                 pass
         return round(total / tick, 2)
 
+    def rss_mib(self) -> float:
+        """Sum of VmRSS (resident now) over the process tree, in MiB."""
+        return self._status_kib("VmRSS:") / 1024
+
     def peak_rss_mib(self) -> float:
         """Sum of VmHWM (peak resident set) over the process tree, in MiB."""
+        return round(self._status_kib("VmHWM:") / 1024, 1)
+
+    def _status_kib(self, field: str) -> int:
         total = 0
         for pid in self.pids():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(field):
                         total += int(line.split()[1])
             except OSError:
                 pass
-        return round(total / 1024, 1)
+        return total
 
 
 def save(name: str, figures: dict) -> Path:

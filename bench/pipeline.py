@@ -51,6 +51,10 @@ class BenchPipeline:
     def memory(self) -> dict[str, float]:
         return {name: s.peak_rss_mib() for name, s in self.services.items()}
 
+    def resident(self) -> dict[str, float]:
+        """MiB resident now, per service."""
+        return {name: round(s.rss_mib(), 1) for name, s in self.services.items()}
+
     def cpu(self) -> dict[str, float]:
         """CPU seconds each service has used: where the time went, summed over its processes."""
         return {name: s.cpu_seconds() for name, s in self.services.items()}

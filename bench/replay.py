@@ -70,6 +70,15 @@ def load_log(db_url: str, count: int) -> None:
     engine.dispose()
 
 
+def window_rate(samples: list[tuple[float, int]], start: int, end: int) -> float:
+    """Events/s between the moments ``start`` and ``end`` events had both predictions stored."""
+    def when(events: int) -> float:
+        return next((t for t, stored in samples if stored >= events * len(TASKS)), samples[-1][0])
+
+    seconds = when(end) - (when(start) if start else 0.0)
+    return (end - start) / seconds if seconds > 0 else 0.0
+
+
 def busy_seconds() -> float:
     """CPU seconds the whole machine has spent busy (not idle nor waiting for I/O), from /proc/stat."""
     with open("/proc/stat") as f:
@@ -113,6 +122,9 @@ def main() -> None:
             text=True,
         )
         stored, published_at = 0, None
+        samples: list[tuple[float, int]] = []  # (seconds since start, predictions stored)
+        checkpoints = [n for n in (10_000, 100_000, 1_000_000) if n <= args.events]
+        resident: dict[str, dict[str, float]] = {}  # RSS per service when N events are stored
 
         def all_stored() -> bool:
             nonlocal stored, published_at
@@ -124,6 +136,9 @@ def main() -> None:
                 stored = conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM predictions")).scalar_one()
                 if stored >= expected:
                     stored = conn.execute(sa.text("SELECT count(*) FROM predictions")).scalar_one()
+            samples.append((time.monotonic() - start, stored))
+            while checkpoints and stored >= checkpoints[0] * len(TASKS):
+                resident[f"{checkpoints.pop(0):,}"] = pipeline.resident()
             return stored >= expected
 
         eventually(all_stored, timeout=1800, interval=0.5,
@@ -137,16 +152,22 @@ def main() -> None:
     finally:
         pipeline.close()
     rate = args.events / elapsed
+    window = 100_000 if args.events >= 1_000_000 else args.events // 10  # events
+    first, last = window_rate(samples, 0, window), window_rate(samples, args.events - window, args.events)
     save(
         "replay",
         {
-            "setup": "wcml replay of N logged issues.opened events -> dispatcher -> 2 predictors -> store "
-            "(PostgreSQL rows + history documents on local disk), each service one process",
+            "setup": "wcml replay of N logged issues.opened events (the replay source routes them) -> "
+            "2 predictors -> store (PostgreSQL rows + batched history and latest documents on local "
+            "disk), each service one process",
             "events": args.events,
             "predictions_stored": stored,
             "seconds": round(elapsed, 1),
             "replay_publish_seconds": round(published_at, 1) if published_at else None,
             "events_per_s": round(rate),
+            "first_window_events_per_s": round(first), "last_window_events_per_s": round(last),
+            "window_events": window, "last_to_first": round(last / first, 2) if first else None,
+            "resident_mib_at": resident,
             "raw_broker": raw,
             "ratio_to_raw_broker": round(rate / raw["messages_per_s"], 3),
             "peak_rss_mib": memory,
