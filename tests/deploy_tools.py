@@ -46,7 +46,7 @@ def checkov(directory: Path) -> dict:
     """checkov's Kubernetes checks over every YAML file in ``directory``, as its JSON report."""
     done = subprocess.run(
         [_tool(CHECKOV), "--directory", str(directory), "--framework", "kubernetes", "--output", "json",
-         "--skip-download", "--quiet", "--soft-fail"],
+         "--skip-download", "--soft-fail"],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, **OFFLINE, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"})
     assert done.returncode == 0, done.stderr[-2000:]
