@@ -234,7 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
             embedded=True, parent=group("models", "model bundles"))
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
     q.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
-    p = add("healthcheck", tool, "exit 0 when this service's dependencies answer (for containers)")
+    # Only the broker is required: a predictor's container has no database URL (nor its credentials),
+    # so the database is checked where one is configured.
+    p = add("healthcheck", tool, "exit 0 when this service's dependencies answer (for containers)",
+            needs=(BROKER,))
     p.add_argument("--url", help="check this /healthz URL instead of the broker and database")
     p = add("sample-webhook", tool, "post a signed sample issues.opened webhook", needs=(), embedded=True)
     for flag, default in (("url", "http://127.0.0.1:8080/webhooks/github"), ("event", "issues"), ("number", 1)
