@@ -101,7 +101,8 @@ def test_items_are_newest_first_and_complete(seeded):
                      "confidence": 0.3, "position": 0,
                      "predicted_at": "2024-05-01T00:30:00Z", "event": "issues", "action": "opened",
                      "replay_id": None, "probabilities": {"needsdiagnosis": 0.5},
-                     "blob_key": "history/needsdiagnosis/mozilla/webcompat-reporter/1/m1/d-0.json"}
+                     "blob_key": first["blob_key"]}
+    assert re.fullmatch(r"history/\d{4}/\d\d/\d\d/[0-9a-f]{32}\.jsonl", first["blob_key"])  # its batch's
 
 
 WALKS = {
