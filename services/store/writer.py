@@ -153,7 +153,7 @@ def _best_live(conn: Connection, stored: Sequence[sa.Row]) -> list[sa.Row]:
 
 
 def write_documents(blobs: BlobStore, history: dict[str, list[dict[str, Any]]],
-                    latest: Sequence[dict[str, Any]], workers: int = 8) -> None:
+                    latest: Sequence[dict[str, Any]]) -> None:
     """The history objects (one per batch, or a legacy row's own), then each issue's latest.
 
     Objects are independent, so they are written concurrently: S3 round trips, not CPU, bound
@@ -167,6 +167,7 @@ def write_documents(blobs: BlobStore, history: dict[str, list[dict[str, Any]]],
         else:
             blobs.put_json(key, documents[0])
 
+    workers = blobs.concurrency
     _each(put_history, list(history.items()), workers)
     DOCUMENTS.labels("history").inc(len(history))
     written = _each(lambda doc: write_latest(blobs, doc), list(latest), workers)
