@@ -246,9 +246,9 @@ def actions_list(a: Adapters, params: dict, *, as_json: bool) -> int:
     """``wcml actions list``: the recorded actions, a line each (or JSON lines), newest first."""
     import json
 
-    from shared.actions import list_actions
+    from shared.actions import FILTERS, list_actions
 
-    items, next_cursor = list_actions(a.engine, params)
+    items, next_cursor = list_actions(a.engine, {k: params.get(k) for k in (*FILTERS, "cursor", "limit")})
     for item in items:
         print(json.dumps(item) if as_json else
               f"{item['created_at']}  {item['mode']:7}  {item['state']:7}  {item['repo']}#{item['number']}  "

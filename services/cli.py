@@ -14,6 +14,7 @@ from shared.replays import FILTER_HELP
 from shared.times import time_argument
 
 BROKER, DATABASE, BLOBS = "WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL"
+RUN_BIND = "127.0.0.1:8080"  # where `wcml run` serves, and where `wcml sample-webhook` posts
 
 
 def settings_of(args) -> wcml_settings.Settings:
@@ -73,8 +74,7 @@ def operate(args) -> int:
 
     a = adapters(args)
     if args.command == "actions":
-        return bootstrap.actions_list(a, {k: getattr(args, k) for k in (*ACTION_FILTERS, "cursor", "limit")},
-                                      as_json=args.json)
+        return bootstrap.actions_list(a, vars(args), as_json=args.json)
     if args.command == "predictions":
         return store.predictions(a.engine, vars(args), latest=args.latest, as_json=args.json)
     if args.command == "compare":
@@ -107,18 +107,14 @@ def model_command(args) -> int:  # train, evaluate, models demo
 
 
 def tool(args) -> int:  # migrate, healthcheck, sample-webhook
-    if args.command == "migrate":
-        from shared.database import migrate
-
-        migrate(settings_of(args).database_url)
-        print("database schema is up to date")
-        return 0
-    if args.command == "healthcheck":
-        from shared.health import check
-
-        return check(None if args.url else settings_of(args), args.url)
     from services.samples import post_sample_command
+    from shared.database import migrate_command
+    from shared.health import check
 
+    if args.command == "migrate":
+        return migrate_command(settings_of(args).database_url)
+    if args.command == "healthcheck":
+        return check(None if args.url else settings_of(args), args.url)
     return post_sample_command(settings_of(args), args.url, args.event, args.number)
 
 
@@ -145,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("run", serve, "embedded mode: every service in one process, its files under var/", embedded=True)
-    p.add_argument("--bind", default="127.0.0.1:8080", help="host:port (default %(default)s)")
+    p.add_argument("--bind", default=RUN_BIND, help="host:port (default %(default)s)")
     add("migrate", tool, "bring the database schema up to date", needs=(DATABASE,))
     p = http(add("ingest", serve, "webhook endpoint (gunicorn) plus its outbox relay", (BROKER, DATABASE),
                  requires=("WCML_WEBHOOK_SECRETS",)), 8000)
@@ -179,11 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="at most this many events per second")
     p.add_argument("--by", help="who runs it (recorded; default: the login name)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
-    github = group("github", "GitHub: import a repository's history, recover missed deliveries")
-    p = add("import", operate, "append a repository's issues and their events (REST API) to the event log "
-            "as imported issues events", (DATABASE,), parent=github)
-    q = add("redeliver", operate, "ask GitHub again for the webhook deliveries the event log lacks",
-            (DATABASE,), parent=github)
+    gh = group("github", "GitHub: import a repository's history, recover missed deliveries")
+    p = add("import", operate, "a repository's issues and events into the event log", (DATABASE,), parent=gh)
+    q = add("redeliver", operate, "ask GitHub again for deliveries the log lacks", (DATABASE,), parent=gh)
     p.add_argument("repo", metavar="OWNER/REPO")
     q.add_argument("repo", metavar="OWNER/REPO", nargs="?", help="with --hook: a repository's webhook")
     p.add_argument("--since", type=time_argument, help="only issues updated at or after (ISO 8601)")
@@ -199,17 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{flag}", required=True, help=text)
     p.add_argument("--truth", type=Path, help="labelled data set, e.g. from `wcml dataset build --from-log`")
     p = add("predictions", operate, "list stored predictions (the API's filters)", (DATABASE,))
-    for flag in ("repo", "issue", "task", "model", "label", "min-confidence", "max-confidence", "since",
-                 "until", "cursor"):
+    for flag in "repo issue task model label min-confidence max-confidence since until cursor".split():
         p.add_argument(f"--{flag}")
     p.add_argument("--replay", help="a replay run id; 'none': live only; 'any': replayed only")
     p.add_argument("--limit", default="50", help="page size, 1-500 (default %(default)s)")
     p.add_argument("--latest", action="store_true", help="with --repo and --issue: latest per task")
     dead = group("dead", "inspect and retry dead-lettered messages")
-    add("list", operate, "show dead letters with their reasons (left in place)", (BROKER,), parent=dead
-        ).add_argument("--limit", type=int, default=100)
-    add("requeue", operate, "send dead letters back where they came from", (BROKER,), parent=dead
-        ).add_argument("--limit", type=int, default=1000)
+    for name, text, limit in (("list", "show dead letters with their reasons (left in place)", 100),
+                              ("requeue", "send dead letters back where they came from", 1000)):
+        add(name, operate, text, (BROKER,), parent=dead).add_argument("--limit", type=int, default=limit)
     q = add("build", operate, "labelled issues from the event log or a GitHub API export", (),
             parent=group("dataset", "training data sets"))
     q.add_argument("task")
@@ -225,23 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data", type=Path, required=True, help="data set (.jsonl) or NLBSE'24 CSV")
         p.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
     train, evaluate = sub.choices["train"], p
-    train.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light",
-                       help="light: hashed TF-IDF (fast); heavy: + MiniLM sentence embeddings (ml extra); "
-                            "tuned: + all-mpnet-base-v2 tuned on the labels (tuned extra, slow)")
+    train.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light", help="light: hashed "
+                       "TF-IDF; heavy: + MiniLM embeddings (ml extra); tuned: + tuned mpnet (slow)")
     train.add_argument("--version", help="bundle version (default: the current UTC time)")
     evaluate.add_argument("--model", help="bundle version or directory (default: the newest installed)")
     q = add("demo", model_command, "train demo models for tasks that have none installed", needs=(),
             embedded=True, parent=group("models", "model bundles"))
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
     q.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
-    # Only the broker is required: a predictor's container has no database URL (nor its credentials),
-    # so the database is checked where one is configured.
-    p = add("healthcheck", tool, "exit 0 when this service's dependencies answer (for containers)",
-            needs=(BROKER,))
+    p = add("healthcheck", tool, "exit 0 when the broker (and the database, if set) answer", needs=(BROKER,))
     p.add_argument("--url", help="check this /healthz URL instead of the broker and database")
     p = add("sample-webhook", tool, "post a signed sample issues.opened webhook", needs=(), embedded=True)
-    for flag, default in (("url", "http://127.0.0.1:8080/webhooks/github"), ("event", "issues"), ("number", 1)
-                          ):
+    for flag, default in (("url", f"http://{RUN_BIND}/webhooks/github"), ("event", "issues"), ("number", 1)):
         p.add_argument(f"--{flag}", default=default, type=type(default))
     return parser
 

@@ -56,6 +56,13 @@ def alembic_config(url: str):
     return config
 
 
+def migrate_command(url: str) -> int:
+    """``wcml migrate``."""
+    migrate(url)
+    print("database schema is up to date")
+    return 0
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision (safe to run from several services at once)."""
     from alembic import command

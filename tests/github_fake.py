@@ -367,6 +367,14 @@ class FakeGitHub:
         if method != "GET" and urlsplit(target).path in self.overrides:
             status, extra, body_out = self.overrides[urlsplit(target).path]
             return self._json(status, body_out, extra, counted=True)
+        recorded = self.recorded.get(target)
+        if method != "GET" and recorded is not None and recorded["method"].upper() == method:
+            sent = json.loads(body or b"null")
+            with self.lock:
+                self.writes.append((method, urlsplit(target).path, sent))
+            if sent != recorded.get("body"):  # not the request GitHub answered: refuse it as GitHub would
+                return self._json(422, {"message": "Validation Failed"}, counted=True)
+            return self._recorded(recorded)
         if method == "POST" and "/hooks/" in target:
             return self._redelivery(urlsplit(target).path)
         if method in ("POST", "PATCH"):

@@ -125,3 +125,13 @@ def test_a_lost_connection_is_one_line(gh):
     with client(gh) as c, pytest.raises(GitHubError, match=r"^cannot read http://127\.0\.0\.1:\d+/repos/webcompat/"
                                                             r"web-bugs from GitHub: RemoteProtocolError"):
         c.repository("webcompat/web-bugs")
+
+
+def test_labels_are_added_as_in_githubs_recorded_exchange(gh):
+    """@octokit/fixtures' add-labels-to-issue: the same request body, and GitHub's recorded answer."""
+    gh.add_recorded("add-labels-to-issue")
+    with client(gh) as c:
+        c.add_labels("octokit-fixture-org/add-labels-to-issue", 1, ["Foo", "bAr", "baZ"])
+    assert gh.writes == [("POST", "/repos/octokit-fixture-org/add-labels-to-issue/issues/1/labels",
+                          {"labels": ["Foo", "bAr", "baZ"]})]
+    assert gh.statuses("/labels") == [200]
