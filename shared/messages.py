@@ -167,7 +167,9 @@ def _build(cls: type, data: dict[str, Any]):
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(known)
     if unknown:
-        raise MessageError(f"{cls.kind}: unknown field(s) {', '.join(sorted(unknown))}")
+        # names come from the sender: quoted and cut, so a reason stays one printable line
+        named = ", ".join(repr(name)[:60] for name in sorted(unknown)[:5])
+        raise MessageError(f"{cls.kind}: unknown field(s) {named}")
     missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]
     if missing:

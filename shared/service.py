@@ -29,6 +29,9 @@ class Consumer:
     queue: str
     handler: BatchHandler
     options: ConsumeOptions = field(default_factory=ConsumeOptions)
+    # Consumers side by side on the queue, each a thread with its own connection: while one waits (a
+    # commit, a publisher confirm, a document write), another works. The handler must allow it.
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,9 @@ def start(services: Sequence[Service], broker: Broker, stop: threading.Event) ->
     threads = []
     for service in services:
         for consumer in service.consumers:
-            log.info("%s consuming %s", service.name, consumer.queue)
-            threads.append(_thread(consumer.queue, stop, broker.consume, consumer.queue, consumer.handler,
-                                   stop, consumer.options))
+            log.info("%s consuming %s (%d thread(s))", service.name, consumer.queue, consumer.threads)
+            threads.extend(_thread(f"{consumer.queue}-{n}", stop, broker.consume, consumer.queue,
+                                   consumer.handler, stop, consumer.options) for n in range(consumer.threads))
         for name, loop in service.loops:
             threads.append(_thread(name, stop, loop, stop))
     return threads

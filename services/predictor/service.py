@@ -23,4 +23,4 @@ def declare(broker: Broker, models_dir: Path, default: Bundle, options: ConsumeO
     task = default.task.name
     worker = Predictor(task, models_dir, broker, default)
     return Service(f"predictor-{task}", tasks=(task,),
-                   consumers=(Consumer(topology.task_queue(task).name, worker.handle, options),))
+                   consumers=(Consumer(topology.task_queue(task).name, worker.handle, options, threads=2),))

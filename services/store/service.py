@@ -21,7 +21,7 @@ OPTIONS = ConsumeOptions(prefetch=1000, max_batch=500)
 
 def writer(engine: sa.Engine, blobs: BlobStore) -> Service:
     return Service("store", consumers=(
-        Consumer(topology.RESULTS_QUEUE.name, PredictionWriter(engine, blobs).handle, OPTIONS),))
+        Consumer(topology.RESULTS_QUEUE.name, PredictionWriter(engine, blobs).handle, OPTIONS, threads=2),))
 
 
 def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker) -> Service:
