@@ -96,7 +96,8 @@ def model_command(args) -> int:  # train, evaluate, models demo
     if args.command == "train":
         return commands.train(args.task, args.data, models, kind=args.kind, version=args.version)
     if args.command == "evaluate":
-        return commands.evaluate(args.task, args.data, models, model=args.model, as_json=args.json)
+        return commands.evaluate(args.task, args.data, models, model=args.model, as_json=args.json,
+                                 kind=args.kind, leave_one_repo_out=args.leave_one_repo_out)
     demo.ensure_demo_bundles(models, args.task or bootstrap.routed_tasks(adapters(args)))
     return 0
 
@@ -213,12 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("task")
         p.add_argument("--data", type=Path, required=True, help="data set (.jsonl) or NLBSE'24 CSV")
         p.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
-    train, evaluate = sub.choices["train"], p
-    train.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light",
+        p.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light",
                        help="light: hashed TF-IDF (fast); heavy: + MiniLM sentence embeddings (ml extra); "
                             "tuned: + all-mpnet-base-v2 tuned on the labels (tuned extra, slow)")
+    train, evaluate = sub.choices["train"], p
     train.add_argument("--version", help="bundle version (default: the current UTC time)")
     evaluate.add_argument("--model", help="bundle version or directory (default: the newest installed)")
+    evaluate.add_argument("--leave-one-repo-out", action="store_true", help="train --kind and a pooled "
+                          "TF-IDF baseline on all repositories of --data but one, score the one left out")
     q = add("demo", model_command, "train demo models for tasks that have none installed", needs=(),
             embedded=True, parent=actions("models", "model bundles"))
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
