@@ -1,0 +1,76 @@
+"""Choose the model for repositories a bundle has never seen, by leave-one-repository-out on the NLBSE'24
+*train* split only (the test split is never read here).
+
+A ``RepoRouter`` answers an unseen repository with its pooled fallback, so each candidate here is a
+pooled model: trained on four repositories' train issues, scored (macro F1) on the fifth's. The
+per-repository sub-models, and so the NLBSE'24 protocol's figure, do not depend on the fallback.
+Prints one JSON line per configuration.
+
+    WCML_EMBEDDING_CACHE=/work/.cache-embeddings nice -n 19 .venv/bin/python -m bench.loro_search [--only A,B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from services.predictor.embedding import SentenceEmbedding, heavy_pipeline
+from services.predictor.tasks import get_task
+from services.predictor.tasks.base import text_pipeline
+from services.predictor.tasks.markers import Markers
+from services.predictor.training.datasets import read_labelled
+from services.predictor.training.loro import BASELINE, baseline_model, leave_one_repo_out
+
+TRAIN = Path(__file__).resolve().parents[1].parent / "shared/datasets/nlbse24/issues_train.csv"
+
+
+def with_markers(pipeline: Pipeline, weight: float) -> Pipeline:
+    features = pipeline.named_steps["features"]
+    features.transformer_list.append(("markers", Markers(weight)))
+    return pipeline
+
+
+def embedding_only(c: float = 4.0) -> Pipeline:
+    return Pipeline([("features", FeatureUnion([("embedding", SentenceEmbedding())])),
+                     ("classifier", LogisticRegression(C=c, class_weight="balanced", max_iter=2000))])
+
+
+CONFIGS = {
+    BASELINE: baseline_model,
+    "light": text_pipeline,
+    **{f"light C={c}": (lambda c=c: text_pipeline(c)) for c in (0.5, 1.0, 16.0)},
+    **{f"light markers={w}": (lambda w=w: with_markers(text_pipeline(), w)) for w in (0.5, 1.0, 2.0)},
+    "heavy": heavy_pipeline,
+    **{f"heavy w={w}": (lambda w=w: heavy_pipeline(weight=w)) for w in (1.0, 1.5, 2.0)},
+    **{f"heavy C={c}": (lambda c=c: heavy_pipeline(c=c)) for c in (1.0, 16.0)},
+    **{f"heavy markers={w}": (lambda w=w: with_markers(heavy_pipeline(), w)) for w in (0.5, 1.0, 2.0)},
+    **{f"heavy w=1.5 markers={w}": (lambda w=w: with_markers(heavy_pipeline(weight=1.5), w)) for w in (1.0,)},
+    **{f"embedding only C={c}": (lambda c=c: embedding_only(c)) for c in (1.0, 4.0)},
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated configuration names")
+    parser.add_argument("--data", type=Path, default=TRAIN)
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(CONFIGS)
+    task = get_task("issuetype")
+    issues, labels = read_labelled(args.data)
+    for name in names:
+        started = time.monotonic()
+        report = leave_one_repo_out(task, issues, labels, {name: CONFIGS[name]})
+        print(json.dumps({"config": name, "mean": report["mean_macro_f1"][name],
+                          "per_repo": {r: row[name] for r, row in report["repos"].items()},
+                          "seconds": round(time.monotonic() - started)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
