@@ -8,6 +8,10 @@ A repository's classifier is its own, but what a bug report or a question looks 
 between projects: with ``others_weight`` > 0 it also learns from the other repositories' issues, each
 counting that fraction of one of its own (what that gains on NLBSE'24: docs/predictor.md).
 
+A repository it has not seen (the usual case for a team that installs a bundle trained elsewhere) is
+answered by ``fallback``, fitted on all repositories' issues: a model chosen for that case
+(``kinds.make_fallback``), measured by leave-one-repository-out (``training.loro``).
+
 With ``shared``, a transformer fitted once on all repositories' issues (the tuned model's encoder,
 ``tuned.WithEmbeddings``) turns the texts into what every sub-model reads: tuning an encoder once per
 repository would cost five times as much, and would see a fifth of the pairs.
@@ -28,15 +32,17 @@ from shared.messages import IssueSnapshot
 
 class RepoRouter(ClassifierMixin, BaseEstimator):
     """Fits ``estimator`` once per repository with at least ``min_examples`` issues of two or more
-    labels (on that repository's issues, plus the others' at ``others_weight`` each), and once on
-    everything as the fallback; all of them on ``shared``'s output when it is set."""
+    labels (on that repository's issues, plus the others' at ``others_weight`` each), and ``fallback``
+    (default: ``estimator``) once on everything for the repositories it has not seen; all of them on
+    ``shared``'s output when it is set."""
 
     def __init__(self, estimator: Any = None, min_examples: int = 30, others_weight: float = 0.0,
-                 shared: Any = None):
+                 shared: Any = None, fallback: Any = None):
         self.estimator = estimator
         self.min_examples = min_examples
         self.others_weight = others_weight
         self.shared = shared
+        self.fallback = fallback
 
     def fit(self, X: Sequence[tuple[str, str]], y: Sequence[str]) -> RepoRouter:
         repos, texts = _split(X)
@@ -44,7 +50,8 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array(sorted(set(y)), dtype=object)
         self.shared_ = None if self.shared is None else clone(self.shared).fit(list(texts), y)
         texts = self._shared_transform(texts)
-        self.fallback_ = clone(self.estimator).fit(list(texts), y)
+        fallback = getattr(self, "fallback", None)  # bundles from before ``fallback`` have none
+        self.fallback_ = clone(self.estimator if fallback is None else fallback).fit(list(texts), y)
         self.repos_: list[str] = []
         self.models_: list[Any] = []
         for repo in sorted(set(repos)):

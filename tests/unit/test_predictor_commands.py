@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+from sklearn.dummy import DummyClassifier
 
 from services.cli import main
 from services.predictor.routing import RepoRouter
@@ -32,6 +33,19 @@ def test_router_keeps_one_model_per_repository_and_falls_back_for_others():
     assert proba.shape == (2, 3) and np.allclose(proba.sum(axis=1), 1)
     small = RepoRouter(text_pipeline(), min_examples=1000).fit(X, y)
     assert small.repos_ == []  # too few issues everywhere: the pooled model answers for all
+
+
+def test_an_unseen_repository_is_answered_by_the_fallback_model_when_one_is_given():
+    rows = synthetic()
+    X = [(r["repo"], r["title"] + "\n" + r["body"]) for r in rows]
+    y = [r["label"] for r in rows]
+    router = RepoRouter(text_pipeline(), fallback=DummyClassifier(strategy="constant", constant="feature"))
+    router.fit(X, y)
+    assert router.repos_ == ["acme/app", "acme/lib"] and isinstance(router.fallback_, DummyClassifier)
+    seen, unseen = ("acme/app", "how can I anyone know"), ("other/repo", "how can I anyone know")
+    assert list(router.predict([seen, unseen])) == ["question", "feature"]
+    default = RepoRouter(text_pipeline()).fit(X, y)
+    assert default.predict([unseen])[0] == "question"  # without one, the estimator pooled over all
 
 
 def test_a_repository_model_learns_from_other_repositories_at_their_weight():
