@@ -122,6 +122,10 @@ def test_the_command_prints_the_table_for_the_model_and_the_pooled_baseline(tmp_
     for row in report["repos"].values():
         assert row["n"] == 36 and row["train_n"] == 72
         assert row["light"] > 1 / 3 and row[BASELINE] > 1 / 3  # better than chance on unseen wording
+    assert set(report["thresholds"]) == {"light", BASELINE}  # confidence on unseen repositories
+    for table in report["thresholds"].values():
+        classified = [row["classified"] for row in table]
+        assert classified == sorted(classified, reverse=True) and classified[0] <= 3 * 36
     assert main(["evaluate", "issuetype", "--leave-one-repo-out", "--data", str(data)]) == 0
     out = capsys.readouterr().out
     assert "leave-one-repository-out" in out and f"light beats {BASELINE} on" in out

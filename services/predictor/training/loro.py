@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from services.predictor.routing import model_inputs
 from services.predictor.tasks import Task
+from services.predictor.training.scoring import threshold_table
 from shared.errors import UserError
 from shared.messages import IssueSnapshot
 
@@ -66,6 +67,7 @@ def leave_one_repo_out(task: Task, issues: Sequence[IssueSnapshot], labels: Sequ
     y = np.asarray(labels, dtype=object)
     classes = sorted(set(task.labels) & set(labels))
     table: dict[str, dict[str, Any]] = {}
+    confident: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     steps = [(repo, name) for repo in scored for name in candidates]
     for repo, name in (progress or iter)(steps):
         train_idx, test_idx = np.flatnonzero(repos != repo), np.flatnonzero(repos == repo)
@@ -74,19 +76,34 @@ def leave_one_repo_out(task: Task, issues: Sequence[IssueSnapshot], labels: Sequ
         model = candidates[name]()
         fit_on = [issues[i] for i in train_idx]
         model.fit(model_inputs(task, model, fit_on), y[train_idx])
-        predicted = model.predict(model_inputs(task, model, [issues[i] for i in test_idx]))
+        inputs = model_inputs(task, model, [issues[i] for i in test_idx])
+        if hasattr(model, "predict_proba"):
+            proba = model.predict_proba(inputs)
+            predicted = np.asarray(model.classes_, dtype=object)[proba.argmax(axis=1)]
+            confident.setdefault(name, []).append((y[test_idx], predicted, proba.max(axis=1)))
+        else:
+            predicted = model.predict(inputs)
         row = table.setdefault(repo, {"n": int(len(test_idx)), "train_n": int(len(train_idx))})
         row[name] = round(float(f1_score(y[test_idx], predicted, labels=classes, average="macro",
                                          zero_division=0)), 4)
     mean = {name: round(float(np.mean([table[r][name] for r in scored])), 4) for name in candidates}
     report: dict[str, Any] = {"task": task.name, "protocol": "leave-one-repository-out",
                               "models": list(candidates), "repos": table, "mean_macro_f1": mean,
-                              "train_only_repos": unscored}
+                              "train_only_repos": unscored,
+                              # what a confidence threshold means on repositories the model never saw
+                              "thresholds": {name: _thresholds(classes, parts)
+                                             for name, parts in confident.items()}}
     if BASELINE in candidates:
         report["wins_over_baseline"] = {
             name: sum(1 for r in scored if table[r][name] > table[r][BASELINE])
             for name in candidates if name != BASELINE}
     return report
+
+
+def _thresholds(classes: list[str], parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list:
+    """The threshold table over all held-out repositories' issues together."""
+    truth, predicted, confidence = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return threshold_table(classes, truth, predicted, confidence)
 
 
 def format_loro(report: dict[str, Any]) -> str:
@@ -101,6 +118,20 @@ def format_loro(report: dict[str, Any]) -> str:
         lines.append(f"{repo:<{width}}{row['n']:>8}" + "".join(f"{row[m]:>{col}.3f}" for m in models))
     lines.append(f"{'mean':<{width}}{'':>8}"
                  + "".join(f"{report['mean_macro_f1'][m]:>{col}.3f}" for m in models))
+    if report.get("thresholds"):
+        lines += ["", "on the held-out repositories, acting only when confidence >= threshold: "
+                      "precision (share of issues classified)"]
+        named = list(report["thresholds"])
+        lines.append(f"{'threshold':<{width}}{'':>8}" + "".join(f"{m:>{col + 8}}" for m in named))
+        for i, row in enumerate(report["thresholds"][named[0]]):
+            cells = []
+            for m in named:
+                r = report["thresholds"][m][i]
+                cells.append(f"{'-' if r['precision'] is None else format(r['precision'], '.3f')} "
+                             f"({r['share']:.0%})")
+            lines.append(f"{'>= ' + format(row['threshold'], 'g'):<{width}}{'':>8}"
+                         + "".join(f"{c:>{col + 8}}" for c in cells))
+        lines.append("")
     for name, wins in report.get("wins_over_baseline", {}).items():
         lines.append(f"{name} beats {BASELINE} on {wins} of {len(report['repos'])} held-out repositories")
     if report["train_only_repos"]:
