@@ -22,6 +22,7 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from services.predictor.embedding import SentenceEmbedding, heavy_pipeline
+from services.predictor.routing import RepoRouter
 from services.predictor.tasks import get_task
 from services.predictor.tasks.base import text_pipeline
 from services.predictor.tasks.markers import Markers
@@ -58,6 +59,11 @@ CONFIGS = {
     "light without chars": lambda: without(text_pipeline(), "chars"),
     "heavy without chars": lambda: without(heavy_pipeline(), "chars"),
     "light without title": lambda: text_pipeline(title=False),
+    # a router with no per-repository model: its fallback, with and without the temperature fitted on
+    # leave-one-repository-out predictions within the training repositories (F1 unchanged; confidence)
+    **{f"{kind} router calibrate={c}": (lambda make=make, c=c: RepoRouter(make(), min_examples=10**9,
+                                                                           calibrate=c))
+       for kind, make in (("light", text_pipeline), ("heavy", heavy_pipeline)) for c in (False, True)},
 }
 
 
@@ -93,6 +99,8 @@ def main() -> int:
         report = leave_one_repo_out(task, issues, labels, {name: CONFIGS[name]})
         print(json.dumps({"config": name, "mean": report["mean_macro_f1"][name],
                           "per_repo": {r: row[name] for r, row in report["repos"].items()},
+                          "precision_share": {row["threshold"]: (row["precision"], row["share"])
+                                              for row in report["thresholds"].get(name, [])},
                           "seconds": round(time.monotonic() - started)}), flush=True)
     return 0
 
