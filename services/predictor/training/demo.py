@@ -75,7 +75,11 @@ def install_starter(models_dir: Path, task_name: str) -> Path | None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    load_bundle(models_dir, task_name, source.name)  # sha256 and allow-list checked now, not at first use
+    try:
+        load_bundle(models_dir, task_name, source.name)  # sha256, allow-list, this scikit-learn: now
+    except BundleError:
+        shutil.rmtree(task_dir / source.name, ignore_errors=True)
+        raise
     return task_dir / source.name
 
 
@@ -91,10 +95,12 @@ def ensure_demo_bundles(models_dir: Path, task_names: Iterable[str],
         task = get_task(name)
         try:
             path = install_starter(models_dir, name) if starter else None
-        except (OSError, BundleError):
+        except (OSError, BundleError) as exc:
             if list_versions(models_dir, name):  # another process installed one meanwhile
                 continue
-            raise
+            announce(f"the packaged starter model for {name} does not install here ({exc}); "
+                     f"a demo model instead")
+            path = None
         if path is not None:
             announce(f"no model installed for {name}: installed the packaged starter model (trained on "
                      f"public issues; data card: {path / DATA_CARD}) -> {path}")
