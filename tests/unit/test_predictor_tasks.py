@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
@@ -172,3 +173,21 @@ def test_registry_and_unknown_task():
     with pytest.raises(UnknownTaskError, match=r"unknown task 'needsdiag'.*issuetype, needsdiagnosis") as err:
         get_task("needsdiag")
     assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
+
+
+def test_markers_read_how_an_issue_is_written_not_its_words():
+    from services.predictor.tasks.markers import MARKERS, Markers
+
+    names = [name for name, _, _ in MARKERS]
+    texts = ["How do I set the timeout?\nIs there a way to configure it? Any idea?",
+             "Crash on start\n### Steps to reproduce\n```\nTraceback (most recent call last):\n"
+             "ValueError: bad\n```\nExpected behavior: no crash. Version 1.2.3",
+             "Add an option to export CSV\nIt would be nice to have an export button."]
+    out = Markers().fit(texts).transform(texts)
+    assert out.shape == (3, len(MARKERS) + 1) and out.dtype == np.float32
+    on = {i: {names[j] for j in range(len(names)) if out[i, j] > 0} for i in range(3)}
+    assert {"title_question_mark", "title_question_word", "question_body"} <= on[0]
+    assert {"code_block", "stack_trace", "repro_steps", "expected_actual", "versions", "headings",
+            "title_bug"} <= on[1]
+    assert {"title_feature", "feature_template"} <= on[2] and "stack_trace" not in on[2]
+    assert np.allclose(Markers(weight=2.0).transform(texts), 2 * out)
