@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", help="bundle version or directory (default: the newest installed)")
     evaluate.add_argument("--leave-one-repo-out", action="store_true", help="train --kind and a pooled "
                           "TF-IDF baseline on all repositories of --data but one, score the one left out")
-    q = add("demo", model_command, "train demo models for tasks that have none installed", needs=(),
+    q = add("demo", model_command, "first models where none is installed (starter, else demo)", needs=(),
             embedded=True, parent=actions("models", "model bundles"))
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
     q.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
