@@ -59,20 +59,16 @@ def consume(args) -> int:  # relay, dispatcher, predictor, store, actions: until
                                                     max_batch=args.batch, max_wait=args.max_wait))
 
 
-def replay(args) -> int:
-    from services import bootstrap
-
-    filters = {k: getattr(args, k) for k in FILTER_HELP}  # the replay filters (shared.replays)
-    return bootstrap.replay(adapters(args), filters=filters, tasks=args.task or (), model=args.model,
-                            rate=args.rate, created_by=args.by, resume=args.resume, quiet=args.quiet)
-
-
 def operate(args) -> int:
-    """predictions, actions list, compare, store repair, dead, dataset build, github: on stored data."""
+    """replay, predictions, actions list, compare, store repair, dead, dataset build, github."""
     from services import bootstrap
     from services.store import commands as store
 
     a = adapters(args)
+    if args.command == "replay":
+        filters = {k: getattr(args, k) for k in FILTER_HELP}  # the replay filters (shared.replays)
+        return bootstrap.replay(a, filters=filters, tasks=args.task or (), model=args.model, rate=args.rate,
+                                created_by=args.by, resume=args.resume, quiet=args.quiet)
     if args.command == "actions":
         return bootstrap.actions_list(a, vars(args), as_json=args.json)
     if args.command == "predictions":
@@ -101,7 +97,8 @@ def model_command(args) -> int:  # train, evaluate, models demo
     if args.command == "train":
         return commands.train(args.task, args.data, models, kind=args.kind, version=args.version)
     if args.command == "evaluate":
-        return commands.evaluate(args.task, args.data, models, model=args.model, as_json=args.json)
+        return commands.evaluate(args.task, args.data, models, model=args.model, as_json=args.json,
+                                 kind=args.kind, leave_one_repo_out=args.leave_one_repo_out)
     demo.ensure_demo_bundles(models, args.task or bootstrap.routed_tasks(adapters(args)))
     return 0
 
@@ -166,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
             needs=(DATABASE, BLOBS), parent=store.add_subparsers(dest="store_command", metavar="ACTION"))
     q.add_argument("--since", type=time_argument, help="only predictions stored since (ISO 8601)")
     http(add("api", serve, "query API and dashboard", (BROKER, DATABASE), requires=("WCML_API_KEYS",)), 8001)
-    p = add("replay", replay, "republish a slice of the event log as a recorded run", (BROKER, DATABASE))
+    p = add("replay", operate, "republish a slice of the event log as a recorded run", (BROKER, DATABASE))
     for name, text in FILTER_HELP.items():  # the replay filters, as shared.replays defines them
         kind = int if name.endswith("position") else time_argument if name in ("since", "until") else str
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=text)
@@ -216,12 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("task")
         p.add_argument("--data", type=Path, required=True, help="data set (.jsonl) or NLBSE'24 CSV")
         p.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
+        p.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light", help="light: "
+                       "hashed TF-IDF; heavy: + MiniLM embeddings (ml extra); tuned: + tuned mpnet (slow)")
     train, evaluate = sub.choices["train"], p
-    train.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light", help="light: hashed "
-                       "TF-IDF; heavy: + MiniLM embeddings (ml extra); tuned: + tuned mpnet (slow)")
     train.add_argument("--version", help="bundle version (default: the current UTC time)")
     evaluate.add_argument("--model", help="bundle version or directory (default: the newest installed)")
-    q = add("demo", model_command, "train demo models for tasks that have none installed", needs=(),
+    evaluate.add_argument("--leave-one-repo-out", action="store_true", help="leave each repo out in turn")
+    q = add("demo", model_command, "first models where none is installed (starter, else demo)", needs=(),
             embedded=True, parent=group("models", "model bundles"))
     q.add_argument("--task", action="append", help="task (repeatable; default: every routed task)")
     q.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")

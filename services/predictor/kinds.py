@@ -42,6 +42,14 @@ def make_pipeline(task: Task, kind: str = "light") -> Pipeline:
     return text_pipeline()
 
 
+def make_fallback(task: Task, kind: str = "light") -> Any:
+    """For a ``per_repo`` task: the pooled model of ``kind`` that answers for repositories not in the
+    training data (chosen by leave-one-repository-out, docs/predictor.md); None: the same as
+    ``make_pipeline``."""
+    _check(kind)
+    return None
+
+
 def shared_features(kind: str) -> Any:
     """What is fitted once on all training issues before the classifier(s) of ``kind``: the tuned
     encoder for ``tuned``, nothing otherwise."""
@@ -49,4 +57,4 @@ def shared_features(kind: str) -> Any:
     return WithEmbeddings(TunedEncoder()) if kind == "tuned" else None
 
 
-__all__ = ["MODEL_KINDS", "UnknownKindError", "make_pipeline", "shared_features"]
+__all__ = ["MODEL_KINDS", "UnknownKindError", "make_fallback", "make_pipeline", "shared_features"]

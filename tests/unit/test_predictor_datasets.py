@@ -59,12 +59,21 @@ RECORDED = [
      "events": [api_event("milestoned", "2024-01-10T10:00:01Z", milestone={"title": "needstriage"}),
                 api_event("milestoned", "2024-01-10T12:00:00Z", milestone={"title": "invalid"}),
                 api_event("closed", "2024-01-10T12:00:01Z")]},
-    # reported behind the moderation placeholder, then renamed: left out
+    # reported behind the moderation placeholder, released (renamed, label removed), then moved to
+    # Bugzilla: positive, with the title it was released with
     {"issue": api_issue(131003, "example.com - video does not play"),
-     "events": [api_event("renamed", "2024-01-10T10:05:00Z",
+     "events": [api_event("labeled", "2024-01-10T10:00:00Z", label={"name": "action-needsmoderation"}),
+                api_event("renamed", "2024-01-10T10:05:00Z",
                           rename={"from": "In the moderation queue.",
                                   "to": "example.com - video does not play"}),
-                api_event("milestoned", "2024-01-10T11:00:00Z", milestone={"title": "needsdiagnosis"})]},
+                api_event("unlabeled", "2024-01-10T10:05:01Z", label={"name": "action-needsmoderation"}),
+                api_event("milestoned", "2024-01-10T11:00:00Z", milestone={"title": "needstriage"}),
+                api_event("milestoned", "2024-01-12T11:00:00Z", milestone={"title": "moved"})]},
+    # rejected in moderation: never released, left out
+    {"issue": api_issue(131005, "Issue closed.", body="Its original content has been deleted."),
+     "events": [api_event("renamed", "2024-01-10T10:05:00Z",
+                          rename={"from": "In the moderation queue.", "to": "Issue closed."}),
+                api_event("closed", "2024-01-10T10:05:01Z")]},
     # a pull request in the export: never an example
     {**api_issue(131004, "Fix typo"), "pull_request": {"url": "x"}, "events": []},
 ]
@@ -79,10 +88,11 @@ def export(tmp_path) -> Path:
 
 def test_needsdiagnosis_examples_from_a_recorded_api_export(export):
     examples, report = build(ND, read_export(export))
-    assert (report.issues, report.examples, report.skipped) == (3, 2, 1)
+    assert (report.issues, report.examples, report.skipped) == (4, 3, 1)
     got = {issue.number: (issue.title, label) for issue, label in examples}
     assert got == {131001: ("example.com - site is not usable", "needsdiagnosis"),
-                   131002: ("example.com - design is broken", "not-needsdiagnosis")}
+                   131002: ("example.com - design is broken", "not-needsdiagnosis"),
+                   131003: ("example.com - video does not play", "needsdiagnosis")}
     issue = examples[0][0]
     assert issue.repo == "webcompat/web-bugs" and issue.author == "webcompat-bot"
     assert issue.url == "https://github.com/webcompat/web-bugs/issues/131001"
@@ -146,13 +156,41 @@ def test_imported_events_keep_the_time_they_happened_on_github():
     assert snapshot.title == "first title"
 
 
+MODERATION_BODY = ("<p>Thanks for the report. This issue is in the moderation queue; a human will "
+                   "review it shortly.</p>")
+
+
+def test_a_moderated_report_from_the_event_log_keeps_the_title_and_body_it_was_released_with():
+    """webcompat.com's moderation, as its webhooks record it: the report opened under the placeholder
+    with the ``action-needsmoderation`` label; on release one edit replaces title and body, then the
+    label goes (the event the needsdiagnosis rule scores); triage follows."""
+    queued = api_issue(9, "In the moderation queue.", body=MODERATION_BODY,
+                       labels=[{"name": "action-needsmoderation"}])
+    released = {**api_issue(9, "example.com - video does not play"), "labels": []}
+    envelopes = [
+        _webhook(1, "opened", queued),
+        _webhook(2, "labeled", queued, label={"name": "action-needsmoderation"}),
+        _webhook(3, "edited", {**released, "labels": queued["labels"]},
+                 changes={"title": {"from": "In the moderation queue."}, "body": {"from": MODERATION_BODY}}),
+        _webhook(4, "unlabeled", released, label={"name": "action-needsmoderation"}),
+        _webhook(5, "milestoned", {**released, "milestone": {"title": "sitewait"}},
+                 milestone={"title": "sitewait"}),
+        _webhook(6, "opened", {**queued, "number": 10}),  # still in the queue
+    ]
+    examples, report = build(ND, histories_from_log(envelopes))
+    assert (report.examples, report.skipped) == (1, 1)
+    (issue, label), = examples
+    assert (issue.number, issue.title, label) == (9, "example.com - video does not play", "needsdiagnosis")
+    assert issue.body == released["body"] and "moderation" not in ND.text(issue)
+
+
 def test_dataset_round_trip_and_bad_files(tmp_path, export):
     examples, _ = build(ND, read_export(export))
     path = tmp_path / "out" / "nd.jsonl"
-    assert datasets.write_dataset(path, examples) == 2
+    assert datasets.write_dataset(path, examples) == 3
     issues, labels = read_labelled(path)
     assert [(i.number, i.title) for i in issues] == [(e.number, e.title) for e, _ in examples]
-    assert labels == ["needsdiagnosis", "not-needsdiagnosis"]
+    assert labels == ["needsdiagnosis", "not-needsdiagnosis", "needsdiagnosis"]
     (tmp_path / "bad.jsonl").write_text('{"title": "x", "label": "bug"}\n{nope\n')
     with pytest.raises(DatasetError, match=r"bad.jsonl:2: not JSON"):
         read_labelled(tmp_path / "bad.jsonl")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
@@ -74,13 +75,45 @@ def test_original_title_is_the_from_of_the_earliest_rename_whatever_the_order_gi
 
 @pytest.mark.parametrize("placeholder", ["In the moderation queue.", "IN THE MODERATION QUEUE",
                                          "Issue 131234 is in the moderation queue"])
-def test_moderation_placeholder_titles_are_skipped(placeholder):
-    events = [renamed(placeholder, "example.com - video does not play", "2024-01-10T10:05:00Z"),
-              milestoned("needsdiagnosis", "2024-01-10T11:00:00Z")]
-    issue = _issue("example.com - video does not play")
-    assert ND.label_from_history(issue, events) is None
-    assert ND.example_from_history(issue, events) is None
-    assert ND.label_from_history(_issue(placeholder), []) is None  # still waiting in moderation
+def test_a_moderated_report_counts_with_the_title_it_was_released_with(placeholder):
+    events = [labeled("action-needsmoderation", "2024-01-10T10:00:00Z"),
+              renamed(placeholder, "example.com - video does not play", "2024-01-10T10:05:00Z"),
+              labeled("action-needsmoderation", "2024-01-10T10:05:01Z", kind="unlabeled"),
+              renamed("example.com - video does not play", "example.com - HLS stream stalls",
+                      "2024-01-11T09:00:00Z"),
+              milestoned("needsdiagnosis", "2024-01-11T09:00:01Z")]
+    issue = _issue("example.com - HLS stream stalls")
+    snapshot, label = ND.example_from_history(issue, events)
+    assert (snapshot.title, label) == ("example.com - video does not play", "needsdiagnosis")
+    assert snapshot.body == issue["body"]  # the body as released (moderation replaced the placeholder's)
+    released = events[:3]  # released, never renamed again nor triaged yet
+    assert ND.example_from_history(_issue("example.com - video does not play"), released)[0].title == \
+        "example.com - video does not play"
+    assert ND.label_from_history(_issue(placeholder), events[:1]) is None  # still waiting in moderation
+
+
+def test_a_report_rejected_in_moderation_is_left_out():
+    events = [renamed("In the moderation queue.", "Issue closed.", "2024-01-10T10:05:00Z"),
+              _event("closed", "2024-01-10T10:05:01Z")]
+    assert ND.label_from_history(_issue("Issue closed."), events) is None
+
+
+@pytest.mark.parametrize("milestones, expected", [
+    (["needstriage", "needsdiagnosis"], "needsdiagnosis"),
+    (["needstriage", "moved"], "needsdiagnosis"),        # bugbug: moved to Bugzilla counts
+    (["needstriage", "needscontact"], "needsdiagnosis"),  # diagnosed as a site problem
+    (["needstriage", "contactready"], "needsdiagnosis"),
+    (["needstriage", "sitewait"], "needsdiagnosis"),
+    (["needstriage", "invalid"], "not-needsdiagnosis"),
+    (["needstriage", "duplicate"], "not-needsdiagnosis"),
+    (["needstriage", "incomplete"], "not-needsdiagnosis"),
+    (["needstriage", "worksforme"], "not-needsdiagnosis"),
+    (["needstriage", "non-compat"], "not-needsdiagnosis"),
+    (["needstriage"], "not-needsdiagnosis"),
+])
+def test_the_milestones_after_triage(milestones, expected):
+    events = [milestoned(title, f"2024-01-1{n}T00:00:00Z") for n, title in enumerate(milestones)]
+    assert ND.label_from_history(_issue("example.com - site is not usable"), events) == expected
 
 
 def test_a_later_rename_to_a_placeholder_does_not_skip():
@@ -140,3 +173,21 @@ def test_registry_and_unknown_task():
     with pytest.raises(UnknownTaskError, match=r"unknown task 'needsdiag'.*issuetype, needsdiagnosis") as err:
         get_task("needsdiag")
     assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
+
+
+def test_markers_read_how_an_issue_is_written_not_its_words():
+    from services.predictor.tasks.markers import MARKERS, Markers
+
+    names = [name for name, _, _ in MARKERS]
+    texts = ["How do I set the timeout?\nIs there a way to configure it? Any idea?",
+             "Crash on start\n### Steps to reproduce\n```\nTraceback (most recent call last):\n"
+             "ValueError: bad\n```\nExpected behavior: no crash. Version 1.2.3",
+             "Add an option to export CSV\nIt would be nice to have an export button."]
+    out = Markers().fit(texts).transform(texts)
+    assert out.shape == (3, len(MARKERS) + 1) and out.dtype == np.float32
+    on = {i: {names[j] for j in range(len(names)) if out[i, j] > 0} for i in range(3)}
+    assert {"title_question_mark", "title_question_word", "question_body"} <= on[0]
+    assert {"code_block", "stack_trace", "repro_steps", "expected_actual", "versions", "headings",
+            "title_bug"} <= on[1]
+    assert {"title_feature", "feature_template"} <= on[2] and "stack_trace" not in on[2]
+    assert np.allclose(Markers(weight=2.0).transform(texts), 2 * out)

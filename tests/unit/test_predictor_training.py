@@ -22,7 +22,7 @@ def _issue(title: str, body: str = "") -> IssueSnapshot:
 def models_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("models")
     lines: list[str] = []
-    assert ensure_demo_bundles(path, list(TASKS), announce=lines.append) == list(TASKS)
+    assert ensure_demo_bundles(path, list(TASKS), announce=lines.append, starter=False) == list(TASKS)
     assert len(lines) == len(TASKS)
     for name, line in zip(TASKS, lines, strict=True):
         assert line.startswith(f"no model installed for {name}: trained a demo model") and "\n" not in line

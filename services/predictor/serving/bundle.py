@@ -48,7 +48,7 @@ ALLOWED_TYPES = frozenset({
     "scipy.sparse._csr.csr_matrix", "scipy.sparse._csr.csr_array",
     # our own code, imported from the installed package (the encoder's weights are checked by sha256)
     "services.predictor.routing.RepoRouter", "services.predictor.embedding.SentenceEmbedding",
-    "services.predictor.tasks.base.FirstLine",
+    "services.predictor.tasks.base.FirstLine", "services.predictor.tasks.markers.Markers",
     "services.predictor.tuned.TunedEncoder", "services.predictor.tuned.WithEmbeddings",
     "services.predictor.tuned.PairText", "services.predictor.tuned.PairVector",
     "numpy.float16",

@@ -11,9 +11,9 @@ from tqdm import tqdm
 
 from services.predictor.serving.bundle import load_bundle, write_bundle
 from services.predictor.tasks import get_task
-from services.predictor.training import datasets
+from services.predictor.training import datasets, loro
 from services.predictor.training.training import evaluate as evaluate_bundle
-from services.predictor.training.training import fingerprint, format_report
+from services.predictor.training.training import fingerprint, format_report, make_model
 from services.predictor.training.training import train as train_model
 from shared.errors import UserError
 from shared.messages import EventEnvelope
@@ -54,8 +54,12 @@ def train(task_name: str, data: Path, models_dir: Path, *, kind: str = "light",
 
 
 def evaluate(task_name: str, data: Path, models_dir: Path, *, model: str | None = None,
-             as_json: bool = False) -> int:
-    """Score a bundle, named by version or as a bundle directory ``<models>/<task>/<version>``."""
+             as_json: bool = False, kind: str = "light", leave_one_repo_out: bool = False) -> int:
+    """Score a bundle, named by version or as a bundle directory ``<models>/<task>/<version>``; or,
+    with ``leave_one_repo_out``, a fresh model of ``kind`` and the pooled baseline, repository by
+    repository (``loro``)."""
+    if leave_one_repo_out:
+        return evaluate_loro(task_name, data, kind=kind, as_json=as_json)
     version = model
     if model and Path(model).is_dir():
         bundle_dir = Path(model).resolve()
@@ -66,4 +70,17 @@ def evaluate(task_name: str, data: Path, models_dir: Path, *, model: str | None 
     issues, labels = datasets.read_labelled(data)
     report = evaluate_bundle(bundle, issues, labels)
     print(json.dumps(report, indent=2) if as_json else format_report(report))
+    return 0
+
+
+def evaluate_loro(task_name: str, data: Path, *, kind: str = "light", as_json: bool = False) -> int:
+    """Leave-one-repository-out: ``kind`` (as ``wcml train`` builds it) beside the pooled baseline."""
+    task = get_task(task_name)
+    issues, labels = datasets.read_labelled(data)
+    candidates = {kind: lambda: make_model(task, kind), loro.BASELINE: loro.baseline_model}
+    print(f"leave-one-repository-out on {len(issues)} issues from {data}: {kind} and {loro.BASELINE}",
+          file=sys.stderr)
+    report = loro.leave_one_repo_out(task, issues, labels, candidates, progress=lambda steps: tqdm(
+        steps, desc="held-out fits", unit="fit"))
+    print(json.dumps(report, indent=2) if as_json else loro.format_loro(report))
     return 0

@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from services.predictor.kinds import make_pipeline, shared_features
+from services.predictor.kinds import make_fallback, make_pipeline, shared_features
 from services.predictor.routing import RepoRouter, model_inputs
 from services.predictor.serving.bundle import Bundle
 from services.predictor.tasks import Task
@@ -57,21 +57,23 @@ def make_model(task: Task, kind: str = "light") -> Any:
     pipeline = make_pipeline(task, kind)
     shared = shared_features(kind)
     if task.per_repo:
-        return RepoRouter(pipeline, others_weight=task.others_weight(kind), shared=shared)
+        return RepoRouter(pipeline, others_weight=task.others_weight(kind), shared=shared,
+                          fallback=make_fallback(task, kind))
     return pipeline if shared is None else Pipeline([("shared", shared), ("model", pipeline)])
 
 
 def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: str = "light",
-          seed: int = 0, progress: Callable[[Iterable], Iterable] | None = None
+          seed: int = 0, progress: Callable[[Iterable], Iterable] | None = None, model: Any = None
           ) -> tuple[Any, dict[str, Any]]:
     """Stratified k-fold CV (k = min(5, smallest class), at least 2) for the metrics, then fit on all.
 
     Folds are stratified by (repository, label) for a routing task, so every repository's sub-model
     is cross-validated on its own issues as the NLBSE protocol scores it. ``progress`` wraps the
-    k + 1 fits (a progress bar: a tuned model's fits take long)."""
+    k + 1 fits (a progress bar: a tuned model's fits take long). ``model``: an unfitted model to use
+    instead of ``make_model(task, kind)``."""
     counts = _check(task, issues, labels)
     folds = max(2, min(MAX_FOLDS, min(counts.values())))
-    model = make_model(task, kind)
+    model = make_model(task, kind) if model is None else model
     inputs = model_inputs(task, model, issues)
     strata = [f"{i.repo}\n{label}" for i, label in zip(issues, labels, strict=True)]
     if min(Counter(strata).values()) < folds:
