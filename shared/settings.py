@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from shared.broker.urls import BrokerUrlError, split_broker_urls
 from shared.errors import UserError
 
 
@@ -37,6 +38,7 @@ class Settings:
     routes_file: Path | None
     var_dir: Path
     max_body_bytes: int
+    queue_replicas: int | None = None
 
     @property
     def embedded(self) -> bool:
@@ -78,6 +80,30 @@ def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     if not any(scheme == s or scheme.startswith(s + "+") for s in schemes):
         raise SettingsError(name, f"scheme {scheme or '(none)'!r} is not one of {', '.join(schemes)}")
     return value
+
+
+def _check_broker_url(value: str) -> str:
+    """One URL, or several AMQP URLs of one RabbitMQ cluster separated by commas."""
+    try:
+        urls = split_broker_urls(value)
+    except BrokerUrlError as exc:
+        raise SettingsError("WCML_BROKER_URL", str(exc)) from None
+    for u in urls:
+        _check_url("WCML_BROKER_URL", u, _SCHEMES["WCML_BROKER_URL"])
+    return ",".join(urls)
+
+
+def _positive_int(env: dict[str, str], name: str, default: int | None) -> int | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+        if number <= 0:
+            raise ValueError
+    except ValueError:
+        raise SettingsError(name, "must be a positive integer") from None
+    return number
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -127,6 +153,8 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
             if name in needs:
                 raise SettingsError(name, "is not set")
             return ""
+        if name == "WCML_BROKER_URL":
+            return _check_broker_url(value)
         return _check_url(name, value, _SCHEMES[name])
 
     broker_url, database_url, blob_url = (url(name) for name in URLS)
@@ -141,12 +169,8 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
     if not api_keys and embedded:
         api_keys = _generated_secret(var_dir, "api_key", announce)
 
-    try:
-        max_body = int(env.get("WCML_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD))
-        if max_body <= 0:
-            raise ValueError
-    except ValueError:
-        raise SettingsError("WCML_MAX_BODY_BYTES", "must be a positive integer") from None
+    max_body = _positive_int(env, "WCML_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD)
+    replicas = _positive_int(env, "WCML_QUEUE_REPLICAS", None)
 
     routes = env.get("WCML_ROUTES", "").strip()
     if routes and not Path(routes).is_file():
@@ -162,6 +186,7 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
         routes_file=Path(routes) if routes else None,
         var_dir=var_dir,
         max_body_bytes=max_body,
+        queue_replicas=replicas,
     )
 
 
