@@ -46,7 +46,7 @@ class Adapters:
 
     @cached_property
     def broker(self) -> Broker:
-        broker = connect(self.settings.broker_url, replicas=self.settings.queue_replicas)
+        broker = connect(self.settings.broker_url)
         topology.declare(broker)
         return broker
 

@@ -38,7 +38,6 @@ class Settings:
     routes_file: Path | None
     var_dir: Path
     max_body_bytes: int
-    queue_replicas: int | None = None
 
     @property
     def embedded(self) -> bool:
@@ -91,19 +90,6 @@ def _check_broker_url(value: str) -> str:
     for u in urls:
         _check_url("WCML_BROKER_URL", u, _SCHEMES["WCML_BROKER_URL"])
     return ",".join(urls)
-
-
-def _positive_int(env: dict[str, str], name: str, default: int | None) -> int | None:
-    value = env.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = int(value)
-        if number <= 0:
-            raise ValueError
-    except ValueError:
-        raise SettingsError(name, "must be a positive integer") from None
-    return number
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -169,8 +155,12 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
     if not api_keys and embedded:
         api_keys = _generated_secret(var_dir, "api_key", announce)
 
-    max_body = _positive_int(env, "WCML_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD)
-    replicas = _positive_int(env, "WCML_QUEUE_REPLICAS", None)
+    try:
+        max_body = int(env.get("WCML_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD))
+        if max_body <= 0:
+            raise ValueError
+    except ValueError:
+        raise SettingsError("WCML_MAX_BODY_BYTES", "must be a positive integer") from None
 
     routes = env.get("WCML_ROUTES", "").strip()
     if routes and not Path(routes).is_file():
@@ -186,7 +176,6 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
         routes_file=Path(routes) if routes else None,
         var_dir=var_dir,
         max_body_bytes=max_body,
-        queue_replicas=replicas,
     )
 
 

@@ -46,12 +46,11 @@ class ConsumerGone(pika.exceptions.AMQPError):
 CONNECTION_ERRORS = (pika.exceptions.AMQPError, OSError)
 
 
-def queue_arguments(queue: Queue, replicas: int | None = None) -> dict:
-    """``replicas``: the quorum queue's initial group size; None leaves it to the broker (3.10: 3
-    replicas, or every node of a smaller cluster)."""
+def queue_arguments(queue: Queue) -> dict:
+    """No ``x-quorum-initial-group-size``: RabbitMQ places 3 replicas (every node of a smaller
+    cluster), and the argument could never change afterwards (a redeclaration without it, or with
+    another value, is refused: PRECONDITION_FAILED)."""
     args = {"x-queue-type": "quorum"}
-    if replicas:
-        args["x-quorum-initial-group-size"] = replicas
     if queue.dead_letter:
         args.update({
             "x-delivery-limit": DELIVERY_LIMIT,
@@ -79,13 +78,11 @@ def node_parameters(url: str) -> pika.URLParameters:
 
 
 class RabbitBroker(Broker):
-    def __init__(self, url: str, *, connect_attempts: int | None = None, max_backoff: float = 5.0,
-                 replicas: int | None = None):
+    def __init__(self, url: str, *, connect_attempts: int | None = None, max_backoff: float = 5.0):
         urls = split_broker_urls(url)
         self._nodes = [node_parameters(u) for u in urls]
         self._names = [redacted(u) for u in urls]
         self._first = random.randrange(len(self._nodes))  # spread a cluster's clients over its nodes
-        self._replicas = replicas
         self._attempts = connect_attempts
         self._max_backoff = max_backoff
         self._local = threading.local()
@@ -175,7 +172,7 @@ class RabbitBroker(Broker):
         for ex in exchanges:
             channel.exchange_declare(ex.name, ex.type, durable=True)
         for q in queues:
-            channel.queue_declare(q.name, durable=True, arguments=queue_arguments(q, self._replicas))
+            channel.queue_declare(q.name, durable=True, arguments=queue_arguments(q))
             for exchange, key in q.bindings:
                 channel.queue_bind(q.name, exchange, routing_key=key)
         channel.close()
@@ -225,7 +222,7 @@ class RabbitBroker(Broker):
             buffer.append(_delivery(method, props, body))
 
         cancelled = []
-        channel.add_on_cancel_callback(cancelled.append)  # e.g. the queue's replicas all went away
+        channel.add_on_cancel_callback(cancelled.append)  # e.g. the queue was deleted
         tag = channel.basic_consume(queue, on_message)
         first_at = None
         while not stop.is_set():

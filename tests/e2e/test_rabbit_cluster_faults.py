@@ -2,9 +2,10 @@
 follower stopped, a node paused (``stop_app``) for 20 s.
 
 The distributed pipeline runs once for the three phases, every service given the three nodes in
-WCML_BROKER_URL and quorum queues of 3 replicas; nothing is restarted by hand. Each phase sends 50
-webhooks/s with its own delivery ids and counts its own deliveries against the stored predictions
-(tests/faults.py): lost 0, duplicated 0, unexpected 0. Reports land in tests/output/faults/.
+WCML_BROKER_URL; its quorum queues get 3 replicas (RabbitMQ's default, checked); nothing is
+restarted by hand. Each phase sends 50 webhooks/s with its own delivery ids and counts its own
+deliveries against the stored predictions (tests/faults.py): lost 0, duplicated 0, unexpected 0.
+Reports land in tests/output/faults/.
 """
 
 import time
@@ -46,12 +47,12 @@ def vhost(cluster):
 def pipeline(cluster, vhost, _databases, s3_endpoint, tmp_path_factory):
     # Declared first through one node alone: quorum queue leaders go to the declaring client's node
     # (client-local), so one node leads every queue and stopping it moves every leader at once.
-    seed = RabbitBroker(cluster.url(vhost, cluster.nodes[:1]), replicas=3)
+    seed = RabbitBroker(cluster.url(vhost, cluster.nodes[:1]))
     topology.declare(seed, TASKS)
     seed.close()
     pg_url = _databases.create()
     log_dir = tmp_path_factory.mktemp("cluster-services")
-    env = {"WCML_BROKER_URL": cluster.url(vhost), "WCML_QUEUE_REPLICAS": "3", "WCML_DATABASE_URL": pg_url,
+    env = {"WCML_BROKER_URL": cluster.url(vhost), "WCML_DATABASE_URL": pg_url,
            "WCML_BLOB_URL": f"s3://{s3_endpoint.create_bucket()}/wcml",
            "WCML_MODELS_DIR": str(log_dir / "models"), **s3_endpoint.env}
     p = FaultPipeline(env, log_dir, pg_url, rabbit_node=cluster.nodes[0].name)
@@ -101,11 +102,15 @@ def run_phase(name, pipeline, cluster, vhost, fault) -> dict:
     extra["leaders_after"] = cluster.leaders(vhost, QUEUES)
     dead = [p.name for p in pipeline.procs.values() if not p.alive()]
     assert not dead, f"services that stopped: {dead}"
+    broker = RabbitBroker(cluster.url(vhost))
+    extra["dead_lettered"] = broker.queue_depth("dead")  # all phases so far: nothing should be there
+    broker.close()
     rows = [r for r in pipeline.predictions() if r[0].startswith(f"{load.prefix}-")]
     assert len(pipeline.predictions()) == len(before) + len(rows), "another phase's predictions changed"
     report = check(f"rabbit_cluster_{name}", load, rows, extra)
     assert report["accepted"] == report["attempted"], report
     assert (report["lost"], report["duplicated"], report["unexpected"]) == (0, 0, 0), report
+    assert report["dead_lettered"] == 0, report
     replicated(cluster, vhost)  # the restarted node is back in every queue
     return report
 

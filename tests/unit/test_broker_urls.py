@@ -50,23 +50,18 @@ def test_settings_name_the_variable_in_one_line(tmp_path):
         load({"WCML_BROKER_URL": "redis://h1"}, needs=("WCML_BROKER_URL",))
 
 
-def test_settings_keep_the_list_normalised_and_the_replica_count():
-    s = load({"WCML_BROKER_URL": CLUSTER, "WCML_QUEUE_REPLICAS": "3"}, needs=("WCML_BROKER_URL",))
+def test_settings_keep_the_list_normalised():
+    s = load({"WCML_BROKER_URL": CLUSTER}, needs=("WCML_BROKER_URL",))
     assert s.broker_url == CLUSTER.replace(", ", ",") and not s.embedded
-    assert s.queue_replicas == 3
-    assert load({"WCML_BROKER_URL": CLUSTER}, needs=("WCML_BROKER_URL",)).queue_replicas is None
-    with pytest.raises(SettingsError, match="WCML_QUEUE_REPLICAS: must be a positive integer"):
-        load({"WCML_BROKER_URL": CLUSTER, "WCML_QUEUE_REPLICAS": "three"}, needs=("WCML_BROKER_URL",))
 
 
 def test_a_log_line_shows_a_node_without_its_credentials():
     assert redacted("amqp://u:secret@h2:5682/wcml") == "amqp://h2:5682/wcml"
 
 
-def test_quorum_queues_get_a_group_size_only_when_one_is_configured():
-    queue = Queue("tasks.x", ())
-    assert "x-quorum-initial-group-size" not in queue_arguments(queue)
-    assert queue_arguments(queue, 3)["x-quorum-initial-group-size"] == 3
+def test_quorum_queues_leave_their_replica_count_to_the_broker():
+    args = queue_arguments(Queue("tasks.x", ()))
+    assert args["x-queue-type"] == "quorum" and "x-quorum-initial-group-size" not in args
 
 
 def test_each_node_is_tried_once_with_short_timeouts_unless_the_url_says_otherwise():
