@@ -195,6 +195,12 @@ class RabbitCluster:
                 errors.append(str(exc))
         raise AssertionError(f"no node lists the queues: {errors}")
 
+    def connections(self) -> dict[str, int]:
+        """Client connections per node, the whole cluster's (asked of a running node)."""
+        listed = json.loads(self.rabbitmqctl(self.running()[0], "list_connections", "node",
+                                             "--formatter", "json"))
+        return {n.name: sum(c["node"] == n.name for c in listed) for n in self.nodes}
+
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 

@@ -124,6 +124,7 @@ def test_the_node_leading_the_queues_stopped_under_load_and_started_again(cluste
     def fault(extra):
         node = busiest_leader(cluster, vhost)
         extra["stopped"] = node.name
+        extra["connections_before"] = cluster.connections()
         cluster.stop_node(node)
         time.sleep(15)  # the fault itself: the leader's node down for 15 s (plus its stop and boot)
         cluster.boot(node)
@@ -138,6 +139,7 @@ def test_a_follower_node_stopped_under_load_and_started_again(cluster, vhost, pi
         assert followers, f"every node leads a queue: {leaders}"
         node = followers[0]
         extra["stopped"] = node.name
+        extra["connections_before"] = cluster.connections()
         cluster.stop_node(node)
         time.sleep(15)  # the fault itself: a follower down for 15 s (plus its stop and boot)
         cluster.boot(node)
@@ -149,6 +151,7 @@ def test_a_node_paused_with_stop_app_for_20_seconds(cluster, vhost, pipeline):
     def fault(extra):
         node = busiest_leader(cluster, vhost)
         extra["paused"] = node.name
+        extra["connections_before"] = cluster.connections()
         cluster.pause(node)
         try:
             time.sleep(20)  # the fault itself: the node's RabbitMQ stopped for 20 s, its VM up
