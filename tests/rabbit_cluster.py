@@ -197,9 +197,9 @@ class RabbitCluster:
 
     def connections(self) -> dict[str, int]:
         """Client connections per node, the whole cluster's (asked of a running node)."""
-        listed = json.loads(self.rabbitmqctl(self.running()[0], "list_connections", "node",
-                                             "--formatter", "json"))
-        return {n.name: sum(c["node"] == n.name for c in listed) for n in self.nodes}
+        listed = json.loads(self.rabbitmqctl(self.running()[0], "list_connections", "port",
+                                             "--formatter", "json"))  # port: the node's AMQP port
+        return {n.name: sum(c["port"] == n.port for c in listed) for n in self.nodes}
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
