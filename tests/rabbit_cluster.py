@@ -151,6 +151,14 @@ class RabbitCluster:
         self.rabbitmqctl(node, "start_app")
         self.rabbitmqctl(node, "await_startup")
 
+    def drain(self, node: Node) -> None:
+        """Maintenance mode: the node closes its listeners and client connections and hands its queue
+        leaders to other nodes, staying a member of everything."""
+        self.rabbitmqctl(node, "drain", tool="rabbitmq-upgrade")
+
+    def revive(self, node: Node) -> None:
+        self.rabbitmqctl(node, "revive", tool="rabbitmq-upgrade")
+
     def close(self) -> None:
         for node in self.nodes:
             if node.process is not None and node.process.poll() is None:
@@ -185,12 +193,13 @@ class RabbitCluster:
         return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
 
     def queues(self, vhost: str) -> list[dict]:
-        """Each queue of ``vhost``: name, type, leader, members, online (asked of a running node)."""
+        """Each queue of ``vhost``: name, type, leader, members, online, consumers (asked of a
+        running node)."""
         errors = []
         for node in self.running():
             try:
                 return json.loads(self.rabbitmqctl(node, "list_queues", "-p", vhost, "name", "type", "leader",
-                                                   "members", "online", "--formatter", "json"))
+                                                   "members", "online", "consumers", "--formatter", "json"))
             except AssertionError as exc:
                 errors.append(str(exc))
         raise AssertionError(f"no node lists the queues: {errors}")
@@ -208,10 +217,12 @@ class RabbitCluster:
         return {q["name"]: q["leader"] for q in self.queues(vhost) if q["name"] in queues}
 
     # -- commands ---------------------------------------------------------------------
-    def rabbitmqctl(self, node: Node, *args: str, timeout: float = 120) -> str:
-        done = subprocess.run([self.ctl, "-q", "-n", node.name, *args], capture_output=True, text=True,
+    def rabbitmqctl(self, node: Node, *args: str, timeout: float = 120, tool: str = "rabbitmqctl") -> str:
+        """``tool`` (rabbitmqctl, rabbitmq-upgrade, rabbitmq-queues) against ``node``; its output."""
+        path = self.ctl if tool == "rabbitmqctl" else str(Path(self.ctl).with_name(tool))
+        done = subprocess.run([path, "-q", "-n", node.name, *args], capture_output=True, text=True,
                               timeout=timeout)
-        command = f"rabbitmqctl -n {node.name} {' '.join(args)}"
+        command = f"{tool} -n {node.name} {' '.join(args)}"
         assert done.returncode == 0, f"{command}: {(done.stderr or done.stdout).strip()[-1500:]}"
         return done.stdout
 

@@ -17,6 +17,7 @@ from shared.broker.rabbitmq import RabbitBroker
 from tests.faults import TASKS, FaultPipeline, check
 from tests.harness import unique
 from tests.rabbit_cluster import RabbitCluster
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +46,12 @@ def vhost(cluster):
 
 @pytest.fixture(scope="module")
 def pipeline(cluster, vhost, _databases, s3_endpoint, tmp_path_factory):
-    # Declared first through one node alone: quorum queue leaders go to the declaring client's node
-    # (client-local), so one node leads every queue and stopping it moves every leader at once.
-    seed = RabbitBroker(cluster.url(vhost, cluster.nodes[:1]))
+    # The harshest start for the first fault: one node leads every queue and serves every client.
+    # Declared through that node alone, the queues' leaders are there (client-local placement); with
+    # the other nodes in maintenance while the services connect, the services are there too (each
+    # keeps to the node that answered), and stay after the others are revived.
+    first, others = cluster.nodes[0], cluster.nodes[1:]
+    seed = RabbitBroker(cluster.url(vhost, [first]))
     topology.declare(seed, TASKS)
     seed.close()
     pg_url = _databases.create()
@@ -55,9 +59,17 @@ def pipeline(cluster, vhost, _databases, s3_endpoint, tmp_path_factory):
     env = {"WCML_BROKER_URL": cluster.url(vhost), "WCML_DATABASE_URL": pg_url,
            "WCML_BLOB_URL": f"s3://{s3_endpoint.create_bucket()}/wcml",
            "WCML_MODELS_DIR": str(log_dir / "models"), **s3_endpoint.env}
-    p = FaultPipeline(env, log_dir, pg_url, rabbit_node=cluster.nodes[0].name)
+    p = FaultPipeline(env, log_dir, pg_url, rabbit_node=first.name)
     try:
-        p.start_all()
+        for node in others:
+            cluster.drain(node)
+        try:
+            p.start_all()
+            eventually(lambda: all(q["consumers"] for q in cluster.queues(vhost) if q["name"] in QUEUES),
+                       timeout=60, interval=0.5, message="a consumer on every pipeline queue")
+        finally:
+            for node in others:
+                cluster.revive(node)
         yield p
     except BaseException:
         print(p.diagnostics())
@@ -115,14 +127,18 @@ def run_phase(name, pipeline, cluster, vhost, fault) -> dict:
     return report
 
 
-def busiest_leader(cluster, vhost):
+def busiest(cluster, vhost, nodes=None):
+    """Of ``nodes`` (default: all), the one serving the most client connections, then leading the most
+    pipeline queues."""
     leaders = list(replicated(cluster, vhost).values())
-    return cluster.node(max(set(leaders), key=leaders.count))
+    connections = cluster.connections()
+    return max(nodes or cluster.nodes, key=lambda n: (connections[n.name], leaders.count(n.name)))
 
 
 def test_the_node_leading_the_queues_stopped_under_load_and_started_again(cluster, vhost, pipeline):
     def fault(extra):
-        node = busiest_leader(cluster, vhost)
+        leaders = list(replicated(cluster, vhost).values())
+        node = cluster.node(max(set(leaders), key=leaders.count))
         extra["stopped"] = node.name
         extra["connections_before"] = cluster.connections()
         cluster.stop_node(node)
@@ -137,7 +153,7 @@ def test_a_follower_node_stopped_under_load_and_started_again(cluster, vhost, pi
         leaders = set(replicated(cluster, vhost).values())
         followers = [n for n in cluster.nodes if n.name not in leaders]
         assert followers, f"every node leads a queue: {leaders}"
-        node = followers[0]
+        node = busiest(cluster, vhost, followers)
         extra["stopped"] = node.name
         extra["connections_before"] = cluster.connections()
         cluster.stop_node(node)
@@ -149,7 +165,7 @@ def test_a_follower_node_stopped_under_load_and_started_again(cluster, vhost, pi
 
 def test_a_node_paused_with_stop_app_for_20_seconds(cluster, vhost, pipeline):
     def fault(extra):
-        node = busiest_leader(cluster, vhost)
+        node = busiest(cluster, vhost)
         extra["paused"] = node.name
         extra["connections_before"] = cluster.connections()
         cluster.pause(node)
