@@ -65,8 +65,14 @@ def pipeline(cluster, vhost, _databases, s3_endpoint, tmp_path_factory):
             cluster.drain(node)
         try:
             p.start_all()
-            eventually(lambda: all(q["consumers"] for q in cluster.queues(vhost) if q["name"] in QUEUES),
-                       timeout=60, interval=0.5, message="a consumer on every pipeline queue")
+            consumed = []
+
+            def connected() -> bool:
+                consumed[:] = sorted(cluster.consumed(vhost))
+                return set(QUEUES) <= set(consumed)
+
+            eventually(connected, timeout=60, interval=0.5,
+                       message=lambda: f"a consumer on every pipeline queue (consumed: {consumed})")
         finally:
             for node in others:
                 cluster.revive(node)
