@@ -151,13 +151,14 @@ class RabbitCluster:
         self.rabbitmqctl(node, "start_app")
         self.rabbitmqctl(node, "await_startup")
 
-    def drain(self, node: Node) -> None:
-        """Maintenance mode: the node closes its listeners and client connections and hands its queue
-        leaders to other nodes, staying a member of everything."""
-        self.rabbitmqctl(node, "drain", tool="rabbitmq-upgrade")
+    def suspend_listeners(self, node: Node) -> None:
+        """The node refuses new client connections and keeps serving everything else (its queue
+        replicas too, unlike ``rabbitmq-upgrade drain``, which stops them: two drained nodes of three
+        would leave the quorum queues without a quorum)."""
+        self.rabbitmqctl(node, "suspend_listeners")
 
-    def revive(self, node: Node) -> None:
-        self.rabbitmqctl(node, "revive", tool="rabbitmq-upgrade")
+    def resume_listeners(self, node: Node) -> None:
+        self.rabbitmqctl(node, "resume_listeners")
 
     def close(self) -> None:
         for node in self.nodes:
@@ -222,12 +223,10 @@ class RabbitCluster:
         return {q["name"]: q["leader"] for q in self.queues(vhost) if q["name"] in queues}
 
     # -- commands ---------------------------------------------------------------------
-    def rabbitmqctl(self, node: Node, *args: str, timeout: float = 120, tool: str = "rabbitmqctl") -> str:
-        """``tool`` (rabbitmqctl, rabbitmq-upgrade, rabbitmq-queues) against ``node``; its output."""
-        path = self.ctl if tool == "rabbitmqctl" else str(Path(self.ctl).with_name(tool))
-        done = subprocess.run([path, "-q", "-n", node.name, *args], capture_output=True, text=True,
+    def rabbitmqctl(self, node: Node, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run([self.ctl, "-q", "-n", node.name, *args], capture_output=True, text=True,
                               timeout=timeout)
-        command = f"{tool} -n {node.name} {' '.join(args)}"
+        command = f"rabbitmqctl -n {node.name} {' '.join(args)}"
         assert done.returncode == 0, f"{command}: {(done.stderr or done.stdout).strip()[-1500:]}"
         return done.stdout
 

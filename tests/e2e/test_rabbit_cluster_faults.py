@@ -48,8 +48,8 @@ def vhost(cluster):
 def pipeline(cluster, vhost, _databases, s3_endpoint, tmp_path_factory):
     # The harshest start for the first fault: one node leads every queue and serves every client.
     # Declared through that node alone, the queues' leaders are there (client-local placement); with
-    # the other nodes in maintenance while the services connect, the services are there too (each
-    # keeps to the node that answered), and stay after the others are revived.
+    # the other nodes refusing connections while the services connect, the services are there too
+    # (each keeps to the node that answered), and stay after the others take connections again.
     first, others = cluster.nodes[0], cluster.nodes[1:]
     seed = RabbitBroker(cluster.url(vhost, [first]))
     topology.declare(seed, TASKS)
@@ -62,7 +62,7 @@ def pipeline(cluster, vhost, _databases, s3_endpoint, tmp_path_factory):
     p = FaultPipeline(env, log_dir, pg_url, rabbit_node=first.name)
     try:
         for node in others:
-            cluster.drain(node)
+            cluster.suspend_listeners(node)
         try:
             p.start_all()
             consumed = []
@@ -75,7 +75,7 @@ def pipeline(cluster, vhost, _databases, s3_endpoint, tmp_path_factory):
                        message=lambda: f"a consumer on every pipeline queue (consumed: {consumed})")
         finally:
             for node in others:
-                cluster.revive(node)
+                cluster.resume_listeners(node)
         yield p
     except BaseException:
         print(p.diagnostics())
