@@ -152,9 +152,9 @@ class RabbitCluster:
         self.rabbitmqctl(node, "await_startup")
 
     def suspend_listeners(self, node: Node) -> None:
-        """The node refuses new client connections and keeps serving everything else (its queue
-        replicas too, unlike ``rabbitmq-upgrade drain``, which stops them: two drained nodes of three
-        would leave the quorum queues without a quorum)."""
+        """The node refuses new client connections and serves everything else. (Not ``rabbitmq-upgrade
+        drain``: tried, with two nodes of three drained no consumer could register on the quorum
+        queues.)"""
         self.rabbitmqctl(node, "suspend_listeners")
 
     def resume_listeners(self, node: Node) -> None:
