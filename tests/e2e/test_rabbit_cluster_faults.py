@@ -116,7 +116,9 @@ def run_phase(name, pipeline, cluster, vhost, fault) -> dict:
     finally:
         load.stop.set()
         sender.join(180)
+    settling = time.monotonic()
     pipeline.wait_for(len(load.accepted) * len(TASKS), timeout=240)
+    extra["settle_seconds"] = round(time.monotonic() - settling, 1)  # last webhook to nothing in flight
     extra["leaders_after"] = cluster.leaders(vhost, QUEUES)
     dead = [p.name for p in pipeline.procs.values() if not p.alive()]
     assert not dead, f"services that stopped: {dead}"
