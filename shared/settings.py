@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from shared.broker.urls import BrokerUrlError, split_broker_urls
 from shared.errors import UserError
 
 
@@ -82,6 +83,17 @@ def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def _check_broker_url(value: str) -> str:
+    """One URL, or several AMQP URLs of one RabbitMQ cluster separated by commas."""
+    try:
+        urls = split_broker_urls(value)
+    except BrokerUrlError as exc:
+        raise SettingsError("WCML_BROKER_URL", str(exc)) from None
+    for u in urls:
+        _check_url("WCML_BROKER_URL", u, _SCHEMES["WCML_BROKER_URL"])
+    return ",".join(urls)
+
+
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -129,6 +141,8 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
             if name in needs:
                 raise SettingsError(name, "is not set")
             return ""
+        if name == "WCML_BROKER_URL":
+            return _check_broker_url(value)
         return _check_url(name, value, _SCHEMES[name])
 
     broker_url, database_url, blob_url = (url(name) for name in URLS)

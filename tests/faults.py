@@ -74,10 +74,11 @@ class Load:
 
 
 class FaultPipeline(Pipeline):
-    def __init__(self, env: dict[str, str], log_dir: Path, pg_url: str):
+    def __init__(self, env: dict[str, str], log_dir: Path, pg_url: str, rabbit_node: str | None = None):
         super().__init__({**env, "WCML_WEBHOOK_SECRETS": SECRET}, log_dir)
         self.engine = sa.create_engine(pg_url, pool_pre_ping=True)
         self.ingest_url = f"http://127.0.0.1:{free_port()}"
+        self.rabbit_node = rabbit_node  # a node of a test cluster, for rabbitmqctl -n (else the local one)
 
     def start_all(self) -> None:
         trained = self.run("models", "demo")
@@ -104,7 +105,7 @@ class FaultPipeline(Pipeline):
         """Until the pipeline has settled: every logged event published, every queue (but the dead
         letters) without ready or unacknowledged messages. Nothing can land after that, a late
         duplicate included, so the count that follows is final; ``check`` says what was lost."""
-        settled(self.env["WCML_BROKER_URL"], self.engine, timeout=timeout,
+        settled(self.env["WCML_BROKER_URL"], self.engine, timeout=timeout, node=self.rabbit_node,
                 message=lambda: f"the pipeline to settle ({expected_rows} predictions expected, "
                                 f"{self._stored()} stored)")
 

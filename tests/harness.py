@@ -55,10 +55,16 @@ def unique(prefix: str) -> str:
 # -- RabbitMQ ---------------------------------------------------------------
 
 class VhostManager:
-    """Create and delete vhosts through the management API, else rabbitmqctl."""
+    """Create and delete vhosts through the management API, else rabbitmqctl.
 
-    def __init__(self, base_url: str, management_port: int = 15672):
-        self.base = urlparse(base_url)
+    ``node``: a node of a cluster started by the tests (tests/rabbit_cluster.py), asked with
+    ``rabbitmqctl -n`` only (the management API on 15672 is the system node's)."""
+
+    def __init__(self, base_url: str, management_port: int = 15672, node: str | None = None):
+        from shared.broker.urls import split_broker_urls
+
+        self.base = urlparse(split_broker_urls(base_url)[0])
+        self.node = node
         self.api = f"http://{self.base.hostname}:{management_port}/api"
         auth = f"{self.base.username or 'guest'}:{self.base.password or 'guest'}"
         self.auth = "Basic " + base64.b64encode(auth.encode()).decode()
@@ -70,6 +76,8 @@ class VhostManager:
                                                "content-type": "application/json"})
 
     def _http(self, method: str, path: str, body=None) -> bool:
+        if self.node:
+            return False
         try:
             urllib.request.urlopen(self._request(method, path, body), timeout=5).close()
             return True
@@ -78,6 +86,8 @@ class VhostManager:
 
     def _get_json(self, path: str):
         """The management API's answer, or None where it does not answer."""
+        if self.node:
+            return None
         try:
             with urllib.request.urlopen(self._request("GET", path), timeout=10) as response:
                 return json.loads(response.read())
@@ -88,21 +98,25 @@ class VhostManager:
         """rabbitmqctl, where it reaches the broker of the URL (the local node on its usual port)."""
         ctl = shutil.which("rabbitmqctl")
         local = self.base.hostname in ("127.0.0.1", "localhost") and (self.base.port or 5672) == 5672
-        return ctl if ctl and local else None
+        return ctl if ctl and (local or self.node) else None
+
+    def _node_args(self) -> list[str]:
+        return ["-n", self.node] if self.node else []
 
     def _ctl(self, *args: str) -> bool:
         ctl = self._ctl_path()
         if not ctl:
             return False
-        return subprocess.run([ctl, "-q", *args], capture_output=True, timeout=60).returncode == 0
+        return subprocess.run([ctl, "-q", *self._node_args(), *args], capture_output=True,
+                              timeout=60).returncode == 0
 
     def _ctl_json(self, *args: str):
         """rabbitmqctl's JSON answer, or None where rabbitmqctl cannot be used or fails."""
         ctl = self._ctl_path()
         if not ctl:
             return None
-        done = subprocess.run([ctl, "-q", *args, "--formatter", "json"], capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run([ctl, "-q", *self._node_args(), *args, "--formatter", "json"],
+                              capture_output=True, text=True, timeout=60)
         return json.loads(done.stdout or "[]") if done.returncode == 0 else None
 
     def queue_names(self, name: str) -> list[str]:

@@ -53,13 +53,16 @@ def eventually(check: Callable[[], T], *, timeout: float, interval: float = 0.1,
 DEAD_LETTERS = "dead"  # rejected messages wait there for an operator: never drained by the pipeline
 
 
-def pipeline_state(amqp_url: str, database, ignore: Iterable[str] = (DEAD_LETTERS,)) -> dict:
+def pipeline_state(amqp_url: str, database, ignore: Iterable[str] = (DEAD_LETTERS,),
+                   node: str | None = None) -> dict:
     """What is still in flight, now: event-log rows the relay has not published, ready messages per
     queue of ``amqp_url``'s vhost (but ``ignore``), and messages delivered to a consumer and not yet
-    acknowledged. Read upstream first (log, then queues, then consumers)."""
+    acknowledged. Read upstream first (log, then queues, then consumers). ``amqp_url`` may list a
+    cluster's nodes; ``node`` names the one rabbitmqctl asks (tests/rabbit_cluster.py)."""
     import pika
     import sqlalchemy as sa
 
+    from shared.broker.urls import split_broker_urls
     from tests.harness import VhostManager, vhost_of
 
     engine = sa.create_engine(database, poolclass=sa.NullPool) if isinstance(database, str) else database
@@ -70,12 +73,12 @@ def pipeline_state(amqp_url: str, database, ignore: Iterable[str] = (DEAD_LETTER
     finally:
         if engine is not database:
             engine.dispose()
-    manager, vhost = VhostManager(amqp_url), vhost_of(amqp_url)
+    manager, vhost = VhostManager(amqp_url, node=node), vhost_of(split_broker_urls(amqp_url)[0])
     names = [q for q in manager.queue_names(vhost) if q not in set(ignore)]
     ready = {}
     # The passive declare answers from the queue itself: exact now (the management API's and
     # rabbitmqctl's counts of a quorum queue are sampled every few seconds, and lag).
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    connection = pika.BlockingConnection([pika.URLParameters(u) for u in split_broker_urls(amqp_url)])
     try:
         channel = connection.channel()
         for name in sorted(names, key=_pipeline_order):
@@ -96,7 +99,7 @@ def busy(state: dict) -> bool:
 
 
 def settled(amqp_url: str, database, *, timeout: float = 120, interval: float = 0.5,
-            ignore: Iterable[str] = (DEAD_LETTERS,),
+            ignore: Iterable[str] = (DEAD_LETTERS,), node: str | None = None,
             message: str | Callable[[], str] = "the pipeline to settle") -> dict:
     """Wait until nothing is in flight in the pipeline, so nothing (no late duplicate) can still land.
 
@@ -115,7 +118,7 @@ def settled(amqp_url: str, database, *, timeout: float = 120, interval: float = 
 
     def quiet() -> dict | None:
         run, calm[0] = calm[0], 0
-        state = pipeline_state(amqp_url, database, ignore)
+        state = pipeline_state(amqp_url, database, ignore, node)
         seen[:] = [state]
         calm[0] = 0 if busy(state) else run + 1
         return state if calm[0] >= 2 else None

@@ -14,7 +14,8 @@ from shared.broker.port import (  # noqa: F401 - the package's public names
 
 def connect(url: str, **options) -> Broker:
     """The adapter a broker URL names: ``sqlite:///file`` (the embedded mode's durable queues),
-    ``memory://`` (in-process, nothing kept) or ``amqp(s)://`` (``options`` go to RabbitBroker)."""
+    ``memory://`` (in-process, nothing kept) or ``amqp(s)://``, one node or the nodes of a cluster
+    separated by commas (``options`` go to RabbitBroker)."""
     if url.startswith("memory://"):
         from shared.broker.memory import MemoryBroker
 

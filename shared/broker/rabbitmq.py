@@ -2,12 +2,15 @@
 
 pika connections are not thread-safe, so each thread gets its own. Every
 connection failure is retried with capped exponential backoff, and the topology
-is declared again on each new connection.
+is declared again on each new connection. Given the nodes of a cluster (a URL list,
+``shared.broker.urls``), each connection tries them all, starting from the last one that
+answered and moving past one whose connection broke, so a dead node costs no timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Sequence
@@ -28,15 +31,25 @@ from shared.broker.port import (
     PublishError,
     Queue,
 )
+from shared.broker.urls import redacted, split_broker_urls
 from shared.messages import DEAD_EXCHANGE
 
 log = logging.getLogger(__name__)
 
 DELIVERY_LIMIT = 10
+
+
+class ConsumerGone(pika.exceptions.AMQPError):
+    """The broker closed a consumer's channel or cancelled it while its connection stays open."""
+
+
 CONNECTION_ERRORS = (pika.exceptions.AMQPError, OSError)
 
 
 def queue_arguments(queue: Queue) -> dict:
+    """No ``x-quorum-initial-group-size``: RabbitMQ places 3 replicas (every node of a smaller
+    cluster), and the argument could never change afterwards (a redeclaration without it, or with
+    another value, is refused: PRECONDITION_FAILED)."""
     args = {"x-queue-type": "quorum"}
     if queue.single_consumer:
         args["x-single-active-consumer"] = True
@@ -50,11 +63,28 @@ def queue_arguments(queue: Queue) -> dict:
     return args
 
 
+def node_parameters(url: str) -> pika.URLParameters:
+    """One node's connection parameters: one attempt each (the broker's own loop retries, across
+    every node) and short socket timeouts where the URL sets none."""
+    params = pika.URLParameters(url)
+    params.heartbeat = params.heartbeat or 30
+    params.blocked_connection_timeout = 60
+    query = url.partition("?")[2]
+    if "connection_attempts" not in query:
+        params.connection_attempts = 1
+    if "socket_timeout" not in query:
+        params.socket_timeout = 3.0
+    if "stack_timeout" not in query:
+        params.stack_timeout = 10.0
+    return params
+
+
 class RabbitBroker(Broker):
     def __init__(self, url: str, *, connect_attempts: int | None = None, max_backoff: float = 5.0):
-        self._params = pika.URLParameters(url)
-        self._params.heartbeat = self._params.heartbeat or 30
-        self._params.blocked_connection_timeout = 60
+        urls = split_broker_urls(url)
+        self._nodes = [node_parameters(u) for u in urls]
+        self._names = [redacted(u) for u in urls]
+        self._first = random.randrange(len(self._nodes))  # spread a cluster's clients over its nodes
         self._attempts = connect_attempts
         self._max_backoff = max_backoff
         self._local = threading.local()
@@ -68,15 +98,38 @@ class RabbitBroker(Broker):
         while True:
             attempt += 1
             try:
-                connection = pika.BlockingConnection(self._params)
+                connection = self._open()
                 self._declare_on(connection)
                 return connection
             except CONNECTION_ERRORS as exc:
                 if attempts is not None and attempt >= attempts:
                     raise
-                log.warning("RabbitMQ unreachable (%s), retrying in %.1fs", type(exc).__name__, delay)
+                log.warning("RabbitMQ unreachable at %s (%s), retrying in %.1fs", ", ".join(self._names),
+                            type(exc).__name__, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
+
+    def _open(self) -> pika.BlockingConnection:
+        """A connection to the first node that answers, from the preferred one on, in list order."""
+        first = self._first
+        order = self._nodes[first:] + self._nodes[:first]
+        connection = pika.BlockingConnection(order if len(order) > 1 else order[0])
+        self._first = self._node_of(connection)
+        return connection
+
+    def _node_of(self, connection: pika.BlockingConnection) -> int:
+        used = connection._impl.params  # a copy of the parameters that answered
+        for i, node in enumerate(self._nodes):
+            if (node.host, node.port) == (used.host, used.port):
+                return i
+        return self._first
+
+    def _lost(self, connection: pika.BlockingConnection | None) -> None:
+        """A connection broke: the next one starts at the node after its node, in case that is down."""
+        if connection is not None and len(self._nodes) > 1:
+            broken = self._node_of(connection)
+            if broken == self._first:
+                self._first = (broken + 1) % len(self._nodes)
 
     def _publisher(self) -> _ConfirmingChannel:
         publisher = getattr(self._local, "publisher", None)
@@ -133,6 +186,7 @@ class RabbitBroker(Broker):
                 self._publisher().publish(messages)
                 return
             except CONNECTION_ERRORS as exc:
+                self._lost(getattr(self._local, "connection", None))
                 self._drop_publisher()
                 if attempt == 2:
                     raise BrokerUnavailable(f"publish failed: {type(exc).__name__}") from exc
@@ -151,6 +205,7 @@ class RabbitBroker(Broker):
                     break
                 log.warning("consumer of %s lost its connection (%s); reconnecting", queue,
                             type(exc).__name__)
+                self._lost(connection)
                 self._drop_publisher()
                 time.sleep(0.5)
             finally:
@@ -168,10 +223,17 @@ class RabbitBroker(Broker):
         def on_message(ch, method, props, body):
             buffer.append(_delivery(method, props, body))
 
+        cancelled = []
+        channel.add_on_cancel_callback(cancelled.append)  # e.g. the queue was deleted
         tag = channel.basic_consume(queue, on_message)
         first_at = None
         while not stop.is_set():
             connection.process_data_events(time_limit=options.max_wait if buffer else 0.2)
+            if channel.is_closed or cancelled:
+                # Not a connection error, so nothing else would end this loop: a consumer that
+                # silently stops consuming. Start over on a new connection (the broker requeues).
+                raise ConsumerGone(f"the broker {'closed the channel' if channel.is_closed else 'cancelled'} "
+                                   f"the consumer of {queue}")
             if not buffer:
                 continue
             first_at = first_at or time.monotonic()

@@ -121,3 +121,32 @@ def test_consumer_and_publisher_reconnect_after_a_broker_restart(amqp_url, broke
         thread.join(10)
     expected = {f"a{i}".encode() for i in range(50)} | {f"b{i}".encode() for i in range(50)}
     assert expected <= handled
+
+
+def test_a_consumer_the_broker_cancels_starts_again_on_a_new_connection(amqp_url, broker):
+    """Deleting its queue cancels the consumer while its connection stays open (as a broker may do to
+    a consumer of a quorum queue it lost): the consumer reconnects, which declares the queue again, and
+    takes what comes next instead of idling on a dead subscription."""
+    stop, seen = threading.Event(), []
+    thread = threading.Thread(target=broker.consume, args=(
+        "tasks.issuetype", lambda batch: seen.extend(d.body for d in batch) or [], stop,
+        ConsumeOptions(max_batch=16, max_wait=0.02)))
+    thread.start()
+    try:
+        broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"before")])
+        eventually(lambda: b"before" in seen, timeout=10, message="the first message consumed")
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        connection.channel().queue_delete("tasks.issuetype")
+        connection.close()
+
+        def routed() -> bool:
+            """the queue declared again (until then the publish is unroutable)"""
+            broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"after")])
+            return True
+
+        eventually(routed, timeout=20, interval=0.2)
+        eventually(lambda: b"after" in seen, timeout=20, message="the consumer back on the queue")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
