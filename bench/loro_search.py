@@ -22,7 +22,6 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from services.predictor.embedding import SentenceEmbedding, heavy_pipeline
-from services.predictor.routing import RepoRouter
 from services.predictor.tasks import get_task
 from services.predictor.tasks.base import text_pipeline
 from services.predictor.tasks.markers import Markers
@@ -59,11 +58,6 @@ CONFIGS = {
     "light without chars": lambda: without(text_pipeline(), "chars"),
     "heavy without chars": lambda: without(heavy_pipeline(), "chars"),
     "light without title": lambda: text_pipeline(title=False),
-    # a router with no per-repository model: its fallback, with and without the temperature fitted on
-    # leave-one-repository-out predictions within the training repositories (F1 unchanged; confidence)
-    **{f"{kind} router calibrate={c}": (lambda make=make, c=c: RepoRouter(make(), min_examples=10**9,
-                                                                           calibrate=c))
-       for kind, make in (("light", text_pipeline), ("heavy", heavy_pipeline)) for c in (False, True)},
 }
 
 

@@ -104,6 +104,9 @@ class Prediction:
     # rows are the live record (a replay that fills gaps). A forced model's rows stand beside it.
     fills_live: bool = False
     source: str = "live"  # carried on from the event: only live results may act on GitHub
+    # From the bundle's calibration (services/predictor/calibration.py); None where it measured none:
+    probability: float | None = None  # the calibrated probability that ``label`` is right
+    precision: float | None = None  # measured precision of the model's predictions this confident
 
     @property
     def key(self) -> tuple[str, str, str]:

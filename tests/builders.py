@@ -27,7 +27,10 @@ def make(i: int, **changes) -> Prediction:
                   position=i, repo=REPOS[i % 5 == 0], number=1 + i % 4, label=label,
                   confidence=round(0.3 + (i % 8) / 10, 2), probabilities={label: 0.5},
                   predicted_at=f"2024-05-{1 + i % 6:02d}T{i % 24:02d}:30:00Z", event="issues",
-                  action="opened", replay_id=("r-1" if i % 7 == 3 else "r-2" if i % 7 == 6 else None))
+                  action="opened", replay_id=("r-1" if i % 7 == 3 else "r-2" if i % 7 == 6 else None),
+                  # calibrated (a bundle that measured it) or not (one from before calibration)
+                  probability=None if i % 3 == 0 else round(0.4 + (i % 5) / 10, 2),
+                  precision=None if i % 3 == 0 else round(0.6 + (i % 4) / 10, 2))
     values.update(changes)
     return Prediction(**values)
 

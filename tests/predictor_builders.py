@@ -31,6 +31,26 @@ def synthetic(repos=("acme/app", "acme/lib"), per_label=20, seed=0):
     return rows
 
 
+def own_words_repos(repos, seed=0):
+    """Each repository words its issues its own way, with a few words shared by all (and misleading
+    ones): what a pooled model learns of the repositories' own words is no use on a new one."""
+    rng = random.Random(seed)
+    shared = {"bug": "crash", "feature": "add", "question": "how"}
+    X, y = [], []
+    for repo in repos:
+        own = {label: [f"{label[:3]}{repo[-1]}{k}" for k in range(6)] for label in shared}
+        for label in shared:
+            for _ in range(15):
+                words = [rng.choice(own[label]) for _word in range(6)]
+                if rng.random() < 0.6:
+                    words.append(shared[label])
+                if rng.random() < 0.3:
+                    words.append(shared[rng.choice([other for other in shared if other != label])])
+                X.append((repo, " ".join(words)))
+                y.append(label)
+    return X, y
+
+
 def train_install_evaluate(tmp_path, capsys, kind: str, per_label: int = 12):
     """`wcml train --kind KIND` on synthetic issues, the bundle reloaded through the allow-list, then
     `wcml evaluate` on fresh ones: (bundle, evaluation report)."""

@@ -10,7 +10,8 @@ from shared.errors import UserError
 from shared.messages import Prediction
 
 DEFAULT_POLICY = Path(__file__).with_name("policy.toml")
-_FIELDS = {"task", "label", "min_confidence", "repos", "add_labels", "milestone", "comment", "close"}
+_FIELDS = {"task", "label", "min_confidence", "min_precision", "repos", "add_labels", "milestone", "comment",
+           "close"}
 _EFFECTS = ("add_labels", "milestone", "comment", "close")
 
 
@@ -32,12 +33,19 @@ class Rule:
     index: int
     task: str
     label: str
-    min_confidence: float
+    min_confidence: float | None
+    min_precision: float | None
     repos: frozenset[str] | None
     intents: tuple[Intent, ...]
 
     def fires(self, p: Prediction) -> bool:
-        return (p.task == self.task and p.label == self.label and p.confidence >= self.min_confidence
+        """The prediction is this rule's task and label, at least as confident as it asks, and the
+        precision measured at that confidence at least what it asks (a prediction that carries no
+        measured precision never meets a ``min_precision``)."""
+        return (p.task == self.task and p.label == self.label
+                and (self.min_confidence is None or p.confidence >= self.min_confidence)
+                and (self.min_precision is None or (p.precision is not None
+                                                    and p.precision >= self.min_precision))
                 and (self.repos is None or p.repo in self.repos))
 
 
@@ -85,17 +93,26 @@ def _rule(rule: dict, index: int, where: str) -> Rule:
     for key in ("task", "label"):
         if not isinstance(rule.get(key), str) or not rule[key]:
             raise PolicyError(f"{where}: {key} must be a non-empty string")
-    threshold = rule.get("min_confidence")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-        raise PolicyError(f"{where}: min_confidence must be a number from 0 to 1")
+    bounds = {key: _unit(rule, key, where) for key in ("min_confidence", "min_precision")}
+    if bounds == {"min_confidence": None, "min_precision": None}:
+        raise PolicyError(f"{where}: says neither min_confidence nor min_precision")
     if not any(key in rule for key in _EFFECTS):
         raise PolicyError(f"{where}: says what to do with none of {', '.join(_EFFECTS)}")
     repos = rule.get("repos")
     if repos is not None and (not isinstance(repos, list) or not all(isinstance(r, str) and "/" in r
                                                                      for r in repos)):
         raise PolicyError(f"{where}: repos must be a list of \"owner/name\" strings")
-    return Rule(index, rule["task"], rule["label"], float(threshold),
+    return Rule(index, rule["task"], rule["label"], bounds["min_confidence"], bounds["min_precision"],
                 frozenset(repos) if repos is not None else None, tuple(_intents(rule, index, where)))
+
+
+def _unit(rule: dict, key: str, where: str) -> float | None:
+    value = rule.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise PolicyError(f"{where}: {key} must be a number from 0 to 1")
+    return float(value)
 
 
 def _intents(rule: dict, index: int, where: str) -> list[Intent]:

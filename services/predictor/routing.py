@@ -37,13 +37,12 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
     ``shared``'s output when it is set."""
 
     def __init__(self, estimator: Any = None, min_examples: int = 30, others_weight: float = 0.0,
-                 shared: Any = None, fallback: Any = None, calibrate: bool = False):
+                 shared: Any = None, fallback: Any = None):
         self.estimator = estimator
         self.min_examples = min_examples
         self.others_weight = others_weight
         self.shared = shared
         self.fallback = fallback
-        self.calibrate = calibrate
 
     def fit(self, X: Sequence[tuple[str, str]], y: Sequence[str]) -> RepoRouter:
         repos, texts = _split(X)
@@ -54,7 +53,6 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
         fallback = getattr(self, "fallback", None)  # bundles from before ``fallback`` have none
         fallback = self.estimator if fallback is None else fallback
         self.fallback_ = clone(fallback).fit(list(texts), y)
-        self.temperature_ = self._temperature(fallback, texts, repos, y) if self.calibrate else 1.0
         self.repos_: list[str] = []
         self.models_: list[Any] = []
         for repo in sorted(set(repos)):
@@ -73,28 +71,6 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
         weights = np.where(own[order], 1.0, float(self.others_weight))
         return model.fit(list(texts[order]), y[order], **_sample_weight(model, weights))
 
-    def _temperature(self, fallback: Any, texts: np.ndarray, repos: np.ndarray, y: np.ndarray) -> float:
-        """The temperature for the fallback's probabilities that best fits (log-loss) its own
-        leave-one-repository-out predictions over the training repositories, so that a confidence on a
-        repository it has not seen means what it says; the labels it picks do not change. 1.0 with
-        fewer than two repositories."""
-        log_p, truth = [], []
-        for repo in sorted(set(repos)):
-            held = repos == repo
-            if held.all() or len(set(y[~held])) < 2:
-                continue
-            model = clone(fallback).fit(list(texts[~held]), y[~held])
-            proba = np.full((int(held.sum()), len(self.classes_)), 1e-9)
-            columns = np.searchsorted(self.classes_, np.asarray(model.classes_, dtype=object))
-            proba[:, columns] = model.predict_proba(list(texts[held]))
-            log_p.append(np.log(np.clip(proba, 1e-9, 1.0)))
-            truth.append(np.searchsorted(self.classes_, y[held]))
-        if not log_p:
-            return 1.0
-        scores, rows = np.vstack(log_p), np.concatenate(truth)
-        grid = np.exp(np.linspace(np.log(0.05), np.log(10.0), 107))
-        return float(min(grid, key=lambda t: _log_loss(scores / t, rows)))
-
     def _shared_transform(self, texts: np.ndarray) -> np.ndarray:
         shared = getattr(self, "shared_", None)  # bundles from before ``shared`` have none
         if shared is None or not len(texts):
@@ -111,22 +87,15 @@ class RepoRouter(ClassifierMixin, BaseEstimator):
             model = routes.get(repo, self.fallback_)
             columns = np.searchsorted(self.classes_, np.asarray(model.classes_, dtype=object))
             out[np.ix_(mask, columns)] = model.predict_proba(list(texts[mask]))
-            temperature = getattr(self, "temperature_", 1.0)  # bundles from before calibration: none
-            if repo not in routes and temperature != 1.0:
-                out[mask] = _softmax(np.log(np.clip(out[mask], 1e-9, 1.0)) / temperature)
         return out
+
+    def routed(self, repos: Sequence[str]) -> np.ndarray:
+        """For each repository, whether a sub-model of its own answers it (else the fallback does)."""
+        own = set(self.repos_)
+        return np.array([str(repo) in own for repo in repos], dtype=bool)
 
     def predict(self, X: Sequence[tuple[str, str]]) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return scores / scores.sum(axis=1, keepdims=True)
-
-
-def _log_loss(scores: np.ndarray, rows: np.ndarray) -> float:
-    return float(-np.log(np.clip(_softmax(scores)[np.arange(len(rows)), rows], 1e-12, 1.0)).mean())
 
 
 def _sample_weight(model: Any, weights: np.ndarray) -> dict[str, np.ndarray]:

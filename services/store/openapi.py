@@ -112,7 +112,7 @@ _PREDICTION = {
     "additionalProperties": False,
     "required": ["id", "task", "model_version", "delivery_id", "position", "event", "action", "repo",
                  "number", "label", "confidence", "probabilities", "predicted_at", "stored_at",
-                 "replay_id", "fills_live", "source", "blob_key"],
+                 "replay_id", "fills_live", "source", "blob_key", "probability", "precision"],
     "properties": {
         "id": {"type": "integer", "description": "Row id; newer rows have larger ids."},
         "task": {"type": "string"},
@@ -126,6 +126,14 @@ _PREDICTION = {
         "label": {"type": "string"},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
+        "probability": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
+                        "description": "The calibrated probability that `label` is right (null: the "
+                        "model measured no calibration)."},
+        "precision": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
+                      "description": "The precision the model's training measured among its predictions "
+                      "at least this confident, on issues it was not trained on (of repositories it was "
+                      "trained on, or of none, as this issue's is): what `min_precision` in an actions "
+                      "policy reads."},
         "predicted_at": {"type": "string", "format": "date-time"},
         "stored_at": {"type": "string", "format": "date-time"},
         "replay_id": {"type": "string", "nullable": True,

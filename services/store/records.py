@@ -8,7 +8,7 @@ from shared.times import iso
 
 FIELDS = ("id", "task", "model_version", "delivery_id", "position", "event", "action", "repo", "number",
           "label", "confidence", "probabilities", "predicted_at", "stored_at", "replay_id", "fills_live",
-          "source", "blob_key")
+          "source", "blob_key", "probability", "precision")
 
 
 def record(row: Any) -> dict[str, Any]:
@@ -19,5 +19,7 @@ def record(row: Any) -> dict[str, Any]:
     out["stored_at"] = iso(out["stored_at"])
     out["confidence"] = float(out["confidence"])
     out["fills_live"] = bool(out["fills_live"])
+    for name in ("probability", "precision"):
+        out[name] = None if out[name] is None else float(out[name])
     out["probabilities"] = {str(k): float(v) for k, v in (out["probabilities"] or {}).items()}
     return out

@@ -34,6 +34,8 @@ predictions = sa.Table(
     # A replay's prediction made by the live model: it fills a gap, so it is part of the live record.
     sa.Column("fills_live", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("source", sa.String(16), nullable=False, server_default="live"),  # live | import
+    sa.Column("probability", sa.Float),  # calibrated (0007); null from a bundle without calibration
+    sa.Column("precision", sa.Float),  # measured precision at that confidence (0007)
     sa.UniqueConstraint("delivery_id", "task", "model_version", name="uq_prediction_identity"),
     sa.Index("ix_predictions_issue", "repo", "number", "task", "id"),
     sa.Index("ix_predictions_task_label", "task", "label", "id"),

@@ -70,6 +70,9 @@ def check(p: Prediction) -> datetime:
     if not p.label.strip() or len(p.label) > 64:
         raise InvalidPrediction("label must be 1-64 characters, not blank")
     _probability("confidence", p.confidence)
+    for name in ("probability", "precision"):
+        if getattr(p, name) is not None:
+            _probability(name, getattr(p, name))
     for label, value in p.probabilities.items():
         _probability(f"probabilities[{label[:40]!r}]", value)
     if p.source not in ("live", "import"):

@@ -89,6 +89,7 @@ def _row(p: Prediction, predicted_at: datetime, blob_key: str) -> dict[str, Any]
         "probabilities": {k: float(v) for k, v in p.probabilities.items()},
         "predicted_at": predicted_at, "replay_id": p.replay_id,
         "fills_live": p.fills_live, "source": p.source,
+        "probability": p.probability, "precision": p.precision,
         "blob_key": blob_key,
     }
 

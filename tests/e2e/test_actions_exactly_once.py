@@ -29,11 +29,11 @@ from tests.waiting import eventually, settled
 
 REPO = "webcompat/web-bugs"
 LIVE, REPLAYED, IMPORTED = 500, 100, 100
-THRESHOLD = 0.9  # the packaged policy: issuetype bug / feature / question at 0.9
+THRESHOLD = 0.9  # the packaged policy: issuetype bug / feature / question at measured precision 0.9
 
 
 def results(seed: int = 17) -> tuple[list[Prediction], dict[int, str]]:
-    """500 live issuetype predictions on issues 1-500 (one in five below the threshold), then 100
+    """500 live issuetype predictions on issues 1-500 (one in five below the precision asked for), then 100
     replayed and 100 imported ones on issues 501-700, all confident; and the label each issue of the
     live ones must get."""
     rng = random.Random(seed)
@@ -41,13 +41,15 @@ def results(seed: int = 17) -> tuple[list[Prediction], dict[int, str]]:
     for number in range(1, LIVE + REPLAYED + IMPORTED + 1):
         label = rng.choice(("bug", "feature", "question"))
         confidence = 0.95 if number > LIVE or number % 5 else 0.6
+        precision = 0.92 if confidence > 0.9 else 0.7  # what the model's training measured there
         source, replay = ("live", None) if number <= LIVE else \
             ("live", "r-actions") if number <= LIVE + REPLAYED else ("import", None)
         out.append(Prediction(task="issuetype", model_version="m1", delivery_id=f"d-{number}",
                               position=number, repo=REPO, number=number, label=label, confidence=confidence,
                               probabilities={label: confidence}, predicted_at="2026-12-01T10:00:00Z",
+                              probability=confidence, precision=precision,
                               event="issues", action="opened", replay_id=replay, source=source))
-        if number <= LIVE and confidence >= THRESHOLD:
+        if number <= LIVE and precision >= THRESHOLD:
             expected[number] = label
     return out, expected
 

@@ -101,7 +101,9 @@ def test_items_are_newest_first_and_complete(seeded):
                      "confidence": 0.3, "position": 0,
                      "predicted_at": "2024-05-01T00:30:00Z", "event": "issues", "action": "opened",
                      "replay_id": None, "probabilities": {"needsdiagnosis": 0.5},
-                     "blob_key": first["blob_key"]}
+                     "probability": None, "precision": None, "blob_key": first["blob_key"]}
+    second = seeded[-2]
+    assert (second["delivery_id"], second["probability"], second["precision"]) == ("d-1", 0.5, 0.7)
     assert re.fullmatch(r"history/\d{4}/\d\d/\d\d/[0-9a-f]{32}\.jsonl", first["blob_key"])  # its batch's
 
 

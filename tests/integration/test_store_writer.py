@@ -24,7 +24,8 @@ def prediction(**changes) -> Prediction:
     base = Prediction(task="needsdiagnosis", model_version="2024.05.01", delivery_id="d-1", position=1,
                       repo=REPO, number=101, label="needsdiagnosis", confidence=0.8,
                       probabilities={"needsdiagnosis": 0.8, "invalid": 0.2},
-                      predicted_at="2024-05-01T10:00:00Z", event="issues", action="opened")
+                      predicted_at="2024-05-01T10:00:00Z", event="issues", action="opened",
+                      probability=0.86, precision=0.91)
     return replace(base, **changes)
 
 
@@ -172,6 +173,9 @@ def test_repair_rewrites_missing_and_stale_documents(writer, engine, blobs, s3_u
     (to_dict(prediction(confidence=1.5)), "confidence"),
     (to_dict(prediction(confidence=float("nan"))), "confidence"),
     (to_dict(prediction(probabilities={"a": -0.1})), "probabilities"),
+    (to_dict(prediction(precision=1.5)), "precision must be a number in [0, 1]"),
+    (to_dict(prediction(probability=float("inf"))), "probability must be a number in [0, 1]"),
+    ({**to_dict(prediction()), "precision": "high"}, "field precision has type str"),
     (to_dict(prediction(label="")), "label"),
     (to_dict(prediction(label="   ")), "label"),
     (to_dict(prediction(repo="../etc")), "repo"),

@@ -204,6 +204,10 @@ def test_a_dry_run_record_does_not_stand_in_the_way_of_the_live_mode(engine, git
 @pytest.mark.parametrize(("text", "problem"), [
     ("[[rule]]\ntask = 'issuetype'\nlabel = 'bug'\nmin_confidence = 0.9\n", "says what to do with none"),
     ("[[rule]]\ntask = 'issuetype'\nlabel = 'bug'\nmin_confidence = 1.5\nclose = true\n", "from 0 to 1"),
+    ("[[rule]]\ntask = 'issuetype'\nlabel = 'bug'\nmin_precision = true\nclose = true\n",
+     "min_precision must be a number"),
+    ("[[rule]]\ntask = 'issuetype'\nlabel = 'bug'\nclose = true\n",
+     "neither min_confidence nor min_precision"),
     ("[[rule]]\ntask = 'issuetype'\nlabel = 'bug'\nmin_confidence = 0.9\nadd_labels = 'bug'\n", "add_labels"),
     ("[[rule]]\ntask = 'issuetype'\nlabel = 'bug'\nmin_confidence = 0.9\nclose = true\nlabels = []\n",
      "unknown key(s) labels"),
@@ -219,9 +223,21 @@ def test_a_bad_policy_is_refused_in_one_line_naming_the_rule(text, problem):
 
 
 def test_the_packaged_policy_loads():
+    """Labels an issue type where the model's training measured at least 0.9 precision at that
+    confidence; a prediction without that measure (a bundle from before calibration) never."""
     from services.actions.policy import load_policy
 
     policy = load_policy()
     assert {r.task for r in policy.rules} == {"issuetype", "needsdiagnosis"}
-    assert [i.kind for i in policy.intents(prediction(1, "bug", 0.9))] == ["label"]
-    assert policy.intents(prediction(1, "bug", 0.89)) == []
+    assert [i.kind for i in policy.intents(prediction(1, "bug", 0.6, precision=0.9))] == ["label"]
+    assert policy.intents(prediction(1, "bug", 0.99, precision=0.89)) == []
+    assert policy.intents(prediction(1, "bug", 0.99)) == []
+    assert [i.kind for i in policy.intents(prediction(1, "not-needsdiagnosis", 0.95))] == ["label"]
+
+
+def test_a_rule_may_ask_for_confidence_and_precision_both():
+    policy = parse_policy("[[rule]]\ntask = 'issuetype'\nlabel = 'bug'\nmin_confidence = 0.8\n"
+                          "min_precision = 0.9\nadd_labels = ['bug']\n")
+    assert policy.intents(prediction(1, "bug", 0.8, precision=0.9))
+    assert not policy.intents(prediction(1, "bug", 0.79, precision=0.95))
+    assert not policy.intents(prediction(1, "bug", 0.95, precision=0.85))

@@ -30,7 +30,9 @@ import sklearn
 import skops
 import skops.io as sio
 
-from services.predictor.routing import model_inputs
+from services.predictor import calibration
+from services.predictor.calibration import Calibration, CalibrationError
+from services.predictor.routing import RepoRouter, model_inputs
 from services.predictor.tasks import Task, get_task
 from shared.errors import UserError
 from shared.messages import IssueSnapshot
@@ -64,8 +66,10 @@ class BundleError(UserError):
 @dataclass(frozen=True)
 class Scored:
     label: str
-    confidence: float
+    confidence: float  # the model's own probability of ``label``
     probabilities: dict[str, float]
+    probability: float | None = None  # calibrated (None: the bundle measured no calibration)
+    precision: float | None = None  # measured precision of predictions at least this confident
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +81,7 @@ class Bundle:
     manifest: dict[str, Any]
     path: Path
     pipeline: Any = field(repr=False)
+    calibrations: dict[str, Calibration] = field(default_factory=dict, repr=False)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -89,8 +94,31 @@ class Bundle:
         proba = self.pipeline.predict_proba(model_inputs(self.task, self.pipeline, issues))
         labels = self.labels
         best = proba.argmax(axis=1)
-        return [Scored(labels[b], float(row[b]), dict(zip(labels, map(float, row), strict=True)))
-                for row, b in zip(proba, best, strict=True)]
+        calibrated, precision = self._calibrated(issues, proba)
+        return [Scored(labels[b], float(row[b]), dict(zip(labels, map(float, row), strict=True)),
+                       None if c is None else float(c[b]), p)
+                for row, b, c, p in zip(proba, best, calibrated, precision, strict=True)]
+
+    def _calibrated(self, issues: Sequence[IssueSnapshot], proba: np.ndarray
+                    ) -> tuple[list[np.ndarray | None], list[float | None]]:
+        """Each row's calibrated probabilities and measured precision, by the calibration of its scope:
+        ``unseen`` where a router's fallback answered, ``trained`` otherwise; None where the bundle
+        has no calibration for that scope."""
+        scopes = np.full(len(issues), calibration.TRAINED, dtype=object)
+        if isinstance(self.pipeline, RepoRouter):
+            scopes[~self.pipeline.routed([i.repo for i in issues])] = calibration.UNSEEN
+        labels = self.labels
+        rows: list[np.ndarray | None] = [None] * len(issues)
+        precision: list[float | None] = [None] * len(issues)
+        for scope, cal in self.calibrations.items():
+            mask = np.flatnonzero(scopes == scope)
+            if not len(mask):
+                continue
+            calibrated = cal.apply(proba[mask])
+            for i, row in zip(mask, calibrated, strict=True):
+                rows[i] = row
+                precision[i] = cal.precision_at(labels[int(row.argmax())], float(row.max()))
+        return rows, precision
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -142,7 +170,9 @@ def _write_synced(path: Path, data: bytes) -> None:
 def write_bundle(models_dir: Path, task: Task, pipeline: Any, *, data_fingerprint: str, data_size: int,
                  metrics: dict[str, Any], version: str | None = None,
                  thresholds: dict[str, float] | None = None, data_source: str | None = None) -> Path:
-    """Write a bundle into a hidden temp dir, then rename it in place: readers never see half of one."""
+    """Write a bundle into a hidden temp dir, then rename it in place: readers never see half of one.
+    The calibration training measured (``metrics["calibration"]``) goes to the manifest's top level,
+    where ``load_bundle`` reads it."""
     version = version or new_version()
     _check_name("task", task.name)
     _check_name("version", version)
@@ -150,6 +180,12 @@ def write_bundle(models_dir: Path, task: Task, pipeline: Any, *, data_fingerprin
     labels = [str(c) for c in getattr(pipeline, "classes_", [])]
     if not labels or set(labels) - set(task.labels):
         raise BundleError(f"{where}: the model's classes {labels} are not labels of task {task.name}")
+    metrics = dict(metrics)
+    calibrations = metrics.pop("calibration", None) or {}
+    try:
+        calibration.read({"calibration": calibrations})  # refuse now what load_bundle would refuse
+    except CalibrationError as exc:
+        raise BundleError(f"{where}: {exc}") from None
     task_dir = Path(models_dir) / task.name
     final = task_dir / version
     if final.exists():
@@ -168,6 +204,7 @@ def write_bundle(models_dir: Path, task: Task, pipeline: Any, *, data_fingerprin
             "data": {"fingerprint": data_fingerprint, "size": int(data_size),
                      **({"source": data_source} if data_source else {})},
             "metrics": metrics, "libraries": _libraries(),
+            "calibration": calibrations,
         }
         text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
         _write_synced(tmp / MANIFEST_FILE, text.encode())
@@ -245,4 +282,9 @@ def load_bundle(models_dir: Path, task_name: str, version: str | None = None) ->
     built_with = (manifest.get("libraries") or {}).get("sklearn")
     if built_with and built_with != sklearn.__version__:
         log.warning("%s: built with scikit-learn %s, running %s", where, built_with, sklearn.__version__)
-    return Bundle(task=task, version=version, manifest=manifest, path=path, pipeline=pipeline)
+    try:
+        calibrations = calibration.read(manifest)
+    except CalibrationError as exc:
+        raise BundleError(f"{where}: {MANIFEST_FILE}: {exc}") from None
+    return Bundle(task=task, version=version, manifest=manifest, path=path, pipeline=pipeline,
+                  calibrations=calibrations)

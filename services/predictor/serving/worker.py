@@ -61,7 +61,7 @@ class Predictor:
                                label=s.label, confidence=s.confidence, probabilities=s.probabilities,
                                predicted_at=now, event=m.event, action=m.action, replay_id=m.replay_id,
                                fills_live=m.replay_id is not None and m.model_version is None,
-                               source=m.source)
+                               source=m.source, probability=s.probability, precision=s.precision)
                 outgoing.append(Outgoing(RESULTS_EXCHANGE, self.task, encode(p),
                                          message_id=f"{m.delivery_id}:{self.task}:{version}"))
             predicted_total.labels(self.task, version).inc(len(messages))

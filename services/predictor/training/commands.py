@@ -12,6 +12,7 @@ from tqdm import tqdm
 from services.predictor.serving.bundle import load_bundle, write_bundle
 from services.predictor.tasks import get_task
 from services.predictor.training import datasets, loro
+from services.predictor.training.scoring import format_repo_table
 from services.predictor.training.training import evaluate as evaluate_bundle
 from services.predictor.training.training import fingerprint, format_report, make_model
 from services.predictor.training.training import train as train_model
@@ -49,6 +50,9 @@ def train(task_name: str, data: Path, models_dir: Path, *, kind: str = "light",
                         data_fingerprint=fingerprint([task.text(i) for i in issues], labels),
                         data_source=str(data), version=version)
     print(format_report(metrics))
+    if metrics.get("unseen"):
+        print("\nrepositories it was not trained on: the pooled fallback, leave-one-repository-out")
+        print("\n".join(format_repo_table(metrics["unseen"]["per_repo"])[1:]))
     print(f"\nmodel bundle -> {path}")
     return 0
 

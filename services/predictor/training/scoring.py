@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from services.predictor.calibration import STEPS
+
 THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.97)
 
 
@@ -36,6 +38,22 @@ def threshold_table(labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarra
         rows.append({"threshold": t, "classified": n_kept, "share": _ratio(n_kept, len(y_true)),
                      "precision": _ratio(n_correct, n_kept),
                      "recall": _ratio(n_correct, len(y_true)), "per_label": per_label})
+    return rows
+
+
+def promises_kept(y_true: Sequence[str], scored: Sequence[Any]) -> list[dict[str, Any]]:
+    """Whether the precision a bundle promises holds on these issues: for each threshold, among the
+    predictions whose calibrated probability is at least that, the precision they promised (their
+    mean) beside the precision observed here. Empty for a bundle without calibration."""
+    rows = []
+    for t in STEPS:
+        kept = [(s, truth) for s, truth in zip(scored, y_true, strict=True)
+                if s.probability is not None and s.probability >= t]
+        promised = [s.precision for s, _ in kept if s.precision is not None]
+        if kept:
+            rows.append({"threshold": t, "classified": len(kept),
+                         "observed": _ratio(sum(s.label == truth for s, truth in kept), len(kept)),
+                         "promised": round(float(np.mean(promised)), 4) if promised else None})
     return rows
 
 
@@ -111,6 +129,12 @@ def format_report(report: dict[str, Any]) -> str:
                      + cells)
     if report.get("per_repo"):
         lines += ["", *format_repo_table(report["per_repo"])]
+    if report.get("promises"):
+        lines += ["", "calibrated probability >= threshold: the precision the model promised (measured in "
+                      "training) and the precision here",
+                  f"{'threshold':<11}{'classified':>11}{'promised':>10}{'observed':>10}"]
+        lines += [f"{'>= ' + format(r['threshold'], 'g'):<11}{r['classified']:>11}"
+                  f"{_fmt(r['promised']):>10}{_fmt(r['observed']):>10}" for r in report["promises"]]
     return "\n".join(lines)
 
 

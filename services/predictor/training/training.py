@@ -13,11 +13,14 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from services.predictor import calibration
+from services.predictor.calibration import TRAINED, UNSEEN
 from services.predictor.kinds import make_fallback, make_pipeline, shared_features
 from services.predictor.routing import RepoRouter, model_inputs
 from services.predictor.serving.bundle import Bundle
 from services.predictor.tasks import Task
-from services.predictor.training.scoring import format_report, score
+from services.predictor.training.loro import LoroError, held_out_repos
+from services.predictor.training.scoring import format_report, promises_kept, score
 from shared.errors import UserError
 from shared.messages import IssueSnapshot
 
@@ -68,9 +71,11 @@ def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: s
     """Stratified k-fold CV (k = min(5, smallest class), at least 2) for the metrics, then fit on all.
 
     Folds are stratified by (repository, label) for a routing task, so every repository's sub-model
-    is cross-validated on its own issues as the NLBSE protocol scores it. ``progress`` wraps the
-    k + 1 fits (a progress bar: a tuned model's fits take long). ``model``: an unfitted model to use
-    instead of ``make_model(task, kind)``."""
+    is cross-validated on its own issues as the NLBSE protocol scores it. A router's pooled fallback is
+    also scored leave-one-repository-out (``metrics["unseen"]``: what a repository in no training set
+    gets). Both sets of held-out predictions calibrate the bundle (``metrics["calibration"]``, for
+    ``write_bundle``; ``calibration``). ``progress`` wraps the fits (a progress bar: a tuned model's fits
+    take long). ``model``: an unfitted model to use instead of ``make_model(task, kind)``."""
     counts = _check(task, issues, labels)
     folds = max(2, min(MAX_FOLDS, min(counts.values())))
     model = make_model(task, kind) if model is None else model
@@ -82,19 +87,57 @@ def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: s
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     proba = np.zeros((len(issues), len(classes)))
     y = np.asarray(labels, dtype=object)
+    repos = np.array([i.repo for i in issues], dtype=object)
+    held_out = _unseen_repos(model, issues, y)
+    unseen = np.zeros((len(issues), len(classes)))
+    steps = [*(("fold", split) for split in cv.split(np.zeros(len(issues)), strata)),
+             *(("unseen", repo) for repo in held_out), ("all", None)]
     fitted = None
-    for split in (progress or iter)([*cv.split(np.zeros(len(issues)), strata), None]):
-        if split is None:  # the last step: the model itself, on everything
+    for step, split in (progress or iter)(steps):
+        if step == "all":  # the last step: the model itself, on everything
             fitted = clone(model).fit(inputs, y)
-            continue
-        fit_idx, test_idx = split
-        fold = clone(model).fit([inputs[i] for i in fit_idx], y[fit_idx])
-        columns = np.searchsorted(classes, np.asarray(fold.classes_, dtype=object))
-        proba[np.ix_(test_idx, columns)] = fold.predict_proba([inputs[i] for i in test_idx])
-    repos = [i.repo for i in issues] if task.per_repo else None
+        elif step == "unseen":  # the fallback, trained without this repository, scored on it
+            held = repos == split
+            texts = np.array([x[1] for x in inputs], dtype=object)
+            fallback = clone(model.fallback if model.fallback is not None else model.estimator)
+            fallback.fit(list(texts[~held]), y[~held])
+            unseen[held] = _aligned(classes, fallback, list(texts[held]))
+        else:
+            fit_idx, test_idx = split
+            fold = clone(model).fit([inputs[i] for i in fit_idx], y[fit_idx])
+            proba[test_idx] = _aligned(classes, fold, [inputs[i] for i in test_idx])
+    truth = np.searchsorted(classes, y)
     metrics = {"task": task.name, "kind": kind, "cv_folds": folds,
-               **score(classes, labels, proba, repos)}
+               **score(classes, labels, proba, list(repos) if task.per_repo else None),
+               "calibration": {TRAINED: calibration.fit(classes, proba, truth).to_json()}}
+    if held_out:
+        mask = np.isin(repos, held_out)
+        metrics["unseen"] = {"protocol": "leave-one-repository-out (the pooled fallback)",
+                             **score(classes, list(y[mask]), unseen[mask], list(repos[mask]))}
+        metrics["calibration"][UNSEEN] = calibration.fit(classes, unseen[mask], truth[mask]).to_json()
     return fitted, metrics
+
+
+def _unseen_repos(model: Any, issues: Sequence[IssueSnapshot], y: np.ndarray) -> list[str]:
+    """The repositories a router's fallback is scored on, each left out of its training in turn: those
+    ``loro`` scores. None for a model that does not route, or whose fallback reads features fitted on
+    all repositories (the tuned encoder: tuning it once per repository costs an hour each)."""
+    if not isinstance(model, RepoRouter) or model.shared is not None:
+        return []
+    try:
+        scored, _ = held_out_repos(issues, list(y))
+    except LoroError:  # one repository: nothing to leave out
+        return []
+    repos = np.array([i.repo for i in issues], dtype=object)
+    return [repo for repo in scored if len(set(y[repos != repo])) >= 2]
+
+
+def _aligned(classes: list[str], model: Any, inputs: list) -> np.ndarray:
+    """``model``'s probabilities with a column per class of ``classes`` (0 for those it never saw)."""
+    out = np.zeros((len(inputs), len(classes)))
+    columns = np.searchsorted(classes, np.asarray(model.classes_, dtype=object))
+    out[:, columns] = model.predict_proba(inputs)
+    return out
 
 
 def evaluate(bundle: Bundle, issues: Sequence[IssueSnapshot], labels: Sequence[str]) -> dict[str, Any]:
@@ -110,7 +153,7 @@ def evaluate(bundle: Bundle, issues: Sequence[IssueSnapshot], labels: Sequence[s
     proba = np.array([[s.probabilities[label] for label in known] for s in scored])
     repos = [i.repo for i in issues] if isinstance(bundle.pipeline, RepoRouter) else None
     return {"task": bundle.task.name, "model_version": bundle.version,
-            **score(known, labels, proba, repos)}
+            **score(known, labels, proba, repos), "promises": promises_kept(labels, scored)}
 
 
 __all__ = ["TrainingError", "evaluate", "fingerprint", "format_report", "make_model", "train"]
