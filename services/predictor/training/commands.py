@@ -9,8 +9,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from services.predictor.kinds import default_kind
 from services.predictor.serving.bundle import load_bundle, write_bundle
-from services.predictor.tasks import get_task
+from services.predictor.tasks import Task, get_task
 from services.predictor.training import datasets, loro
 from services.predictor.training.scoring import format_repo_table
 from services.predictor.training.training import evaluate as evaluate_bundle
@@ -38,9 +39,21 @@ def dataset_build(task_name: str, out: Path, *, envelopes: Iterable[EventEnvelop
     return 0
 
 
-def train(task_name: str, data: Path, models_dir: Path, *, kind: str = "light",
+def chosen_kind(task: Task, kind: str | None) -> str:
+    """The kind named, else the task's default (``kinds.default_kind``), saying so when it is not the
+    one the task prefers."""
+    if kind:
+        return kind
+    kind, why = default_kind(task)
+    if why:
+        print(f"note: {why}", file=sys.stderr)
+    return kind
+
+
+def train(task_name: str, data: Path, models_dir: Path, *, kind: str | None = None,
           version: str | None = None) -> int:
     task = get_task(task_name)
+    kind = chosen_kind(task, kind)
     issues, labels = datasets.read_labelled(data)
     print(f"training {task.name} ({kind}) on {len(issues)} issues from {data}, with cross-validation",
           file=sys.stderr)
@@ -58,7 +71,7 @@ def train(task_name: str, data: Path, models_dir: Path, *, kind: str = "light",
 
 
 def evaluate(task_name: str, data: Path, models_dir: Path, *, model: str | None = None,
-             as_json: bool = False, kind: str = "light", leave_one_repo_out: bool = False) -> int:
+             as_json: bool = False, kind: str | None = None, leave_one_repo_out: bool = False) -> int:
     """Score a bundle, named by version or as a bundle directory ``<models>/<task>/<version>``; or,
     with ``leave_one_repo_out``, a fresh model of ``kind`` and the pooled baseline, repository by
     repository (``loro``)."""
@@ -77,9 +90,10 @@ def evaluate(task_name: str, data: Path, models_dir: Path, *, model: str | None 
     return 0
 
 
-def evaluate_loro(task_name: str, data: Path, *, kind: str = "light", as_json: bool = False) -> int:
+def evaluate_loro(task_name: str, data: Path, *, kind: str | None = None, as_json: bool = False) -> int:
     """Leave-one-repository-out: ``kind`` (as ``wcml train`` builds it) beside the pooled baseline."""
     task = get_task(task_name)
+    kind = chosen_kind(task, kind)
     issues, labels = datasets.read_labelled(data)
     candidates = {kind: lambda: make_model(task, kind), loro.BASELINE: loro.baseline_model}
     print(f"leave-one-repository-out on {len(issues)} issues from {data}: {kind} and {loro.BASELINE}",
