@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from services.predictor import calibration
-from services.predictor.calibration import MIN_SUPPORT, Calibration, CalibrationError
+from services.predictor.calibration import MIN_SUPPORT, Calibration, CalibrationError, lower_bound
 from services.predictor.routing import RepoRouter
 from services.predictor.serving.bundle import BundleError, load_bundle, write_bundle
 from services.predictor.tasks import get_task
@@ -59,13 +59,20 @@ def test_precision_is_read_per_label_from_the_highest_threshold_with_enough_supp
     rows = {t: (p, n) for t, p, n in fitted.tables["bug"]}
     assert rows[0.9] == (pytest.approx(29 / 30, abs=1e-4), 30)
     assert rows[0.7] == (pytest.approx(64 / 80, abs=1e-4), 80)
-    assert fitted.precision_at("bug", 0.96) == pytest.approx(29 / 30, abs=1e-4)
-    assert fitted.precision_at("bug", 0.8) == pytest.approx(29 / 30, abs=1e-4)  # the 0.8 row: those 30
-    assert fitted.precision_at("bug", 0.75) == pytest.approx(64 / 80, abs=1e-4)  # the 0.7 row: all 80
-    assert fitted.precision_at("feature", 0.99) == pytest.approx(0.5)  # no feature that sure: 0.85's row
+    # what a prediction promises: the lower end of the measured precision's 95% interval
+    assert fitted.precision_at("bug", 0.96) == lower_bound(0.9667, 30) == pytest.approx(0.864, abs=1e-3)
+    assert fitted.precision_at("bug", 0.8) == lower_bound(0.9667, 30)  # the 0.8 row: those 30
+    assert fitted.precision_at("bug", 0.75) == lower_bound(0.8, 80)  # the 0.7 row: all 80
+    assert fitted.precision_at("feature", 0.99) == lower_bound(0.5, 40)  # none that sure: 0.85's row
     assert fitted.precision_at("question", 0.9) is None  # never predicted: nothing measured
     thin = Calibration(1.0, {"bug": ((0.0, 0.7, 100), (0.9, 1.0, MIN_SUPPORT - 1))})
-    assert thin.precision_at("bug", 0.95) == 0.7  # too few that sure to promise 1.0: the row below
+    assert thin.precision_at("bug", 0.95) == lower_bound(0.7, 100)  # too few that sure: the row below
+
+
+@pytest.mark.parametrize(("share", "n"), [(0.5, 20), (0.9, 40), (0.97, 300), (1.0, 25), (0.0, 50)])
+def test_the_lower_bound_is_below_the_share_and_closes_in_as_the_sample_grows(share, n):
+    assert 0 <= lower_bound(share, n) <= share
+    assert lower_bound(share, n) <= lower_bound(share, 10 * n) <= share
 
 
 def test_a_calibration_survives_json_and_a_malformed_one_is_refused():
