@@ -132,8 +132,8 @@ _PREDICTION = {
         "precision": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
                       "description": "The precision the model's training measured among its predictions "
                       "at least this confident, on issues it was not trained on (of repositories it was "
-                      "trained on, or of none, as this issue's is): what `min_precision` in an actions "
-                      "policy reads."},
+                      "trained on, or of none, as this issue's is), as the lower end of its 95% "
+                      "interval: what `min_precision` in an actions policy reads."},
         "predicted_at": {"type": "string", "format": "date-time"},
         "stored_at": {"type": "string", "format": "date-time"},
         "replay_id": {"type": "string", "nullable": True,
