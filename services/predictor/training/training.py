@@ -120,7 +120,7 @@ def train(task: Task, issues: list[IssueSnapshot], labels: list[str], *, kind: s
 
 def _unseen_repos(model: Any, issues: Sequence[IssueSnapshot], y: np.ndarray) -> list[str]:
     """The repositories a router's fallback is scored on, each left out of its training in turn: those
-    ``loro`` scores. None for a model that does not route, or whose fallback reads features fitted on
+    ``loro`` scores. None (empty) for a model that does not route, or whose fallback reads features fitted on
     all repositories (the tuned encoder: tuning it once per repository costs an hour each)."""
     if not isinstance(model, RepoRouter) or model.shared is not None:
         return []
