@@ -4,9 +4,9 @@
 For each of the five repositories: a bundle is trained as the starter is (the light kind pooled, no
 per-repository model: every repository gets the fallback) on the other four repositories' issues with
 ``train``, which measures its ``unseen`` calibration by leave-one-repository-out among those four; it
-is written and loaded as a bundle, then scores the fifth repository's issues. Per threshold of
-calibrated probability, over the five held-out repositories together: how many issues, the precision
-the predictions promised (their mean) and the precision observed. Prints JSON.
+is written and loaded as a bundle, then scores the fifth repository's issues. Over the five held-out
+repositories together, per ``min_precision`` level: how many predictions promise at least that (what
+an actions rule with that level acts on) and the precision observed among them. Prints JSON.
 
     nice -n 19 .venv/bin/python -m bench.calibration_check [--kind light] [--out FILE]
 """
@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from services.predictor.calibration import STEPS
 from services.predictor.kinds import make_pipeline
 from services.predictor.routing import RepoRouter
 from services.predictor.serving.bundle import load_bundle, write_bundle
 from services.predictor.tasks import get_task
 from services.predictor.training.datasets import read_labelled
+from services.predictor.training.scoring import promises_kept
 from services.predictor.training.training import train
 
 TRAIN = Path(__file__).resolve().parents[1].parent / "shared/datasets/nlbse24/issues_train.csv"
@@ -55,19 +55,7 @@ def main() -> int:
             scored += load_bundle(Path(models), task.name, "v1").predict([issues[i] for i in held])
             truth += list(y[held])
         print(f"{repo}: done ({time.monotonic() - started:.0f} s)", file=sys.stderr)
-    rows = []
-    for t in STEPS:
-        kept = [(s, label) for s, label in zip(scored, truth, strict=True) if s.probability >= t]
-        promised = [s.precision for s, _ in kept if s.precision is not None]
-        acting = [(s, label) for s, label in kept if s.precision is not None and s.precision >= 0.9]
-        rows.append({"threshold": t, "classified": len(kept),
-                     "observed": round(float(np.mean([s.label == label for s, label in kept])), 4)
-                     if kept else None,
-                     "promised": round(float(np.mean(promised)), 4) if promised else None,
-                     "promised_at_least_0.9": len(acting),
-                     "observed_where_promised_0.9": round(float(np.mean([s.label == label
-                                                                         for s, label in acting])), 4)
-                     if acting else None})
+    rows = promises_kept(truth, scored)  # as ``wcml evaluate`` reports it, over the five together
     report = {"kind": args.kind, "data": str(args.data), "issues": len(scored),
               "seconds": round(time.monotonic() - started), "rows": rows}
     text = json.dumps(report, indent=2)

@@ -136,10 +136,15 @@ def test_evaluate_sets_the_promised_precision_beside_the_observed(tmp_path, four
     model, metrics = four_repos
     write_bundle(tmp_path, IT, model, data_fingerprint="f", data_size=1, metrics=metrics, version="v1")
     X, y = own_words_repos(("r/2",), seed=2)
-    report = evaluate(load_bundle(tmp_path, "issuetype", "v1"), issues_of(X), y)
-    first = report["promises"][0]
-    assert first["threshold"] == 0.0 and first["classified"] == len(y)
-    assert 0 <= first["observed"] <= 1 and 0 <= first["promised"] <= 1
+    bundle = load_bundle(tmp_path, "issuetype", "v1")
+    report = evaluate(bundle, issues_of(X), y)
+    scored = bundle.predict(issues_of(X))
+    for row in report["promises"]:  # what a rule with this min_precision acts on, and how often it is right
+        acted = [s.label == label for s, label in zip(scored, y, strict=True)
+                 if s.precision >= row["min_precision"]]
+        assert row["acted"] == len(acted)
+        assert row["observed"] == (round(sum(acted) / len(acted), 4) if acted else None)
+    assert report["promises"][0]["min_precision"] == 0.5
 
 
 def test_a_bundle_without_calibration_scores_as_before(tmp_path):

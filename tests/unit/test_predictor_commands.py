@@ -98,7 +98,7 @@ def test_train_then_evaluate_prints_the_nlbse_table(tmp_path, nlbse_like, capsys
     out = capsys.readouterr().out
     assert "confusion matrix" in out and ">= 0.97" in out
     table = out[out.index("per repository"):].split("\n\n")[0].splitlines()
-    assert "the precision the model promised" in out  # calibrated: what its training measured, beside
+    assert "what a rule with that min_precision acts on" in out  # calibrated: promised, beside observed
     assert [line.split()[0] for line in table[2:]] == ["acme/app", "acme/lib", "mean"]
     # a pooled model scores ~0.7 here (the two repositories swap two labels' wording); each repository's
     # own model, even borrowing from the other at the task's others_weight, stays near 0.9

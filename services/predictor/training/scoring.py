@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from services.predictor.calibration import STEPS
-
 THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.97)
+PRECISION_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)  # an actions rule's min_precision
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -41,19 +40,20 @@ def threshold_table(labels: Sequence[str], y_true: np.ndarray, y_pred: np.ndarra
     return rows
 
 
-def promises_kept(y_true: Sequence[str], scored: Sequence[Any]) -> list[dict[str, Any]]:
-    """Whether the precision a bundle promises holds on these issues: for each threshold, among the
-    predictions whose calibrated probability is at least that, the precision they promised (their
-    mean) beside the precision observed here. Empty for a bundle without calibration."""
+def promises_kept(y_true: Sequence[str], scored: Sequence[Any],
+                  levels: Sequence[float] = PRECISION_LEVELS) -> list[dict[str, Any]]:
+    """Whether the precision a bundle promises holds on these issues, as an actions policy would use
+    it: for each ``min_precision`` level, the predictions that promise at least that (those a rule
+    with that ``min_precision`` acts on) and the precision observed among them here. Empty for a
+    bundle without calibration."""
+    if all(s.precision is None for s in scored):
+        return []
     rows = []
-    for t in STEPS:
-        kept = [(s, truth) for s, truth in zip(scored, y_true, strict=True)
-                if s.probability is not None and s.probability >= t]
-        promised = [s.precision for s, _ in kept if s.precision is not None]
-        if kept:
-            rows.append({"threshold": t, "classified": len(kept),
-                         "observed": _ratio(sum(s.label == truth for s, truth in kept), len(kept)),
-                         "promised": round(float(np.mean(promised)), 4) if promised else None})
+    for level in levels:
+        acted = [s.label == truth for s, truth in zip(scored, y_true, strict=True)
+                 if s.precision is not None and s.precision >= level]
+        rows.append({"min_precision": level, "acted": len(acted), "share": _ratio(len(acted), len(scored)),
+                     "observed": _ratio(sum(acted), len(acted))})
     return rows
 
 
@@ -130,11 +130,11 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("per_repo"):
         lines += ["", *format_repo_table(report["per_repo"])]
     if report.get("promises"):
-        lines += ["", "calibrated probability >= threshold: the precision the model promised (measured in "
-                      "training) and the precision here",
-                  f"{'threshold':<11}{'classified':>11}{'promised':>10}{'observed':>10}"]
-        lines += [f"{'>= ' + format(r['threshold'], 'g'):<11}{r['classified']:>11}"
-                  f"{_fmt(r['promised']):>10}{_fmt(r['observed']):>10}" for r in report["promises"]]
+        lines += ["", "promised precision (measured in training) >= level: what a rule with that "
+                      "min_precision acts on, and the precision it gets here",
+                  f"{'level':<11}{'acted on':>11}{'share':>8}{'observed':>10}"]
+        lines += [f"{'>= ' + format(r['min_precision'], 'g'):<11}{r['acted']:>11}{_fmt(r['share'], True):>8}"
+                  f"{_fmt(r['observed']):>10}" for r in report["promises"]]
     return "\n".join(lines)
 
 
