@@ -141,7 +141,8 @@ def main() -> None:
                 resident[f"{checkpoints.pop(0):,}"] = pipeline.resident()
             return stored >= expected
 
-        eventually(all_stored, timeout=1800, interval=0.5,
+        # at the 2026-12-02 rate (about 400 events/s) a million take 42 minutes: allow for a slower run
+        eventually(all_stored, timeout=max(1800, args.events / 100), interval=0.5,
                    message=lambda: f"{expected} predictions stored ({stored} so far)")
         elapsed = time.monotonic() - start
         replay.wait()
