@@ -105,7 +105,8 @@ def table_rows(page) -> list[dict]:
         bar = row.locator(".bar").bounding_box()
         fill = row.locator(".bar span").bounding_box()
         rows.append({"issue": cells[1], "task": cells[2], "label": cells[3], "confidence": float(cells[4]),
-                     "model": cells[5], "replay": cells[7], "drawn": fill["width"] / bar["width"]})
+                     "precision": cells[5], "model": cells[6], "replay": cells[8],
+                     "drawn": fill["width"] / bar["width"]})
     return rows
 
 
@@ -119,6 +120,7 @@ def test_dashboard_shows_predictions_distribution_models_and_replays(page, api_u
     for row, p in zip(rows, LIVE, strict=True):
         assert (row["task"], row["label"], row["model"]) == (p.task, p.label, p.model_version)
         assert row["replay"] == ""
+        assert row["precision"] == ("–" if p.precision is None else f"{p.precision:.2f}")  # measured, or none
         assert row["confidence"] == pytest.approx(p.confidence, abs=0.005)
         assert row["drawn"] == pytest.approx(p.confidence, abs=0.02)  # the bar is as long as the number says
 
