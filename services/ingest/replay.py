@@ -23,6 +23,7 @@ from typing import Any
 from services.ingest.event_log import EventLog, LogFilter
 from services.ingest.replay_runs import ReplayRun, ReplayRuns
 from shared.broker import Broker, Delivery, Outgoing, Rejection
+from shared.broker.topology import RESULTS_QUEUE, task_queue
 from shared.messages import (
     EVENTS_EXCHANGE,
     TASKS_EXCHANGE,
@@ -67,14 +68,51 @@ class Throttle:
         return default if not self.rate else max(1, min(default, int(self.rate / 5) or 1))
 
 
+class Backlog:
+    """Holds a replay back while the queues on its path (its tasks', the store's) hold more than ``high``
+    messages in all, until they hold fewer than ``low``. Unbounded, a replay of a million events put
+    800,000 task messages and then 900,000 results in those quorum queues within minutes, and every
+    consumer slowed as they grew (282 events/s in the first minute, 88/s ten minutes later;
+    docs/benchmarks.md); bounded, the broker holds what the consumers can take in seconds."""
+
+    def __init__(self, broker: Broker, queues: list[str], high: int = 20_000, low: int = 10_000,
+                 poll: float = 0.25):
+        self.broker, self.queues, self.high, self.low, self.poll = broker, queues, high, low, poll
+        self.waited = 0.0  # seconds held back, for the run's log line
+
+    def depth(self) -> int:
+        total = 0
+        for queue in self.queues:
+            try:
+                total += self.broker.queue_depth(queue)
+            except Exception as exc:  # advisory: a depth it cannot read holds nothing back
+                log.debug("no depth for %s (%s)", queue, type(exc).__name__)
+        return total
+
+    def wait(self, stop: threading.Event) -> None:
+        if not self.high or not self.queues or self.depth() <= self.high:
+            return
+        started = time.monotonic()
+        while not stop.wait(self.poll) and self.depth() > self.low:
+            pass
+        self.waited += time.monotonic() - started
+
+
 class Replayer:
     def __init__(self, event_log: EventLog, broker: Broker, runs: ReplayRuns, page: int = 500,
-                 rules: tuple[Rule, ...] | None = None):
+                 rules: tuple[Rule, ...] | None = None, max_backlog: int = 20_000):
         self.log = event_log
         self.broker = broker
         self.runs = runs
         self.page = page
         self.rules = rules
+        self.max_backlog = max_backlog
+
+    def backlog(self, tasks: list[str]) -> Backlog:
+        """The bound on the queues a replay of ``tasks`` (all routed ones when empty) fills."""
+        routed = sorted({r.task for r in self.rules or ()} & set(tasks or {r.task for r in self.rules or ()}))
+        queues = [task_queue(t).name for t in routed] + [RESULTS_QUEUE.name]
+        return Backlog(self.broker, queues, high=self.max_backlog, low=self.max_backlog // 2)
 
     def start(self, filters: dict[str, Any], *, tasks=(), model_version=None, created_by=None) -> ReplayRun:
         """Record a new run (``wcml replay``) with the number of events its filters select."""
@@ -97,13 +135,19 @@ class Replayer:
         only_tasks = run.tasks or None
         after = run.last_position
         throttle = Throttle(rate)
+        backlog = self.backlog(list(run.tasks))
         try:
             while not stop.is_set():
                 page = self.log.read(selection, after=after, limit=throttle.page_size(self.page))
                 if not page:
                     self.runs.finish(run_id, "done")
+                    if backlog.waited:
+                        log.info("replay %s held back %.0f s for the consumers", run_id, backlog.waited)
                     return self.runs.get(run_id)
                 throttle.wait(len(page), stop)
+                backlog.wait(stop)
+                if stop.is_set():
+                    break
                 replayed = [replace(e, replay_id=run_id, model_version=run.model_version,
                                     only_tasks=only_tasks) for e in page]
                 self.broker.publish(self._messages(replayed, run_id))

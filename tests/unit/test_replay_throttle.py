@@ -29,3 +29,34 @@ def test_stored_filters_become_a_log_filter():
     selection = log_filter({"from_position": 3, "since": "2026-01-01T00:00:00+00:00", "repo": "a/b"})
     assert selection.from_position == 3 and selection.repo == "a/b" and selection.since.year == 2026
     assert selection.to_position is None
+
+
+def test_a_replay_waits_while_the_queues_on_its_path_are_full():
+    """The in-process broker (the embedded mode's): 30 messages wait for a predictor, the bound is 20,
+    so the replay holds back until the consumers have taken the queue under 10."""
+    from services.ingest.replay import Backlog, Replayer
+    from shared.broker import Outgoing, topology
+    from shared.broker.memory import MemoryBroker
+    from shared.messages import TASKS_EXCHANGE
+    from shared.routing import load_rules
+
+    broker = MemoryBroker()
+    topology.declare(broker, ["issuetype", "needsdiagnosis"])
+    broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"{}", message_id=f"m-{i}") for i in range(30)])
+    backlog = Backlog(broker, ["tasks.issuetype", "results.store"], high=20, low=10, poll=0.01)
+    assert backlog.depth() == 30
+    waiting = threading.Thread(target=backlog.wait, args=(threading.Event(),))
+    waiting.start()
+    broker.settle(broker.get("tasks.issuetype", 15), requeue=False)  # 15 left: still over 10
+    waiting.join(0.3)
+    assert waiting.is_alive()
+    broker.settle(broker.get("tasks.issuetype", 6), requeue=False)  # 9 left
+    waiting.join(2)
+    assert not waiting.is_alive() and backlog.waited > 0.2
+    stop = threading.Event()
+    stop.set()
+    broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"{}", message_id=f"n-{i}") for i in range(30)])
+    backlog.wait(stop)  # a stop request ends the wait at once
+    replayer = Replayer(None, broker, None, rules=load_rules())
+    assert replayer.backlog([]).queues == ["tasks.issuetype", "tasks.needsdiagnosis", "results.store"]
+    assert replayer.backlog(["needsdiagnosis"]).queues == ["tasks.needsdiagnosis", "results.store"]
