@@ -294,9 +294,11 @@ class RabbitBroker(Broker):
             connection.close()
 
     def queue_depth(self, queue: str) -> int:
-        """On this thread's inspector channel (a replay asks once a page; a connection each time would
-        cost more than the answer). A missing queue closes that channel: the next call opens another."""
-        return self._inspector().queue_declare(queue, passive=True).method.message_count
+        connection = self._connect()
+        try:
+            return connection.channel().queue_declare(queue, passive=True).method.message_count
+        finally:
+            connection.close()
 
     def close(self) -> None:
         self._drop_publisher()
