@@ -110,9 +110,16 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
 
 
 def _select(conn: Connection, keys: list[tuple[str, str, str]]) -> list[sa.Row]:
-    identity = sa.tuple_(*(predictions.c[name] for name in IDENTITY))
-    query = sa.select(predictions).where(identity.in_(keys)).order_by(predictions.c.id)
-    return list(conn.execute(query))
+    """The rows of these identities, in id order. On PostgreSQL one lookup of the unique index per
+    key (``LATERAL``), as in ``_best_ids_lateral``: a tuple ``IN`` list was planned on statistics and,
+    on a never-analysed table, took 0.4-3 s a batch at 500,000 rows."""
+    if conn.dialect.name != "postgresql":
+        identity = sa.tuple_(*(predictions.c[name] for name in IDENTITY))
+        return list(conn.execute(sa.select(predictions).where(identity.in_(keys)).order_by(predictions.c.id)))
+    wanted = sa.values(*(sa.column(name, sa.String) for name in IDENTITY), name="wanted").data(keys)
+    row = (sa.select(predictions).where(*(predictions.c[name] == wanted.c[name] for name in IDENTITY))
+           .lateral("row"))
+    return list(conn.execute(sa.select(row).select_from(wanted.join(row, sa.true())).order_by(row.c.id)))
 
 
 def _named(conn: Connection, keys: set[str]) -> list[sa.Row]:
