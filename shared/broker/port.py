@@ -23,6 +23,12 @@ class BrokerUnavailable(PublishError, TransientError):
     """No connection to the broker: retry later; consumers retry the batch in place."""
 
 
+class BrokerRefused(PublishError, TransientError):
+    """The broker nacked a message: a quorum queue between leaders (a node stopping) or full
+    (``reject-publish``). Its own state, not the message's: consumers retry the batch in place
+    (a message nacked there would otherwise be dead-lettered as if it were poison)."""
+
+
 @dataclass(frozen=True)
 class Outgoing:
     exchange: str

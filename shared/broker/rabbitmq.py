@@ -23,6 +23,7 @@ from shared.broker.port import (
     DEFAULT_CONSUME,
     BatchHandler,
     Broker,
+    BrokerRefused,
     BrokerUnavailable,
     ConsumeOptions,
     Delivery,
@@ -378,6 +379,8 @@ class _ConfirmingChannel:
             self.next_tag += 1
             self.pending.add(self.next_tag)
         self._wait(lambda: not self.pending)
-        if self.returned or self.nacked:
+        if self.returned:  # no queue is bound for it: the topology's fault, retrying cannot help
             raise PublishError(f"broker refused {self.returned} unroutable and {self.nacked} nacked "
                                f"of {len(messages)} message(s)")
+        if self.nacked:
+            raise BrokerRefused(f"broker nacked {self.nacked} of {len(messages)} message(s)")

@@ -9,10 +9,12 @@ Reports land in tests/output/faults/.
 """
 
 import time
+from collections import Counter
 
 import pytest
 
 from shared.broker import topology
+from shared.broker.dead_letters import listing
 from shared.broker.rabbitmq import RabbitBroker
 from tests.faults import TASKS, FaultPipeline, check
 from tests.harness import unique
@@ -124,13 +126,16 @@ def run_phase(name, pipeline, cluster, vhost, fault) -> dict:
     assert not dead, f"services that stopped: {dead}"
     broker = RabbitBroker(cluster.url(vhost))
     extra["dead_lettered"] = broker.queue_depth("dead")  # all phases so far: nothing should be there
+    # why, if any: which queue, which reason (a delivery limit's x-death, or a consumer's own)
+    extra["dead_reasons"] = dict(Counter(f"{d['queue']}: {d['reason']}" for d in listing(broker, 1000)))
     broker.close()
     rows = [r for r in pipeline.predictions() if r[0].startswith(f"{load.prefix}-")]
     assert len(pipeline.predictions()) == len(before) + len(rows), "another phase's predictions changed"
     report = check(f"rabbit_cluster_{name}", load, rows, extra)
     assert report["accepted"] == report["attempted"], report
-    assert (report["lost"], report["duplicated"], report["unexpected"]) == (0, 0, 0), report
-    assert report["dead_lettered"] == 0, report
+    assert (report["lost"], report["duplicated"], report["unexpected"]) == (0, 0, 0), \
+        f"dead letters {report['dead_reasons']}; {report}"
+    assert report["dead_lettered"] == 0, f"dead letters {report['dead_reasons']}; {report}"
     replicated(cluster, vhost)  # the restarted node is back in every queue
     return report
 

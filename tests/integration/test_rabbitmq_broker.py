@@ -6,8 +6,11 @@ import pika
 import pytest
 
 from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
+from shared.broker.port import BrokerRefused
 from shared.broker.rabbitmq import DELIVERY_LIMIT, RabbitBroker
+from shared.errors import is_transient
 from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
+from tests.harness import unique
 from tests.waiting import eventually
 
 
@@ -60,8 +63,32 @@ def test_publish_consume_ack_in_batches(broker):
 
 
 def test_unroutable_publish_raises(broker):
-    with pytest.raises(PublishError):
+    with pytest.raises(PublishError) as refused:
         broker.publish([Outgoing(TASKS_EXCHANGE, "no-such-task", b"x")])
+    assert not is_transient(refused.value)  # the topology's fault: retrying cannot help
+
+
+def test_a_nacked_publish_is_transient_so_consumers_retry_it_in_place(broker, amqp_url):
+    # A full quorum queue that refuses more (reject-publish) nacks, as one between leaders does.
+    queue = unique("full")
+    admin = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = admin.channel()
+    channel.queue_declare(queue, durable=True, arguments={
+        "x-queue-type": "quorum", "x-max-length": 1, "x-overflow": "reject-publish"})
+    channel.queue_bind(queue, "amq.direct", routing_key=queue)
+    try:
+        refused = None
+        for i in range(5):  # a quorum queue applies its limit a message or so late
+            try:
+                broker.publish([Outgoing("amq.direct", queue, str(i).encode())])
+            except PublishError as exc:
+                refused = exc
+                break
+        assert isinstance(refused, BrokerRefused) and "nacked 1 of 1" in str(refused), refused
+        assert is_transient(refused)
+    finally:
+        channel.queue_delete(queue)
+        admin.close()
 
 
 def test_rejected_and_crashing_messages_are_dead_lettered_alone_with_reasons(broker):
