@@ -5,6 +5,11 @@ predict one); ``fresh_process`` measures exactly that with our bundle, so the ra
 Prints JSON. Not a test: figures drift with the machine's load.
 
     nice .venv/bin/python bench/predictor.py --model var/models/issuetype/<version> [--data FILE]
+
+``through_broker``: the same bundle behind the predictor's own consumer (``Predictor.handle``, the
+service's consume options and two threads) on a fresh RabbitMQ vhost, the task queue filled first
+as a replay fills it (batches of 50 tasks), timed from the first delivery to the last result
+confirmed: issues/s per process through the broker, beside the in-process batch figures.
 """
 
 from __future__ import annotations
@@ -15,11 +20,19 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from services.predictor.serving.bundle import load_bundle
+from bench.common import fresh_vhost
+from services.predictor.service import OPTIONS
+from services.predictor.serving.bundle import Bundle, load_bundle
+from services.predictor.serving.worker import Predictor
 from services.predictor.training.datasets import read_labelled
+from shared.broker import topology
+from shared.broker.rabbitmq import RabbitBroker
+from shared.messages import IssueSnapshot, TaskMessage
+from shared.routing import task_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/datasets/nlbse24/issues_test.csv"
@@ -39,6 +52,48 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def through_broker(bundle: Bundle, models_dir: Path, issues: list[IssueSnapshot], count: int) -> dict:
+    """Issues/s through RabbitMQ: ``count`` tasks queued, then consumed and their results published."""
+    url, drop = fresh_vhost()
+    broker = RabbitBroker(url)
+    task = bundle.task.name
+    try:
+        topology.declare(broker, [task])
+        tasks = [TaskMessage(task=task, delivery_id=f"bench-{i}", position=i + 1, event="issues",
+                             action="opened", issue=issues[i % len(issues)], replay_id="bench")
+                 for i in range(count)]
+        for start in range(0, count, 5_000):
+            broker.publish(task_messages(tasks[start:start + 5_000]))
+        predictor = Predictor(task, models_dir, broker, bundle)
+        stop, lock, done, started = threading.Event(), threading.Lock(), [0], []
+
+        def handle(deliveries):
+            started.append(time.perf_counter())
+            rejections = predictor.handle(deliveries)
+            with lock:
+                done[0] += sum(d.body.count(b'"delivery_id"') for d in deliveries)  # tasks, batched or not
+                if done[0] >= count:
+                    stop.set()
+            return rejections
+
+        threads = [threading.Thread(target=broker.consume, args=(topology.task_queue(task).name, handle, stop,
+                                                                  OPTIONS)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        stop.wait(600)
+        ended = time.perf_counter()
+        stop.set()
+        for t in threads:
+            t.join(30)
+        results = broker.queue_depth(topology.RESULTS_QUEUE.name)
+    finally:
+        broker.close()
+        drop()
+    seconds = ended - min(started)
+    return {"tasks": count, "issues_per_second": round(count / seconds), "seconds": round(seconds, 2),
+            "result_messages": results, "tasks_per_message": max(1, count // len(task_messages(tasks)))}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True, help="bundle directory <models>/<task>/<version>")
@@ -46,6 +101,8 @@ def main() -> int:
     parser.add_argument("--single", type=int, default=500, help="single-issue predictions to time")
     parser.add_argument("--fresh", type=int, default=3, help="fresh processes to time")
     parser.add_argument("--batch-issues", type=int, help="issues per batch size (default: all the rest)")
+    parser.add_argument("--broker-tasks", type=int, default=20_000,
+                        help="tasks through RabbitMQ (0: skip; needs the bench broker)")
     args = parser.parse_args()
     path = Path(args.model).resolve()
     models_dir, task, version = path.parent.parent, path.parent.name, path.name
@@ -81,6 +138,7 @@ def main() -> int:
                         issue.title, issue.body], check=True, capture_output=True, env=env, cwd=ROOT)
         fresh.append(time.perf_counter() - t)
     fresh_ms = statistics.median(fresh) * 1000
+    broker = through_broker(bundle, models_dir, issues, args.broker_tasks) if args.broker_tasks else None
     p50 = statistics.median(single)
 
     print(json.dumps({
@@ -90,6 +148,7 @@ def main() -> int:
         "single_issue_ms": {"p50": round(p50, 3), "p99": round(percentile(single, 99), 3),
                             "n": len(single)},
         "batch_issues_per_second": batches,
+        "through_broker": broker,
         "fresh_process_per_issue_ms": round(fresh_ms, 1),
         "fresh_process_vs_in_process_single": round(fresh_ms / p50, 1),
         "cpu_count": os.cpu_count(),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 SCHEMA_VERSION = 1
 
@@ -232,12 +233,76 @@ def decode(body: bytes, expected: type[M]) -> M:
     return _build(_KINDS[kind], fields)
 
 
+# -- batches -------------------------------------------------------------------------------------
+# One AMQP message may carry several messages of one kind, ``{"v": 1, "kind": "batch", "of": <kind>,
+# "items": [<fields>, ...]}``: a replay's task messages for one task, a predictor's results. Each costs
+# the broker one publish, confirm, delivery and ack, not one per item; a replay of history is
+# otherwise bound by them (docs/benchmarks.md). Consumers read both forms with ``decode_each``.
+
+BATCH_KIND = "batch"
+
+
+def encode_batch(messages: Sequence[Message]) -> bytes:
+    """Several messages of one kind as one body (one message: its plain form)."""
+    if len(messages) == 1:
+        return encode(messages[0])
+    kinds = {m.kind for m in messages}
+    if len(kinds) != 1:
+        raise ValueError(f"a batch holds messages of one kind, not {sorted(kinds)}")
+    items = [{k: v for k, v in to_dict(m).items() if k not in ("v", "kind")} for m in messages]
+    return json.dumps({"v": SCHEMA_VERSION, "kind": BATCH_KIND, "of": kinds.pop(), "items": items},
+                      separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class Decoded(Generic[M]):
+    """One message read from a body: ``message``, or ``error``. ``alone`` is the message by itself (what
+    a dead letter keeps, so one bad item of a batch is set aside without its neighbours)."""
+
+    body: bytes  # the body it was read from; for an item refused while decoding, that item alone
+    message: M | None = None
+    error: str | None = None
+    batched: bool = False  # an item of a batch, read well
+
+    @property
+    def alone(self) -> bytes:
+        return encode(self.message) if self.batched else self.body
+
+
+def decode_each(body: bytes, expected: type[M]) -> list[Decoded[M]]:
+    """The messages of ``expected``'s kind in a body: one plain message, or a batch's items."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if not (isinstance(data, dict) and data.get("kind") == BATCH_KIND and data.get("v") == SCHEMA_VERSION):
+        try:
+            return [Decoded(body, decode(body, expected))]
+        except MessageError as exc:
+            return [Decoded(body, error=str(exc))]
+    items, kind = data.get("items"), data.get("of")
+    if kind != expected.kind or not isinstance(items, list) or not items:
+        return [Decoded(body, error=f"expected a batch of {expected.kind} messages, got one of {kind!r} "
+                                    f"with {len(items) if isinstance(items, list) else 'no'} items")]
+    out = []
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise MessageError(f"{expected.kind}: a batch item is not a JSON object")
+            out.append(Decoded(body, _build(expected, item), batched=True))
+        except MessageError as exc:
+            alone = json.dumps({"v": SCHEMA_VERSION, "kind": expected.kind, **item} if isinstance(item, dict)
+                               else item, separators=(",", ":"), sort_keys=True).encode()
+            out.append(Decoded(alone, error=str(exc)))
+    return out
+
+
 def replace(message: M, **changes) -> M:
     return dataclasses.replace(message, **changes)
 
 
 __all__ = [
     "CONTROL_EXCHANGE", "DEAD_EXCHANGE", "EVENTS_EXCHANGE", "RESULTS_EXCHANGE", "TASKS_EXCHANGE",
-    "EventEnvelope", "IssueSnapshot", "Message", "MessageError", "Prediction", "ReplayRequest", "TaskMessage",
-    "decode", "encode", "replace", "to_dict",
+    "Decoded", "EventEnvelope", "IssueSnapshot", "Message", "MessageError", "Prediction", "ReplayRequest",
+    "TaskMessage", "decode", "decode_each", "encode", "encode_batch", "replace", "to_dict",
 ]

@@ -12,11 +12,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.broker.port import Outgoing
 from shared.errors import UserError
 from shared.issues import NotAnIssueError, snapshot_of_issue
-from shared.messages import EventEnvelope, IssueSnapshot, TaskMessage
+from shared.messages import TASKS_EXCHANGE, EventEnvelope, IssueSnapshot, TaskMessage, encode_batch
 
 DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
+# Task messages of one task in one AMQP message: the broker's cost (a publish, a confirm, a delivery
+# and an ack) is per batch, not per task (docs/benchmarks.md); small enough that a predictor's
+# prefetch of 512 messages holds no more than about 25,000 issues.
+TASKS_PER_MESSAGE = 50
 _FIELDS = {"task", "event", "actions", "repos", "senders", "exclude_senders", "label"}
 
 
@@ -125,3 +130,17 @@ def route(rules: tuple[Rule, ...], e: EventEnvelope) -> list[TaskMessage]:
                         action=e.action, issue=issue, replay_id=e.replay_id,
                         model_version=e.model_version, source=e.source)
             for t in tasks]
+
+
+def task_messages(tasks: list[TaskMessage], per_message: int = TASKS_PER_MESSAGE) -> list[Outgoing]:
+    """Task messages to publish: each task's, in order, up to ``per_message`` in one (a batch)."""
+    by_task: dict[str, list[TaskMessage]] = {}
+    for t in tasks:
+        by_task.setdefault(t.task, []).append(t)
+    out = []
+    for task, messages in sorted(by_task.items()):
+        for start in range(0, len(messages), per_message):
+            batch = messages[start:start + per_message]
+            message_id = batch[0].task_id if len(batch) == 1 else f"{batch[0].task_id}+{len(batch) - 1}"
+            out.append(Outgoing(TASKS_EXCHANGE, task, encode_batch(batch), message_id=message_id))
+    return out

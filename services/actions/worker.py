@@ -15,7 +15,7 @@ from services.actions.ledger import Ledger
 from services.actions.policy import Intent, Policy
 from shared import metrics
 from shared.broker.port import Delivery, Rejection
-from shared.messages import MessageError, Prediction, decode
+from shared.messages import Prediction, decode_each
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,15 @@ class ActionsWorker:
         wanted: list[tuple[Prediction, Intent]] = []
         rejections = []
         for delivery in deliveries:
-            try:
-                p = decode(delivery.body, Prediction)
-            except MessageError as exc:
-                rejections.append(Rejection(delivery, " ".join(str(exc).split())[:300]))
-                continue
-            live = p.source == "live" and p.replay_id is None
-            SEEN.labels(p.source if not p.replay_id else "replay").inc()
-            if live:
-                wanted.extend((p, intent) for intent in self.policy.intents(p))
+            for item in decode_each(delivery.body, Prediction):  # one prediction, or a batch of them
+                if item.error is not None:
+                    reason = " ".join(item.error.split())[:300]
+                    rejections.append(Rejection(delivery.carrying(item.alone), reason))
+                    continue
+                p = item.message
+                SEEN.labels(p.source if not p.replay_id else "replay").inc()
+                if p.source == "live" and p.replay_id is None:
+                    wanted.extend((p, intent) for intent in self.policy.intents(p))
         if self.effects is None:
             self.ledger.claim(wanted, live=False)
             return rejections

@@ -1,13 +1,14 @@
-"""Dispatcher consumer: events in, one task message per matching task out, ack after confirm."""
+"""Dispatcher consumer: events in, a task message per matching task out (a consumed batch's for one
+task together, in batches: ``shared.routing.task_messages``), ack after confirm."""
 
 from __future__ import annotations
 
 import logging
 
 from shared import metrics
-from shared.broker import Broker, Delivery, Outgoing, Rejection
-from shared.messages import TASKS_EXCHANGE, EventEnvelope, MessageError, decode, encode
-from shared.routing import NotAnIssueEvent, Rule, route
+from shared.broker import Broker, Delivery, Rejection
+from shared.messages import EventEnvelope, MessageError, decode
+from shared.routing import NotAnIssueEvent, Rule, route, task_messages
 
 log = logging.getLogger(__name__)
 routed_total = metrics.counter("wcml_dispatcher_tasks_total", "Task messages published", ("task",))
@@ -19,7 +20,7 @@ class Dispatcher:
         self.broker = broker
 
     def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
-        rejections, outgoing = [], []
+        rejections, routed = [], []
         for d in deliveries:
             try:
                 e = decode(d.body, EventEnvelope)
@@ -28,8 +29,8 @@ class Dispatcher:
                 rejections.append(Rejection(d, str(exc)))
                 continue
             for t in tasks:
-                outgoing.append(Outgoing(TASKS_EXCHANGE, t.task, encode(t), message_id=t.task_id))
+                routed.append(t)
                 routed_total.labels(t.task).inc()
-        if outgoing:
-            self.broker.publish(outgoing)
+        if routed:
+            self.broker.publish(task_messages(routed))
         return rejections

@@ -2,8 +2,9 @@
 
 Replayed events carry the run id (and any forced model version). With the routing rules at hand
 (``shared.routing``, as the dispatcher applies them) the replay source routes each event itself and
-publishes its task messages straight to ``wcml.tasks``: one broker hop and one process fewer per
-event, which is most of what a replay of history costs. An event the rules cannot route (no issue
+publishes its task messages straight to ``wcml.tasks``, up to 50 in a message (``task_messages``):
+one broker hop and one process fewer per event, and one broker message for 50 tasks, which is most
+of what a replay of history costs. An event the rules cannot route (no issue
 in its payload) goes the long way, as an envelope on ``replay.<event>.<action>``, so the dispatcher
 dead-letters it with its reason as it would a live one. Without rules, every event goes that way.
 Anything meant for live events only binds ``github.#`` and never sees a replay.
@@ -26,7 +27,6 @@ from shared.broker import Broker, Delivery, Outgoing, Rejection
 from shared.broker.topology import RESULTS_QUEUE, task_queue
 from shared.messages import (
     EVENTS_EXCHANGE,
-    TASKS_EXCHANGE,
     EventEnvelope,
     MessageError,
     ReplayRequest,
@@ -35,7 +35,7 @@ from shared.messages import (
     replace,
 )
 from shared.replays import FILTER_FIELDS, ReplayRequestError, check_filters, default_user, request_from
-from shared.routing import NotAnIssueEvent, Rule, route
+from shared.routing import TASKS_PER_MESSAGE, NotAnIssueEvent, Rule, route, task_messages
 from shared.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,12 @@ class Replayer:
         self.max_backlog = max_backlog
 
     def backlog(self, tasks: list[str]) -> Backlog:
-        """The bound on the queues a replay of ``tasks`` (all routed ones when empty) fills."""
+        """The bound on the queues a replay of ``tasks`` (all routed ones when empty) fills: about
+        ``max_backlog`` tasks, counted in messages (batches of up to TASKS_PER_MESSAGE)."""
         routed = sorted({r.task for r in self.rules or ()} & set(tasks or {r.task for r in self.rules or ()}))
         queues = [task_queue(t).name for t in routed] + [RESULTS_QUEUE.name]
-        return Backlog(self.broker, queues, high=self.max_backlog, low=self.max_backlog // 2)
+        high = max(2, self.max_backlog // TASKS_PER_MESSAGE)
+        return Backlog(self.broker, queues, high=high, low=high // 2)
 
     def start(self, filters: dict[str, Any], *, tasks=(), model_version=None, created_by=None) -> ReplayRun:
         """Record a new run (``wcml replay``) with the number of events its filters select."""
@@ -161,19 +163,19 @@ class Replayer:
         return self.runs.get(run_id)
 
     def _messages(self, replayed: list[EventEnvelope], run_id: str) -> list[Outgoing]:
-        """Task messages for what the rules route; an envelope for the dispatcher otherwise."""
-        out = []
+        """Task messages for what the rules route (batches, ``task_messages``); an envelope for the
+        dispatcher otherwise."""
+        out, tasks = [], []
         for e in replayed:
             if self.rules is not None:
                 try:
-                    out.extend(Outgoing(TASKS_EXCHANGE, t.task, encode(t), message_id=t.task_id)
-                               for t in route(self.rules, e))
+                    tasks.extend(route(self.rules, e))
                     continue
                 except NotAnIssueEvent:
                     pass  # the dispatcher says why, in a dead letter
             out.append(Outgoing(EVENTS_EXCHANGE, e.routing_key, encode(e),
                                 message_id=f"{e.delivery_id}:{run_id}"))
-        return out
+        return out + task_messages(tasks)
 
     def run_requested(self, stop: threading.Event) -> int:
         """Execute the runs recorded as ``requested``; return how many finished."""

@@ -9,9 +9,10 @@ from services.predictor.serving.worker import Predictor
 from shared.broker import Broker, ConsumeOptions, topology
 from shared.service import Consumer, Service
 
-# One predict call per batch: the model scores ~10x more issues a second in batches of 256 than
-# one at a time; a partial batch waits at most 5 ms for more.
-OPTIONS = ConsumeOptions(prefetch=512, max_batch=256, max_wait=0.005)
+# Predict calls of up to 256 issues: the model scores ~10x more issues a second in batches of 256
+# than one at a time; a partial batch waits at most 5 ms for more. A message may be a batch of up to
+# 50 tasks (a replay's, a busy dispatcher's), so 256 messages in flight hold at most 12,800 issues.
+OPTIONS = ConsumeOptions(prefetch=256, max_batch=128, max_wait=0.005)
 
 
 def bundle(models_dir: Path, task: str, model: str | None = None) -> Bundle:

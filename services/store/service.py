@@ -15,8 +15,9 @@ from shared.database import ping
 from shared.messages import CONTROL_EXCHANGE, CONTROL_KEYS, ReplayRequest, ScoreRequest, encode
 from shared.service import Consumer, Service
 
-# Large batches: one multi-row INSERT and one commit per batch is where the store's speed is.
-OPTIONS = ConsumeOptions(prefetch=1000, max_batch=500)
+# Large batches: one multi-row INSERT and one commit per batch (of up to 2,000 rows) is where the
+# store's speed is. A message may hold up to 256 predictions, so 200 in flight hold at most 51,200.
+OPTIONS = ConsumeOptions(prefetch=200, max_batch=100)
 
 
 def writer(engine: sa.Engine, blobs: BlobStore) -> Service:

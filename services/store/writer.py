@@ -1,7 +1,9 @@
 """Results consumer: predictions from the broker into the database, then into the blob store.
 
-Rows first, in one transaction per batch, insert-or-ignore on (delivery id, task, model
-version), so a redelivered batch changes nothing and a batch is never half-written.
+A result message holds one prediction or a batch of them (``shared.messages.decode_each``); a bad
+one is dead-lettered alone. Rows first, in one transaction per batch (per 2,000 rows of a larger
+one), insert-or-ignore on (delivery id, task, model version), so a redelivered batch changes nothing
+and a transaction is never half-written.
 Documents second, from the stored rows: the batch's new rows as one history object (JSON lines,
 ``documents.py``), and a latest document for each issue whose best live row (by position, then
 id, asked of the database) is in the batch. A redelivered row's history object is rewritten from
@@ -34,7 +36,7 @@ from shared import metrics
 from shared.blobs import BlobStore
 from shared.broker.port import Delivery, Rejection
 from shared.database import as_utc, utcnow
-from shared.messages import MessageError, Prediction, decode
+from shared.messages import MessageError, Prediction, decode_each
 from shared.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ log = logging.getLogger(__name__)
 STORED = metrics.counter("wcml_store_predictions_total", "Predictions received by the store, by outcome",
                          ("task", "outcome"))
 REJECTED = metrics.counter("wcml_store_rejected_total", "Result messages dead-lettered by the store")
+# Rows per transaction (and per history object): a consumed batch of 100 result messages may hold
+# 100 x 256 predictions, and one transaction of all of them would hold its locks for seconds.
+ROWS_PER_TRANSACTION = 2_000
 DOCUMENTS = metrics.counter("wcml_store_documents_written_total", "Blob documents written", ("kind",))
 
 
@@ -52,33 +57,42 @@ class PredictionWriter:
 
     def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
         """Store a batch; return the deliveries refused for good (the caller dead-letters them)."""
-        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        received: dict[tuple[str, str, str], tuple[Prediction, datetime]] = {}
         rejections: list[Rejection] = []
-        key = batch_key(utcnow())
         for delivery in deliveries:
-            try:
-                prediction = decode(delivery.body, Prediction)
-                predicted_at = check(prediction)
-            except (MessageError, InvalidPrediction) as exc:
-                reason = " ".join(str(exc).split())[:300]
-                log.warning("rejected result message", extra={"reason": reason,
-                                                               "message_id": delivery.message_id})
-                rejections.append(Rejection(delivery, reason))
-                continue
-            rows.setdefault(prediction.key, _row(prediction, predicted_at, key))  # first copy wins
+            for item in decode_each(delivery.body, Prediction):  # one prediction, or a batch of them
+                try:
+                    if item.error is not None:
+                        raise MessageError(item.error)
+                    prediction = item.message
+                    predicted_at = check(prediction)
+                except (MessageError, InvalidPrediction) as exc:
+                    reason = " ".join(str(exc).split())[:300]
+                    log.warning("rejected result message", extra={"reason": reason,
+                                                                   "message_id": delivery.message_id})
+                    rejections.append(Rejection(delivery.carrying(item.alone), reason))  # it alone
+                    continue
+                received.setdefault(prediction.key, (prediction, predicted_at))  # first copy wins
         REJECTED.inc(len(rejections))
-        if rows:
-            with self.engine.begin() as conn:
-                # key order: concurrent consumers lock the unique index in the same order (no deadlock)
-                inserted = _insert(conn, [rows[k] for k in sorted(rows)])
-                stored = _select(conn, list(rows))
-                redelivered = {r.blob_key for r in stored if r.id not in inserted and r.blob_key != key}
-                history = _by_key([*(r for r in stored if r.id in inserted), *_named(conn, redelivered)])
-                latest = _best_live(conn, stored)
-            for row in stored:
-                STORED.labels(row.task, "stored" if row.id in inserted else "duplicate").inc()
-            write_documents(self.blobs, history, [record(row) for row in latest])
+        # key order: concurrent consumers lock the unique index in the same order (no deadlock)
+        keys = sorted(received)
+        for start in range(0, len(keys), ROWS_PER_TRANSACTION):
+            self._store([received[k] for k in keys[start:start + ROWS_PER_TRANSACTION]])
         return rejections
+
+    def _store(self, received: list[tuple[Prediction, datetime]]) -> None:
+        """One transaction, then the documents of its rows."""
+        key = batch_key(utcnow())
+        rows = [_row(prediction, predicted_at, key) for prediction, predicted_at in received]
+        with self.engine.begin() as conn:
+            inserted = _insert(conn, rows)
+            stored = _select(conn, [tuple(r[name] for name in IDENTITY) for r in rows])
+            redelivered = {r.blob_key for r in stored if r.id not in inserted and r.blob_key != key}
+            history = _by_key([*(r for r in stored if r.id in inserted), *_named(conn, redelivered)])
+            latest = _best_live(conn, stored)
+        for row in stored:
+            STORED.labels(row.task, "stored" if row.id in inserted else "duplicate").inc()
+        write_documents(self.blobs, history, [record(row) for row in latest])
 
 
 def _row(p: Prediction, predicted_at: datetime, blob_key: str) -> dict[str, Any]:
@@ -109,17 +123,56 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
     return set(conn.execute(statement, [{**row, "stored_at": now} for row in rows]).scalars())
 
 
-def _select(conn: Connection, keys: list[tuple[str, str, str]]) -> list[sa.Row]:
-    """The rows of these identities, in id order. On PostgreSQL one lookup of the unique index per
-    key (``LATERAL``), as in ``_best_ids_lateral``: a tuple ``IN`` list was planned on statistics and,
-    on a never-analysed table, took 0.4-3 s a batch at 500,000 rows."""
-    if conn.dialect.name != "postgresql":
-        identity = sa.tuple_(*(predictions.c[name] for name in IDENTITY))
-        return list(conn.execute(sa.select(predictions).where(identity.in_(keys)).order_by(predictions.c.id)))
-    wanted = sa.values(*(sa.column(name, sa.String) for name in IDENTITY), name="wanted").data(keys)
+def _unnest(*columns: tuple[str, sa.types.TypeEngine]):
+    """``unnest(:a, :b, …) AS wanted(a, b, …)``: rows from one array parameter per column, so a
+    statement over a batch's keys is built and compiled once (a ``VALUES`` list of literals was
+    compiled anew for each batch: a quarter of the store's CPU in a replay)."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    arrays = (sa.bindparam(name, type_=ARRAY(kind)) for name, kind in columns)
+    return sa.func.unnest(*arrays).table_valued(*(name for name, _ in columns)).render_derived(name="wanted")
+
+
+def _rows_by_identity():
+    """PostgreSQL: the rows of the identities given as three arrays, by one lookup of the unique
+    index per key (``LATERAL``): a tuple ``IN`` list was planned on statistics and, on a never-analysed
+    table, took 0.4-3 s a batch at 500,000 rows."""
+    wanted = _unnest(*((name, sa.String()) for name in IDENTITY))
     row = (sa.select(predictions).where(*(predictions.c[name] == wanted.c[name] for name in IDENTITY))
            .lateral("row"))
-    return list(conn.execute(sa.select(row).select_from(wanted.join(row, sa.true())).order_by(row.c.id)))
+    return sa.select(row).select_from(wanted.join(row, sa.true())).order_by(row.c.id)
+
+
+def _latest_live_ids():
+    """PostgreSQL: for each issue given as three arrays, the id of its best live row, by one index
+    lookup (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1`` on ``ix_predictions_issue``). The
+    window over ``(task, repo, number) IN (…)`` was planned on the table's statistics, and where they
+    were stale (autovacuum off, as on the benchmark machine) it scanned every row of the repository:
+    2.5 s a batch at 220,000 rows, the rate falling as the table grew (docs/benchmarks.md). Equality on
+    the index's leading columns needs no statistics."""
+    wanted = _unnest(("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
+    latest = (sa.select(predictions.c.id)
+              .where(predictions.c.repo == wanted.c.repo, predictions.c.number == wanted.c.number,
+                     predictions.c.task == wanted.c.task, LIVE_RECORD)
+              .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1).lateral("latest"))
+    return sa.select(latest.c.id).select_from(wanted.join(latest, sa.true()))
+
+
+ROWS_BY_IDENTITY = _rows_by_identity()
+LATEST_LIVE_IDS = _latest_live_ids()
+
+
+def _columns(keys: Sequence[tuple], names: Sequence[str]) -> dict[str, list]:
+    """Tuples to one list per name: a statement's array parameters."""
+    return {name: [key[i] for key in keys] for i, name in enumerate(names)}
+
+
+def _select(conn: Connection, keys: list[tuple[str, str, str]]) -> list[sa.Row]:
+    """The rows of these identities, in id order."""
+    if conn.dialect.name == "postgresql":
+        return list(conn.execute(ROWS_BY_IDENTITY, _columns(keys, IDENTITY)))
+    identity = sa.tuple_(*(predictions.c[name] for name in IDENTITY))
+    return list(conn.execute(sa.select(predictions).where(identity.in_(keys)).order_by(predictions.c.id)))
 
 
 def _named(conn: Connection, keys: set[str]) -> list[sa.Row]:
@@ -152,7 +205,7 @@ def _best_live(conn: Connection, stored: Sequence[sa.Row]) -> list[sa.Row]:
     if not issues:
         return []
     if conn.dialect.name == "postgresql":
-        best = _best_ids_lateral(conn, issues)
+        best = set(conn.execute(LATEST_LIVE_IDS, _columns(issues, ("task", "repo", "number"))).scalars())
     else:
         order = sa.func.row_number().over(
             partition_by=(predictions.c.task, predictions.c.repo, predictions.c.number),
@@ -161,21 +214,6 @@ def _best_live(conn: Connection, stored: Sequence[sa.Row]) -> list[sa.Row]:
         ranked = sa.select(predictions.c.id, order).where(issue.in_(issues), LIVE_RECORD).subquery()
         best = {row.id for row in conn.execute(sa.select(ranked.c.id).where(ranked.c.rank == 1))}
     return [r for r in stored if r.id in best]
-
-
-def _best_ids_lateral(conn: Connection, issues: list[tuple[str, str, int]]) -> set[int]:
-    """PostgreSQL: one index lookup per issue (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1``
-    on ``ix_predictions_issue``). The window over ``(task, repo, number) IN (…)`` was planned on the
-    table's statistics, and where they were stale (autovacuum off, as on the benchmark machine) it
-    scanned every row of the repository: 2.5 s a batch at 220,000 rows, the rate falling as the table
-    grew (docs/benchmarks.md). Equality on the index's leading columns needs no statistics."""
-    wanted = sa.values(sa.column("task", sa.String), sa.column("repo", sa.String),
-                       sa.column("number", sa.Integer), name="wanted").data(issues)
-    latest = (sa.select(predictions.c.id)
-              .where(predictions.c.repo == wanted.c.repo, predictions.c.number == wanted.c.number,
-                     predictions.c.task == wanted.c.task, LIVE_RECORD)
-              .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1).lateral("latest"))
-    return set(conn.execute(sa.select(latest.c.id).select_from(wanted.join(latest, sa.true()))).scalars())
 
 
 def write_documents(blobs: BlobStore, history: dict[str, list[dict[str, Any]]],

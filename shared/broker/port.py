@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.errors import TransientError
@@ -47,6 +47,10 @@ class Delivery:
     redelivered: bool
     tag: Any
     message_id: str | None = None
+
+    def carrying(self, body: bytes) -> Delivery:
+        """This delivery with ``body`` instead: one item of a batch, dead-lettered without the rest."""
+        return self if body is self.body else replace(self, body=body)
 
 
 @dataclass(frozen=True)

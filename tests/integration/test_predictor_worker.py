@@ -11,7 +11,7 @@ from services.predictor.serving.worker import Predictor
 from services.predictor.training.demo import ensure_demo_bundles, load_demo
 from shared.broker import ConsumeOptions, Outgoing, topology
 from shared.broker.rabbitmq import RabbitBroker
-from shared.messages import TASKS_EXCHANGE, Prediction, TaskMessage, decode, encode
+from shared.messages import TASKS_EXCHANGE, Prediction, TaskMessage, decode_each, encode
 
 TASK = "issuetype"
 
@@ -79,7 +79,8 @@ def test_batches_are_scored_published_and_acked_and_poison_is_dead_lettered(brok
     assert max(sizes) > 1  # micro-batches, one predict call each
     assert broker.queue_depth(f"tasks.{TASK}") == 0  # all acked (unacked ones return when the consumer goes)
 
-    results = [decode(d.body, Prediction) for d in drain(broker, topology.RESULTS_QUEUE.name)]
+    results = [item.message for d in drain(broker, topology.RESULTS_QUEUE.name)
+               for item in decode_each(d.body, Prediction)]  # a predict call's results: one message
     assert sorted(p.delivery_id for p in results) == sorted(f"delivery-{i}" for i in range(200))
     version = load_bundle(models_dir, TASK).version
     for p in results:

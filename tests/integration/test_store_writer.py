@@ -15,7 +15,7 @@ from shared.blobs import FileBlobStore, open_blob_store
 from shared.broker.port import Delivery
 from shared.database import create_engine
 from shared.errors import is_transient
-from shared.messages import Prediction, encode, replace, to_dict
+from shared.messages import Prediction, encode, encode_batch, replace, to_dict
 
 REPO = "webcompat/web-bugs"
 
@@ -205,6 +205,20 @@ def test_a_bad_message_does_not_hold_back_its_batch(writer, engine):
     rejections = writer.handle([good, bad])
     assert [r.delivery.tag for r in rejections] == [2]
     assert len(rows(engine)) == 1
+
+
+def test_a_batch_is_stored_whole_but_its_bad_item_dead_lettered_alone(writer, engine, blobs):
+    batch = [prediction(delivery_id=f"d-{i}", number=100 + i, position=i) for i in range(1, 6)]
+    doc = json.loads(encode_batch(batch))
+    doc["items"][2]["number"] = 0  # refused by validation, after decoding
+    whole = delivery(doc, tag=7)
+    (rejection,) = writer.handle([whole])
+    assert rejection.delivery.tag == 7 and "number" in rejection.reason
+    assert json.loads(rejection.delivery.body)["delivery_id"] == "d-3"  # its dead letter: it alone
+    assert [r.delivery_id for r in rows(engine)] == ["d-1", "d-2", "d-4", "d-5"]
+    assert writer.handle([whole]) != [] and len(rows(engine)) == 4  # redelivered: nothing twice
+    [history] = [key for key in blobs.keys() if key.startswith("history/")]  # one object, 4 lines
+    assert len(blobs.get(history).splitlines()) == 4
 
 
 def test_replay_predictions_leave_latest_alone(writer, engine, blobs):

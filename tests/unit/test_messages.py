@@ -9,7 +9,10 @@ from shared.messages import (
     Prediction,
     TaskMessage,
     decode,
+    decode_each,
     encode,
+    encode_batch,
+    replace,
 )
 
 ISSUE = IssueSnapshot(repo="o/r", number=3, url="u", title="t", body="b", author="a", labels=("x",))
@@ -59,3 +62,42 @@ def test_where_an_event_came_from_is_its_routing_prefix_and_is_carried_to_the_pr
     tasks = route(load_rules(), decode(encode(imported), EventEnvelope))
     assert tasks and {t.source for t in tasks} == {"import"}
     assert decode(encode(replace(PRED, source="import")), Prediction).source == "import"
+
+
+def test_a_batch_reads_as_its_messages_and_one_message_as_itself():
+    tasks = [replace(TASK, delivery_id=f"d{i}") for i in range(3)]
+    assert encode_batch(tasks[:1]) == encode(tasks[0])  # one is sent plain
+    body = encode_batch(tasks)
+    assert json.loads(body)["kind"] == "batch" and json.loads(body)["of"] == "task"
+    assert [d.message for d in decode_each(body, TaskMessage)] == tasks
+    assert all(d.error is None and d.body is body for d in decode_each(body, TaskMessage))
+    assert [d.alone for d in decode_each(body, TaskMessage)] == [encode(t) for t in tasks]  # each by itself
+    [one] = decode_each(encode(TASK), TaskMessage)
+    assert one.message == TASK and one.error is None and one.alone is one.body
+    with pytest.raises(ValueError, match="one kind"):
+        encode_batch([TASK, PRED])
+
+
+def test_a_bad_item_of_a_batch_is_refused_alone_with_a_body_of_its_own():
+    doc = json.loads(encode_batch([PRED, replace(PRED, delivery_id="d2"), replace(PRED, delivery_id="d3")]))
+    doc["items"][1]["confidence"] = "high"
+    good, bad, other = decode_each(json.dumps(doc).encode(), Prediction)
+    assert (good.message.delivery_id, other.message.delivery_id) == ("d1", "d3")
+    assert bad.message is None and "confidence" in bad.error
+    assert bad.alone is bad.body
+    alone = json.loads(bad.body)  # a message of its own: what its dead letter keeps
+    assert alone["kind"] == "prediction" and alone["delivery_id"] == "d2"
+    with pytest.raises(MessageError, match="confidence"):
+        decode(bad.body, Prediction)
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (encode_batch([TASK, replace(TASK, delivery_id="d2")]), "prediction messages, got one of 'task'"),
+    (json.dumps({"v": 1, "kind": "batch", "of": "prediction", "items": []}).encode(), "0 items"),
+    (json.dumps({"v": 1, "kind": "batch", "of": "prediction"}).encode(), "no items"),
+    (b"\x00garbage", "not JSON"),
+    (encode(TASK), "expected a prediction"),
+])
+def test_a_body_that_is_no_batch_of_the_kind_is_refused_whole(body, fragment):
+    [refused] = decode_each(body, Prediction)
+    assert refused.message is None and fragment in refused.error and refused.body is body

@@ -14,7 +14,7 @@ from services.samples import issue_payload
 from shared.broker import topology
 from shared.broker.memory import MemoryBroker
 from shared.database import utcnow
-from shared.messages import EventEnvelope, TaskMessage, decode, replace
+from shared.messages import EventEnvelope, TaskMessage, decode, decode_each, replace
 from shared.routing import load_rules, route
 
 TASKS = ["issuetype", "needsdiagnosis"]
@@ -39,7 +39,8 @@ def test_replayed_events_become_the_dispatchers_task_messages(sqlite_engine):
     replayer = Replayer(EventLog(sqlite_engine), broker, ReplayRuns(sqlite_engine), rules=rules)
     run = replayer.start({}, created_by="test", model_version="m9")
     assert replayer.run(run.id, threading.Event()).state == "done"
-    sent = {t: [decode(d.body, TaskMessage) for d in broker.get(f"tasks.{t}", 100)] for t in TASKS}
+    sent = {t: [item.message for d in broker.get(f"tasks.{t}", 100)
+                for item in decode_each(d.body, TaskMessage)] for t in TASKS}
     # exactly what the dispatcher would have sent for the same replayed envelopes
     envelopes = [replace(e, replay_id=run.id, model_version="m9")
                  for e in EventLog(sqlite_engine).read(LogFilter(), 0, 100) if e.issue_number]

@@ -60,3 +60,4 @@ def test_a_replay_waits_while_the_queues_on_its_path_are_full():
     replayer = Replayer(None, broker, None, rules=load_rules())
     assert replayer.backlog([]).queues == ["tasks.issuetype", "tasks.needsdiagnosis", "results.store"]
     assert replayer.backlog(["needsdiagnosis"]).queues == ["tasks.needsdiagnosis", "results.store"]
+    assert (replayer.backlog([]).high, replayer.backlog([]).low) == (400, 200)  # 20,000 tasks, 50 a message

@@ -1,4 +1,5 @@
-"""Predictor consumer: task messages in micro-batches, one predict call per batch, ack after confirm."""
+"""Predictor consumer: task messages in micro-batches, a predict call and a result message per 256
+issues, ack after confirm."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from services.predictor.serving.bundle import Bundle, BundleError, load_bundle
 from shared import metrics
 from shared.broker import Broker, Delivery, Outgoing, Rejection
 from shared.database import utcnow
-from shared.messages import RESULTS_EXCHANGE, MessageError, Prediction, TaskMessage, decode, encode
+from shared.messages import RESULTS_EXCHANGE, MessageError, Prediction, TaskMessage, decode_each, encode_batch
 
 log = logging.getLogger(__name__)
 predicted_total = metrics.counter("wcml_predictor_predictions_total", "Predictions published",
                                   ("task", "model_version"))
-batch_size = metrics.histogram("wcml_predictor_batch_size", "Messages per predict call", ("task",),
+batch_size = metrics.histogram("wcml_predictor_batch_size", "Issues per predict call", ("task",),
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+# Issues per predict call and per result message: a bound on a message's size (about 0.5 KB a
+# prediction) however many tasks the consumed task messages hold (a replay's are batches).
+RESULTS_PER_MESSAGE = 256
 
 
 class Predictor:
@@ -40,31 +44,41 @@ class Predictor:
         groups: dict[str, list[TaskMessage]] = {}
         bundles: dict[str, Bundle] = {}
         for d in deliveries:
-            try:
-                message = decode(d.body, TaskMessage)
-                if message.task != self.task:
-                    raise MessageError(f"task {message.task!r} sent to the {self.task} predictor")
-                bundle = self.bundle_for(message.model_version)
-            except (MessageError, BundleError) as exc:
-                rejections.append(Rejection(d, str(exc)))
-                continue
-            bundles[bundle.version] = bundle
-            groups.setdefault(bundle.version, []).append(message)
+            for item in decode_each(d.body, TaskMessage):  # one task, or a replay's batch of them
+                try:
+                    if item.error is not None:
+                        raise MessageError(item.error)
+                    message = item.message
+                    if message.task != self.task:
+                        raise MessageError(f"task {message.task!r} sent to the {self.task} predictor")
+                    bundle = self.bundle_for(message.model_version)
+                except (MessageError, BundleError) as exc:
+                    rejections.append(Rejection(d.carrying(item.alone), str(exc)))
+                    continue
+                bundles[bundle.version] = bundle
+                groups.setdefault(bundle.version, []).append(message)
         outgoing = []
         for version, messages in groups.items():
-            scored = bundles[version].predict([m.issue for m in messages])
-            batch_size.labels(self.task).observe(len(messages))
-            now = utcnow().isoformat()
-            for m, s in zip(messages, scored, strict=True):
-                p = Prediction(task=self.task, model_version=version, delivery_id=m.delivery_id,
-                               position=m.position, repo=m.issue.repo, number=m.issue.number,
-                               label=s.label, confidence=s.confidence, probabilities=s.probabilities,
-                               predicted_at=now, event=m.event, action=m.action, replay_id=m.replay_id,
-                               fills_live=m.replay_id is not None and m.model_version is None,
-                               source=m.source, probability=s.probability, precision=s.precision)
-                outgoing.append(Outgoing(RESULTS_EXCHANGE, self.task, encode(p),
-                                         message_id=f"{m.delivery_id}:{self.task}:{version}"))
+            for start in range(0, len(messages), RESULTS_PER_MESSAGE):
+                outgoing.append(self._results(bundles[version], messages[start:start + RESULTS_PER_MESSAGE]))
             predicted_total.labels(self.task, version).inc(len(messages))
         if outgoing:
             self.broker.publish(outgoing)
         return rejections
+
+    def _results(self, bundle: Bundle, messages: list[TaskMessage]) -> Outgoing:
+        """One predict call; its predictions as one result message (a batch where there are several)."""
+        scored = bundle.predict([m.issue for m in messages])
+        batch_size.labels(self.task).observe(len(messages))
+        now = utcnow().isoformat()
+        predictions = [
+            Prediction(task=self.task, model_version=bundle.version, delivery_id=m.delivery_id,
+                       position=m.position, repo=m.issue.repo, number=m.issue.number, label=s.label,
+                       confidence=s.confidence, probabilities=s.probabilities, predicted_at=now,
+                       event=m.event, action=m.action, replay_id=m.replay_id,
+                       fills_live=m.replay_id is not None and m.model_version is None, source=m.source,
+                       probability=s.probability, precision=s.precision)
+            for m, s in zip(messages, scored, strict=True)]
+        first = f"{messages[0].delivery_id}:{self.task}:{bundle.version}"
+        return Outgoing(RESULTS_EXCHANGE, self.task, encode_batch(predictions),
+                        message_id=first if len(messages) == 1 else f"{first}+{len(messages) - 1}")

@@ -1,0 +1,92 @@
+"""The numpy char n-gram hasher gives scikit-learn's matrix, entry for entry, on real issues."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
+
+from services.predictor.char_hashing import FastCharHashing, accelerate, char_wb_matrix, murmur3_short
+from services.predictor.serving.bundle import _trusted_types, load_bundle
+from services.predictor.tasks.base import text_pipeline
+from services.predictor.tasks.text import title_and_body
+from services.predictor.training.datasets import read_labelled
+from services.predictor.training.demo import ensure_demo_bundles
+
+NLBSE_TEST = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "nlbse24" / "issues_test.csv"
+ODD = ["", " ", "a", "ab", "abc", "a b  c", "\t\nUPPER lower\r\n", "Über café 🚀 naïve — “quoted”",
+       "日本語のテキスト", "x\x1cy\x1dz\x85w\u00a0v\u2003u", "tab\tseparated\x0bvertical\x0cfeed",
+       "a" * 3000, "é", "🚀🚀 🚀"]
+
+
+@pytest.fixture(scope="module")
+def issues() -> list[str]:
+    assert NLBSE_TEST.is_file(), f"NLBSE'24 data missing: {NLBSE_TEST} (shared/datasets/README.md)"
+    found, _labels = read_labelled(NLBSE_TEST)
+    return [title_and_body(i.title, i.body) for i in found] + ODD
+
+
+def same(a, b) -> None:
+    a, b = a.tocsr(), b.tocsr()
+    a.sum_duplicates()
+    b.sum_duplicates()
+    assert a.shape == b.shape and a.dtype == b.dtype
+    assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+    assert np.array_equal(a.data, b.data)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4])
+def test_the_vectorised_murmurhash_is_scikit_learns(length):
+    rng = np.random.default_rng(length)
+    raw = rng.integers(0, 128, size=(2000, length), dtype=np.uint32)
+    keys = np.zeros(len(raw), dtype=np.uint32)
+    for i in range(length):
+        keys |= raw[:, i] << np.uint32(8 * i)
+    expected = [murmurhash3_32(bytes(row.astype(np.uint8)), seed=0) for row in raw]
+    assert murmur3_short(keys, length).tolist() == expected
+
+
+@pytest.mark.parametrize(("ngrams", "lowercase", "alternate_sign"),
+                         [((3, 4), True, False), ((1, 3), False, True), ((2, 4), True, True),
+                          ((3, 3), True, False)])
+def test_the_matrix_is_scikit_learns_on_real_issues(issues, ngrams, lowercase, alternate_sign):
+    reference = HashingVectorizer(analyzer="char_wb", ngram_range=ngrams, lowercase=lowercase,
+                                  alternate_sign=alternate_sign, norm=None, n_features=2**18,
+                                  dtype=np.float32)
+    ours = char_wb_matrix(issues, 2**18, ngrams, lowercase, alternate_sign, np.float32)
+    same(ours, reference.transform(issues))
+    assert ours.nnz > 100 * len(issues)  # real text, not an empty matrix twice
+
+
+def test_one_text_alone_and_in_a_batch_hash_the_same(issues):
+    batch = char_wb_matrix(issues[:50], 2**18, (3, 4), True, False, np.float32)
+    for i in (0, 17, 49):
+        same(char_wb_matrix([issues[i]], 2**18, (3, 4), True, False, np.float32), batch[i])
+
+
+def test_accelerate_swaps_only_what_it_matches_and_the_model_scores_the_same(issues):
+    labels = ["bug", "feature", "question"] * 10
+    model = text_pipeline().fit(issues[:30], labels)
+    before = model.predict_proba(issues)
+    assert accelerate(model) == 1  # the chars part; words and title are word analyzers
+    kinds = [type(t.named_steps["hash"]) for _name, t in model.named_steps["features"].transformer_list
+             if hasattr(t, "named_steps") and "hash" in t.named_steps]
+    assert kinds.count(FastCharHashing) == 1 and kinds.count(HashingVectorizer) == 1
+    assert np.array_equal(model.predict_proba(issues), before)
+    wider = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5))  # 5 code points: not ours
+    assert accelerate(wider) == 0 and type(wider) is HashingVectorizer
+
+
+def test_a_loaded_bundle_hashes_in_numpy_and_scores_as_scikit_learn_would(tmp_path):
+    ensure_demo_bundles(tmp_path, ["issuetype"], announce=lambda line: None)  # the packaged starter
+    bundle = load_bundle(tmp_path, "issuetype")
+    data = (bundle.path / bundle.manifest["model_file"]).read_bytes()
+    plain = sio.loads(data, trusted=_trusted_types(data, "starter"))  # scikit-learn's vectorizers
+    snapshots, _labels = read_labelled(NLBSE_TEST)
+    expected = replace(bundle, pipeline=plain).predict(snapshots)
+    assert bundle.predict(snapshots) == expected
+    # load_bundle had swapped them: the fitted pooled model's, and the unfitted template's beside it
+    assert accelerate(bundle.pipeline) == 0 and accelerate(plain) == 2
