@@ -56,7 +56,7 @@ def rows() -> list[tuple[str, str, str, str]]:
         batch = predictor["batch_issues_per_second"]
         out.append(
             (
-                "predictor (light demo model), one process",
+                "predictor (light model: the packaged starter), one process",
                 f"one issue p50 {predictor['single_issue_ms']['p50']} ms, p99 "
                 f"{predictor['single_issue_ms']['p99']} ms; batches of 32: {batch['32']:.0f}/s, of 256: "
                 f"{batch['256']:.0f}/s; a fresh process per issue (the original design): "
