@@ -218,10 +218,18 @@ def _check_types(message) -> None:
 
 def decode(body: bytes, expected: type[M]) -> M:
     """Parse and validate one message of the expected kind."""
+    return _checked(_parsed(body), expected)
+
+
+def _parsed(body: bytes) -> Any:
     try:
-        data = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MessageError(f"body is not JSON: {exc.__class__.__name__}") from None
+
+
+def _checked(data: Any, expected: type[M]) -> M:
+    """A parsed body as one message of the expected kind."""
     if not isinstance(data, dict):
         raise MessageError("body is not a JSON object")
     if data.get("v") != SCHEMA_VERSION:
@@ -254,6 +262,11 @@ def encode_batch(messages: Sequence[Message]) -> bytes:
                       separators=(",", ":"), sort_keys=True).encode()
 
 
+def batch_message_id(first: str, count: int) -> str:
+    """A body's message id: its first message's, and ``+n`` for a batch's n others."""
+    return first if count == 1 else f"{first}+{count - 1}"
+
+
 @dataclass(frozen=True)
 class Decoded(Generic[M]):
     """One message read from a body: ``message``, or ``error``. ``alone`` is the message by itself (what
@@ -271,15 +284,13 @@ class Decoded(Generic[M]):
 
 def decode_each(body: bytes, expected: type[M]) -> list[Decoded[M]]:
     """The messages of ``expected``'s kind in a body: one plain message, or a batch's items."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        data = None
-    if not (isinstance(data, dict) and data.get("kind") == BATCH_KIND and data.get("v") == SCHEMA_VERSION):
-        try:
-            return [Decoded(body, decode(body, expected))]
-        except MessageError as exc:
-            return [Decoded(body, error=str(exc))]
+    try:  # parsed once: a plain message is checked from the same parse (the live path's every message)
+        data = _parsed(body)
+        batch = isinstance(data, dict) and data.get("kind") == BATCH_KIND and data.get("v") == SCHEMA_VERSION
+        if not batch:
+            return [Decoded(body, _checked(data, expected))]
+    except MessageError as exc:
+        return [Decoded(body, error=str(exc))]
     items, kind = data.get("items"), data.get("of")
     if kind != expected.kind or not isinstance(items, list) or not items:
         return [Decoded(body, error=f"expected a batch of {expected.kind} messages, got one of {kind!r} "
@@ -304,5 +315,6 @@ def replace(message: M, **changes) -> M:
 __all__ = [
     "CONTROL_EXCHANGE", "DEAD_EXCHANGE", "EVENTS_EXCHANGE", "RESULTS_EXCHANGE", "TASKS_EXCHANGE",
     "Decoded", "EventEnvelope", "IssueSnapshot", "Message", "MessageError", "Prediction", "ReplayRequest",
-    "TaskMessage", "decode", "decode_each", "encode", "encode_batch", "replace", "to_dict",
+    "TaskMessage", "batch_message_id", "decode", "decode_each", "encode", "encode_batch", "replace",
+    "to_dict",
 ]

@@ -15,7 +15,14 @@ from pathlib import Path
 from shared.broker.port import Outgoing
 from shared.errors import UserError
 from shared.issues import NotAnIssueError, snapshot_of_issue
-from shared.messages import TASKS_EXCHANGE, EventEnvelope, IssueSnapshot, TaskMessage, encode_batch
+from shared.messages import (
+    TASKS_EXCHANGE,
+    EventEnvelope,
+    IssueSnapshot,
+    TaskMessage,
+    batch_message_id,
+    encode_batch,
+)
 
 DEFAULT_ROUTES = Path(__file__).with_name("routes.toml")
 # Task messages of one task in one AMQP message: the broker's cost (a publish, a confirm, a delivery
@@ -141,6 +148,6 @@ def task_messages(tasks: list[TaskMessage], per_message: int = TASKS_PER_MESSAGE
     for task, messages in sorted(by_task.items()):
         for start in range(0, len(messages), per_message):
             batch = messages[start:start + per_message]
-            message_id = batch[0].task_id if len(batch) == 1 else f"{batch[0].task_id}+{len(batch) - 1}"
-            out.append(Outgoing(TASKS_EXCHANGE, task, encode_batch(batch), message_id=message_id))
+            out.append(Outgoing(TASKS_EXCHANGE, task, encode_batch(batch),
+                                message_id=batch_message_id(batch[0].task_id, len(batch))))
     return out

@@ -10,7 +10,15 @@ from services.predictor.serving.bundle import Bundle, BundleError, load_bundle
 from shared import metrics
 from shared.broker import Broker, Delivery, Outgoing, Rejection
 from shared.database import utcnow
-from shared.messages import RESULTS_EXCHANGE, MessageError, Prediction, TaskMessage, decode_each, encode_batch
+from shared.messages import (
+    RESULTS_EXCHANGE,
+    MessageError,
+    Prediction,
+    TaskMessage,
+    batch_message_id,
+    decode_each,
+    encode_batch,
+)
 
 log = logging.getLogger(__name__)
 predicted_total = metrics.counter("wcml_predictor_predictions_total", "Predictions published",
@@ -81,4 +89,4 @@ class Predictor:
             for m, s in zip(messages, scored, strict=True)]
         first = f"{messages[0].delivery_id}:{self.task}:{bundle.version}"
         return Outgoing(RESULTS_EXCHANGE, self.task, encode_batch(predictions),
-                        message_id=first if len(messages) == 1 else f"{first}+{len(messages) - 1}")
+                        message_id=batch_message_id(first, len(messages)))
