@@ -18,8 +18,8 @@ from pathlib import Path
 from tests.harness import DatabaseFactory, VhostManager, free_port, unique
 from tests.processes import ServiceProcess, wait_http
 
-__all__ = ["AMQP", "PG_ADMIN", "RESULTS", "ROOT", "Service", "free_port", "fresh_database", "fresh_vhost",
-           "machine", "percentile", "save", "wait_http"]
+__all__ = ["AMQP", "PG_ADMIN", "RESULTS", "ROOT", "Service", "cpu_of_commands", "free_port", "fresh_database",
+           "fresh_vhost", "machine", "percentile", "save", "wait_http"]
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -112,6 +112,22 @@ class Service(ServiceProcess):
             except OSError:
                 pass
         return total
+
+
+def cpu_of_commands(*names: str) -> float:
+    """CPU seconds used so far by every live process with one of these command names (PostgreSQL's
+    ``postgres`` backends, RabbitMQ's ``beam.smp``): the servers' share of a run, beside ours."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        command, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if command in names:
+            total += int(fields[11]) + int(fields[12])
+    return round(total / tick, 2)
 
 
 def save(name: str, figures: dict) -> Path:

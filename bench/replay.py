@@ -18,12 +18,13 @@ import pika
 import sqlalchemy as sa
 
 from bench import raw_broker
-from bench.common import ROOT, save
+from bench.common import ROOT, cpu_of_commands, save
 from bench.pipeline import TASKS, BenchPipeline
 from services.samples import issue_payload
 from tests.waiting import eventually
 
 QUEUES = ("events.dispatcher", *(f"tasks.{t}" for t in TASKS), "results.store")
+SERVERS = {"postgresql": ("postgres",), "rabbitmq": ("beam.smp",)}  # process names
 
 
 def load_log(db_url: str, count: int) -> None:
@@ -111,6 +112,7 @@ def main() -> None:
         load_log(pipeline.db_url, args.events)
         wait_for_consumers(pipeline.amqp_url)
         cpu_before, busy_before = pipeline.cpu(), busy_seconds()
+        servers_before = {name: cpu_of_commands(*names) for name, names in SERVERS.items()}
         engine = sa.create_engine(pipeline.db_url)
         expected = args.events * len(TASKS)
         start = time.monotonic()
@@ -145,9 +147,19 @@ def main() -> None:
         eventually(all_stored, timeout=max(1800, args.events / 100), interval=0.5,
                    message=lambda: f"{expected} predictions stored ({stored} so far)")
         elapsed = time.monotonic() - start
+
+        def latest_written() -> bool:
+            """every latest document written: the follower has no issue left due"""
+            with engine.connect() as conn:
+                return conn.execute(sa.text("SELECT NOT EXISTS (SELECT 1 FROM latest_due)")).scalar_one()
+
+        eventually(latest_written, timeout=max(600, args.events / 100), interval=0.5)
+        latest_elapsed = time.monotonic() - start
         replay.wait()
         memory = pipeline.memory()
         cpu = {name: round(used - cpu_before.get(name, 0.0), 1) for name, used in pipeline.cpu().items()}
+        cpu.update({name: round(cpu_of_commands(*names) - servers_before[name], 1)
+                    for name, names in SERVERS.items()})
         cpu["machine_busy"] = round(busy_seconds() - busy_before, 1)  # ours, RabbitMQ, PostgreSQL, the rest
         engine.dispose()
     finally:
@@ -159,13 +171,15 @@ def main() -> None:
         "replay",
         {
             "setup": "wcml replay of N logged issues.opened events (the replay source routes them) -> "
-            "2 predictors -> store (PostgreSQL rows + batched history and latest documents on local "
-            "disk), each service one process",
+            "2 predictors -> store (PostgreSQL rows + batched history documents on local disk; latest "
+            "documents by the store's follower of the table), each service one process",
             "events": args.events,
             "predictions_stored": stored,
             "seconds": round(elapsed, 1),
             "replay_publish_seconds": round(published_at, 1) if published_at else None,
             "events_per_s": round(rate),
+            # the latest document per issue is written by a follower of the table, after the row
+            "latest_documents_seconds": round(latest_elapsed, 1),
             "first_window_events_per_s": round(first), "last_window_events_per_s": round(last),
             "window_events": window, "last_to_first": round(last / first, 2) if first else None,
             "resident_mib_at": resident,

@@ -57,9 +57,10 @@ def _emit(items: list[dict[str, Any]], as_json: bool, out: TextIO) -> None:
 
 
 def list_predictions(engine: Engine, values: Mapping[str, Any], cursor: str | None = None,
-                     limit: int | str | None = None, *, as_json: bool = False, out: TextIO = sys.stdout,
-                     err: TextIO = sys.stderr) -> int:
+                     limit: int | str | None = None, *, as_json: bool = False, out: TextIO | None = None,
+                     err: TextIO | None = None) -> int:
     """One page, newest first, like ``GET /api/v1/predictions``."""
+    out, err = out or sys.stdout, err or sys.stderr  # at call time: a stream bound at import may be closed
     try:
         filters = Filters.parse({k: str(v) for k, v in values.items() if k in FILTERS and v is not None})
         page = queries.list_predictions(engine, filters, cursor, limit)
@@ -76,8 +77,9 @@ def list_predictions(engine: Engine, values: Mapping[str, Any], cursor: str | No
 
 
 def latest_for_issue(engine: Engine, repo: str | None, issue: int | str | None, *, as_json: bool = False,
-                     out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+                     out: TextIO | None = None, err: TextIO | None = None) -> int:
     """The latest prediction per task of one issue, like ``GET /api/v1/issues/<owner>/<repo>/<number>``."""
+    out, err = out or sys.stdout, err or sys.stderr
     if not repo or issue is None:
         raise QueryError("--latest needs --repo and --issue")
     try:
@@ -104,8 +106,9 @@ def predictions(engine: Engine, values: Mapping[str, Any], *, latest: bool = Fal
 
 
 def compare(engine: Engine, run_id: str, *, task: str, model_a: str, model_b: str,
-            truth: dict | None = None, as_json: bool = False, out: TextIO = sys.stdout) -> int:
+            truth: dict | None = None, as_json: bool = False, out: TextIO | None = None) -> int:
     """Two model versions on the events of one replay; with ``truth``, accuracy, precision and recall."""
+    out = out or sys.stdout
     report = queries.compare_models(engine, run_id, task=task, model_a=model_a, model_b=model_b, truth=truth)
     if as_json:
         print(json.dumps(report, indent=1), file=out)

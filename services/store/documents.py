@@ -17,9 +17,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from shared import metrics
 from shared.blobs import BlobStore
 
 HISTORY_PREFIX = "history/"
+DOCUMENTS = metrics.counter("wcml_store_documents_written_total", "Blob documents written", ("kind",))
 
 
 def batch_key(now: datetime) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from services.store.api import api_blueprint
+from services.store.latest import LatestDocuments
 from services.store.replay_runs import SendRequest
 from services.store.writer import PredictionWriter
 from shared.blobs import BlobStore
@@ -21,8 +22,12 @@ OPTIONS = ConsumeOptions(prefetch=200, max_batch=100)
 
 
 def writer(engine: sa.Engine, blobs: BlobStore) -> Service:
-    return Service("store", consumers=(
-        Consumer(topology.RESULTS_QUEUE.name, PredictionWriter(engine, blobs).handle, OPTIONS, threads=2),))
+    """Rows and history objects from the results queue; beside it, the follower that writes the latest
+    documents the consumer marked due."""
+    latest = LatestDocuments(engine, blobs)
+    handle = PredictionWriter(engine, blobs, on_due=latest.wake).handle
+    return Service("store", consumers=(Consumer(topology.RESULTS_QUEUE.name, handle, OPTIONS, threads=2),),
+                   loops=(("latest-documents", latest.run),))
 
 
 def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker) -> Service:

@@ -1,4 +1,4 @@
-"""The store's table, ``predictions`` (migration 0001), for SQLAlchemy Core.
+"""The store's tables, ``predictions`` (migration 0001) and ``latest_due`` (0008), for SQLAlchemy Core.
 
 The migrations create the schema; ``tests/integration/test_schema.py`` checks that this definition
 and the migrated database agree. ``replay_runs`` (``shared.replays``) the store only reads.
@@ -43,6 +43,17 @@ predictions = sa.Table(
     sa.Index("ix_predictions_replay", "replay_id", "id"),
     sa.Index("ix_predictions_model", "model_version", "id"),
     sa.Index("ix_predictions_blob_key", "blob_key"),  # the rows of one history object (0006)
+)
+
+# Issues whose latest document is to be written (0008): a row per stored live prediction, added in
+# its transaction, removed once the document is written (services/store/latest.py).
+latest_due = sa.Table(
+    "latest_due",
+    metadata,
+    sa.Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(64), nullable=False),
+    sa.Column("repo", sa.String(255), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
 )
 
 IDENTITY = ("delivery_id", "task", "model_version")

@@ -4,33 +4,35 @@ A result message holds one prediction or a batch of them (``shared.messages.deco
 one is dead-lettered alone. Rows first, in one transaction per batch (per 2,000 rows of a larger
 one), insert-or-ignore on (delivery id, task, model version), so a redelivered batch changes nothing
 and a transaction is never half-written.
-Documents second, from the stored rows: the batch's new rows as one history object (JSON lines,
-``documents.py``), and a latest document for each issue whose best live row (by position, then
-id, asked of the database) is in the batch. A redelivered row's history object is rewritten from
-the rows that name it, so a redelivery also repairs an object lost after the commit. Exceptions
+Then the batch's new rows as one history object (JSON lines, ``documents.py``); a redelivered row's
+history object is rewritten from the rows that name it, so a redelivery also repairs an object lost
+after the commit. Latest documents are not written here: the transaction marks the issues of its
+live rows due (``latest_due``) and a follower of that table writes them (``latest.py``). Exceptions
 from the database or S3 propagate: the consumer loop retries transient ones before acking.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from services.store.bulk import arrays, each, unnest
 from services.store.documents import (
+    DOCUMENTS,
     HISTORY_PREFIX,
     batch_key,
     history_lines,
     legacy_history_key,
     write_latest,
 )
+from services.store.latest import best_live_rows, mark_due
 from services.store.records import record
-from services.store.tables import IDENTITY, LIVE_RECORD, predictions
+from services.store.tables import IDENTITY, predictions
 from services.store.validation import InvalidPrediction, check
 from shared import metrics
 from shared.blobs import BlobStore
@@ -47,13 +49,13 @@ REJECTED = metrics.counter("wcml_store_rejected_total", "Result messages dead-le
 # Rows per transaction (and per history object): a consumed batch of 100 result messages may hold
 # 100 x 256 predictions, and one transaction of all of them would hold its locks for seconds.
 ROWS_PER_TRANSACTION = 2_000
-DOCUMENTS = metrics.counter("wcml_store_documents_written_total", "Blob documents written", ("kind",))
 
 
 class PredictionWriter:
-    def __init__(self, engine: Engine, blobs: BlobStore):
+    def __init__(self, engine: Engine, blobs: BlobStore, on_due: Callable[[], None] = lambda: None):
         self.engine = engine
         self.blobs = blobs
+        self.on_due = on_due  # latest documents are due: wake their follower
 
     def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
         """Store a batch; return the deliveries refused for good (the caller dead-letters them)."""
@@ -81,7 +83,7 @@ class PredictionWriter:
         return rejections
 
     def _store(self, received: list[tuple[Prediction, datetime]]) -> None:
-        """One transaction, then the documents of its rows."""
+        """One transaction, then the history documents of its rows."""
         key = batch_key(utcnow())
         rows = [_row(prediction, predicted_at, key) for prediction, predicted_at in received]
         with self.engine.begin() as conn:
@@ -89,10 +91,11 @@ class PredictionWriter:
             stored = _select(conn, [tuple(r[name] for name in IDENTITY) for r in rows])
             redelivered = {r.blob_key for r in stored if r.id not in inserted and r.blob_key != key}
             history = _by_key([*(r for r in stored if r.id in inserted), *_named(conn, redelivered)])
-            latest = _best_live(conn, stored)
+            mark_due(conn, stored)  # a redelivered row's too: it repairs a latest document lost since
         for row in stored:
             STORED.labels(row.task, "stored" if row.id in inserted else "duplicate").inc()
-        write_documents(self.blobs, history, [record(row) for row in latest])
+        write_history(self.blobs, history)
+        self.on_due()
 
 
 def _row(p: Prediction, predicted_at: datetime, blob_key: str) -> dict[str, Any]:
@@ -123,54 +126,23 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
     return set(conn.execute(statement, [{**row, "stored_at": now} for row in rows]).scalars())
 
 
-def _unnest(*columns: tuple[str, sa.types.TypeEngine]):
-    """``unnest(:a, :b, …) AS wanted(a, b, …)``: rows from one array parameter per column, so a
-    statement over a batch's keys is built and compiled once (a ``VALUES`` list of literals was
-    compiled anew for each batch: a quarter of the store's CPU in a replay)."""
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    arrays = (sa.bindparam(name, type_=ARRAY(kind)) for name, kind in columns)
-    return sa.func.unnest(*arrays).table_valued(*(name for name, _ in columns)).render_derived(name="wanted")
-
-
 def _rows_by_identity():
     """PostgreSQL: the rows of the identities given as three arrays, by one lookup of the unique
     index per key (``LATERAL``): a tuple ``IN`` list was planned on statistics and, on a never-analysed
     table, took 0.4-3 s a batch at 500,000 rows."""
-    wanted = _unnest(*((name, sa.String()) for name in IDENTITY))
+    wanted = unnest(*((name, sa.String()) for name in IDENTITY))
     row = (sa.select(predictions).where(*(predictions.c[name] == wanted.c[name] for name in IDENTITY))
            .lateral("row"))
     return sa.select(row).select_from(wanted.join(row, sa.true())).order_by(row.c.id)
 
 
-def _latest_live_ids():
-    """PostgreSQL: for each issue given as three arrays, the id of its best live row, by one index
-    lookup (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1`` on ``ix_predictions_issue``). The
-    window over ``(task, repo, number) IN (…)`` was planned on the table's statistics, and where they
-    were stale (autovacuum off, as on the benchmark machine) it scanned every row of the repository:
-    2.5 s a batch at 220,000 rows, the rate falling as the table grew (docs/benchmarks.md). Equality on
-    the index's leading columns needs no statistics."""
-    wanted = _unnest(("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
-    latest = (sa.select(predictions.c.id)
-              .where(predictions.c.repo == wanted.c.repo, predictions.c.number == wanted.c.number,
-                     predictions.c.task == wanted.c.task, LIVE_RECORD)
-              .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1).lateral("latest"))
-    return sa.select(latest.c.id).select_from(wanted.join(latest, sa.true()))
-
-
 ROWS_BY_IDENTITY = _rows_by_identity()
-LATEST_LIVE_IDS = _latest_live_ids()
-
-
-def _columns(keys: Sequence[tuple], names: Sequence[str]) -> dict[str, list]:
-    """Tuples to one list per name: a statement's array parameters."""
-    return {name: [key[i] for key in keys] for i, name in enumerate(names)}
 
 
 def _select(conn: Connection, keys: list[tuple[str, str, str]]) -> list[sa.Row]:
     """The rows of these identities, in id order."""
     if conn.dialect.name == "postgresql":
-        return list(conn.execute(ROWS_BY_IDENTITY, _columns(keys, IDENTITY)))
+        return list(conn.execute(ROWS_BY_IDENTITY, arrays(keys, IDENTITY)))
     identity = sa.tuple_(*(predictions.c[name] for name in IDENTITY))
     return list(conn.execute(sa.select(predictions).where(identity.in_(keys)).order_by(predictions.c.id)))
 
@@ -198,52 +170,18 @@ def _by_key(rows: Iterable[sa.Row]) -> dict[str, list[dict[str, Any]]]:
     return documents
 
 
-def _best_live(conn: Connection, stored: Sequence[sa.Row]) -> list[sa.Row]:
-    """The stored rows that are now their issue's best live row: the latest documents to write.
-    Asked of the database, so no document is read to compare, and an older row never wins."""
-    issues = sorted({(r.task, r.repo, r.number) for r in stored if r.replay_id is None or r.fills_live})
-    if not issues:
-        return []
-    if conn.dialect.name == "postgresql":
-        best = set(conn.execute(LATEST_LIVE_IDS, _columns(issues, ("task", "repo", "number"))).scalars())
-    else:
-        order = sa.func.row_number().over(
-            partition_by=(predictions.c.task, predictions.c.repo, predictions.c.number),
-            order_by=(predictions.c.position.desc(), predictions.c.id.desc())).label("rank")
-        issue = sa.tuple_(predictions.c.task, predictions.c.repo, predictions.c.number)
-        ranked = sa.select(predictions.c.id, order).where(issue.in_(issues), LIVE_RECORD).subquery()
-        best = {row.id for row in conn.execute(sa.select(ranked.c.id).where(ranked.c.rank == 1))}
-    return [r for r in stored if r.id in best]
-
-
-def write_documents(blobs: BlobStore, history: dict[str, list[dict[str, Any]]],
-                    latest: Sequence[dict[str, Any]]) -> None:
-    """The history objects (one per batch, or a legacy row's own), then each issue's latest.
-
-    Objects are independent, so they are written concurrently: S3 round trips, not CPU, bound
-    a batch. A latest document is still compared with the one stored before it is replaced, in
-    case another store replica wrote a later one meanwhile.
-    """
-    def put_history(item: tuple[str, list[dict[str, Any]]]) -> None:
+def write_history(blobs: BlobStore, history: dict[str, list[dict[str, Any]]]) -> None:
+    """The history objects (one per batch, or a legacy row's own). Objects are independent, so they
+    are written concurrently where the store is a network one: S3 round trips, not CPU, bound them."""
+    def put(item: tuple[str, list[dict[str, Any]]]) -> None:
         key, documents = item
         if key.endswith(".jsonl"):
             blobs.put(key, history_lines(documents))
         else:
             blobs.put_json(key, documents[0])
 
-    workers = blobs.concurrency
-    _each(put_history, list(history.items()), workers)
+    each(put, list(history.items()), blobs.concurrency)
     DOCUMENTS.labels("history").inc(len(history))
-    written = _each(lambda doc: write_latest(blobs, doc), list(latest), workers)
-    DOCUMENTS.labels("latest").inc(sum(written))
-
-
-def _each(function, items: Sequence, workers: int) -> list:
-    """``function`` over ``items`` on a few threads; the first exception propagates."""
-    if workers <= 1 or len(items) <= 1:
-        return [function(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(function, items))
 
 
 def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None) -> int:
@@ -274,16 +212,13 @@ def repair(engine: Engine, blobs: BlobStore, since: datetime | str | None = None
         key = _history_key(row)
         if key in legacy:
             batched[key] = [{**record(row), "blob_key": key}]
-    write_documents(blobs, batched, [])
+    write_history(blobs, batched)
     written += len(batched)
+    ordered = sorted(issues)
     with engine.connect() as conn:
-        for task, repo, number in sorted(issues):
-            best = conn.execute(
-                sa.select(predictions)
-                .where(predictions.c.task == task, predictions.c.repo == repo,
-                       predictions.c.number == number, LIVE_RECORD)
-                .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1)).one()
-            written += write_latest(blobs, record(best), replace_equal=False)
+        for start in range(0, len(ordered), 1000):
+            for best in best_live_rows(conn, ordered[start:start + 1000]):
+                written += write_latest(blobs, record(best), replace_equal=False)
     DOCUMENTS.labels("repair").inc(written)
     return written
 

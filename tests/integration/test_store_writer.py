@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from services.store.documents import latest_key, legacy_history_key, read_history
-from services.store.tables import predictions
+from services.store.latest import LatestDocuments
+from services.store.tables import latest_due, predictions
 from services.store.writer import PredictionWriter, repair
 from shared.blobs import FileBlobStore, open_blob_store
 from shared.broker.port import Delivery
@@ -72,9 +73,14 @@ def blobs(s3_url):
     return open_blob_store(s3_url)
 
 
+def store(engine, blobs) -> PredictionWriter:
+    """The consumer, with the latest-documents follower run to the end after each batch."""
+    return PredictionWriter(engine, blobs, on_due=LatestDocuments(engine, blobs).drain)
+
+
 @pytest.fixture
 def writer(engine, blobs) -> PredictionWriter:
-    return PredictionWriter(engine, blobs)
+    return store(engine, blobs)
 
 
 def test_redelivered_batch_keeps_one_row_and_one_document(writer, engine, blobs):
@@ -262,7 +268,7 @@ def test_blob_failure_after_commit_is_repaired_by_the_retry(engine, blobs):
     with pytest.raises(ConnectionError):
         PredictionWriter(engine, Broken("/nonexistent")).handle([delivery(p)])
     assert len(rows(engine)) == 1  # committed; the message is not acked, so it comes back
-    PredictionWriter(engine, blobs).handle([delivery(p)])
+    store(engine, blobs).handle([delivery(p)])
     assert len(rows(engine)) == 1
     assert history(engine, blobs, p)["delivery_id"] == "d-1"
 
@@ -270,7 +276,7 @@ def test_blob_failure_after_commit_is_repaired_by_the_retry(engine, blobs):
 def test_embedded_mode_sqlite_and_files(sqlite_url, tmp_path):
     engine = create_engine(sqlite_url)
     blobs = open_blob_store(f"file://{tmp_path}/blobs")
-    writer = PredictionWriter(engine, blobs)
+    writer = store(engine, blobs)
     a, b = prediction(), prediction(model_version="2024.06.01", position=2)
     assert writer.handle([delivery(a), delivery(a)]) == []
     assert writer.handle([delivery(a), delivery(b)]) == []
@@ -336,3 +342,84 @@ def test_rows_stored_before_batching_keep_their_own_documents(writer, engine, bl
     blobs_root_keys = blobs.keys("history/")
     assert legacy in blobs_root_keys
     assert repair(engine, blobs) == 0
+
+
+def due(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(latest_due.c.task, latest_due.c.repo,
+                                                         latest_due.c.number).order_by(latest_due.c.id))]
+
+
+@pytest.mark.parametrize("backend", ["pg_url", "sqlite_url"])
+def test_latest_documents_are_written_by_the_follower_once_due(request, backend, tmp_path):
+    """The consumer stores rows and history and marks live issues due; the follower writes each due
+    issue's best live document (once for an issue seen twice) and only then lets the due rows go."""
+    engine = create_engine(request.getfixturevalue(backend))
+    blobs = FileBlobStore(tmp_path / "blobs")
+    consumer = PredictionWriter(engine, blobs)
+    consumer.handle([delivery(prediction(delivery_id="d-2", position=2)), delivery(prediction())])
+    consumer.handle([delivery(prediction(delivery_id="d-3", number=303, replay_id="r-1"))])  # not live
+    assert due(engine) == [("needsdiagnosis", REPO, 101)] * 2
+    assert blobs.keys("needsdiagnosis/") == [] and len(blobs.keys("history/")) == 2
+    latest = LatestDocuments(engine, blobs)
+    assert latest.write_due() == 2 and latest.write_due() == 0
+    assert due(engine) == []
+    assert blobs.keys("needsdiagnosis/") == [latest_key("needsdiagnosis", REPO, 101)]
+    assert blobs.get_json(latest_key("needsdiagnosis", REPO, 101))["delivery_id"] == "d-2"
+    engine.dispose()
+
+
+def test_a_failed_write_leaves_the_issues_due(engine, blobs, tmp_path):
+    class Broken(FileBlobStore):
+        def put(self, key, data, content_type="application/json"):
+            if not key.startswith("history/"):
+                raise ConnectionError("S3 is away")
+            super().put(key, data, content_type)
+
+    PredictionWriter(engine, blobs).handle([delivery(prediction())])
+    with pytest.raises(ConnectionError):
+        LatestDocuments(engine, Broken(tmp_path / "broken")).write_due()
+    assert due(engine) == [("needsdiagnosis", REPO, 101)]
+    assert LatestDocuments(engine, blobs).drain() == 1
+    assert blobs.get_json(latest_key("needsdiagnosis", REPO, 101))["delivery_id"] == "d-1"
+
+
+def test_two_followers_take_different_due_rows(engine, blobs):
+    """Store replicas each run a follower: a due row one holds is skipped by the other, not waited on."""
+    PredictionWriter(engine, blobs).handle([delivery(prediction(delivery_id=f"d-{n}", number=n))
+                                            for n in range(1, 5)])
+    taken: list[int] = []
+
+    class Slow(FileBlobStore):
+        """The first follower, stopped while it holds its due rows: the second one runs then."""
+        def put(self, key, data, content_type="application/json"):
+            if not taken:
+                taken.append(LatestDocuments(engine, blobs, batch=10).write_due())
+            blobs.put(key, data, content_type)
+
+    assert LatestDocuments(engine, Slow("/nonexistent"), batch=2).write_due() == 2
+    assert taken == [2]  # the other two
+    assert due(engine) == []
+    assert len(blobs.keys(f"needsdiagnosis/{REPO}/")) == 4
+
+
+def test_the_store_service_runs_the_follower(engine, blobs):
+    """Woken by the consumer: a live prediction's latest document follows without a drain."""
+    import threading
+
+    from services.store.service import writer as store_service
+    from tests.waiting import eventually
+
+    service = store_service(engine, blobs)
+    [(name, loop)] = service.loops
+    stop = threading.Event()
+    thread = threading.Thread(target=loop, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        service.consumers[0].handler([delivery(prediction())])
+        eventually(lambda: blobs.get(latest_key("needsdiagnosis", REPO, 101)) is not None, timeout=10,
+                   message="the latest document")
+    finally:
+        stop.set()
+        thread.join(5)
+    assert name == "latest-documents" and due(engine) == []

@@ -1,0 +1,141 @@
+"""Latest documents, written by a follower of the table rather than inside the results consumer.
+
+The consumer stores a batch's rows and its history object, and in the same transaction adds a row to
+``latest_due`` for each live prediction it stored: that issue's latest document is due. This
+follower takes due rows in order, asks the database for each issue's best live row (by position,
+then id), writes those documents, and only then lets the due rows go: a crash or an S3 outage leaves
+them due, so every live prediction's latest document is written at least once, and an issue seen
+many times while the follower was busy is written once. On PostgreSQL several store replicas each
+run one follower: ``FOR UPDATE SKIP LOCKED`` gives each its own due rows. SQLite has one process,
+and there the due rows are read, written, then deleted, so a follower never holds the only write
+lock while it writes files.
+
+One file per issue is a few system calls each (about 70 µs on this machine's disk): inside the
+consumer it was nearly half the store's time in a replay, and every batch waited on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from services.store.bulk import arrays, each, unnest
+from services.store.documents import DOCUMENTS, write_latest
+from services.store.records import record
+from services.store.tables import LIVE_RECORD, latest_due, predictions
+from shared.blobs import BlobStore
+from shared.errors import is_transient
+
+log = logging.getLogger(__name__)
+
+Issue = tuple[str, str, int]  # (task, repo, number)
+
+
+def mark_due(conn: Connection, rows: Sequence[sa.Row]) -> None:
+    """In the consumer's transaction: the live rows' issues are due a latest document."""
+    due = [{"task": r.task, "repo": r.repo, "number": r.number}
+           for r in rows if r.replay_id is None or r.fills_live]
+    if due:
+        conn.execute(sa.insert(latest_due), due)
+
+
+class LatestDocuments:
+    def __init__(self, engine: Engine, blobs: BlobStore, *, batch: int = 2_000, idle: float = 0.2):
+        self.engine = engine
+        self.blobs = blobs
+        self.batch = batch
+        self.idle = idle
+        self.wakeup = threading.Event()
+
+    def wake(self) -> None:
+        """Called when the consumer marked issues due, so the follower does not wait out its poll."""
+        self.wakeup.set()
+
+    def write_due(self) -> int:
+        """Write the latest documents of one page of due issues; return how many due rows it took."""
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:  # the due rows are deleted only if every write succeeds
+                taken = list(conn.execute(_TAKE_DUE, {"limit": self.batch}))
+                self._write(conn, {(r.task, r.repo, r.number) for r in taken})
+            return len(taken)
+        with self.engine.connect() as conn:
+            taken = list(conn.execute(sa.select(latest_due).order_by(latest_due.c.id).limit(self.batch)))
+            self._write(conn, {(r.task, r.repo, r.number) for r in taken})
+        if taken:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(latest_due).where(latest_due.c.id.in_([r.id for r in taken])))
+        return len(taken)
+
+    def drain(self) -> int:
+        """Write every due document (tests, and a store stopping cleanly)."""
+        total = 0
+        while taken := self.write_due():
+            total += taken
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        delay = self.idle
+        while not stop.is_set():
+            try:
+                if self.write_due():
+                    delay = self.idle
+                    continue
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("latest documents paused: %s", str(exc).splitlines()[0][:200])
+                delay = min(max(delay * 2, 0.2), 5.0)
+            self.wakeup.wait(delay)
+            self.wakeup.clear()
+
+    def _write(self, conn: Connection, issues: set[Issue]) -> None:
+        if not issues:
+            return
+        documents = [record(row) for row in best_live_rows(conn, sorted(issues))]
+        written = each(lambda doc: write_latest(self.blobs, doc), documents, self.blobs.concurrency)
+        DOCUMENTS.labels("latest").inc(sum(written))
+
+
+def _take_due():
+    """PostgreSQL: delete the oldest due rows no other follower holds, returning them."""
+    oldest = (sa.select(latest_due.c.id).order_by(latest_due.c.id).limit(sa.bindparam("limit"))
+              .with_for_update(skip_locked=True))
+    return (sa.delete(latest_due).where(latest_due.c.id.in_(oldest.scalar_subquery()))
+            .returning(latest_due.c.task, latest_due.c.repo, latest_due.c.number))
+
+
+def _best_live():
+    """PostgreSQL: for each issue given as three arrays, its best live row, by one index lookup
+    (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1`` on ``ix_predictions_issue``). A window over
+    ``(task, repo, number) IN (…)`` was planned on the table's statistics, and where they were stale
+    (autovacuum off, as on the benchmark machine) it scanned every row of the repository: 2.5 s a
+    batch at 220,000 rows, the rate falling as the table grew (docs/benchmarks.md). Equality on the
+    index's leading columns needs no statistics."""
+    wanted = unnest(("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
+    best = (sa.select(predictions)
+            .where(predictions.c.repo == wanted.c.repo, predictions.c.number == wanted.c.number,
+                   predictions.c.task == wanted.c.task, LIVE_RECORD)
+            .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1).lateral("best"))
+    return sa.select(best).select_from(wanted.join(best, sa.true()))
+
+
+_TAKE_DUE = _take_due()
+_BEST_LIVE = _best_live()
+
+
+def best_live_rows(conn: Connection, issues: Sequence[Issue]) -> list[sa.Row]:
+    """Each issue's best live row: what its latest document holds."""
+    if conn.dialect.name == "postgresql":
+        return list(conn.execute(_BEST_LIVE, arrays(issues, ("task", "repo", "number"))))
+    order = sa.func.row_number().over(
+        partition_by=(predictions.c.task, predictions.c.repo, predictions.c.number),
+        order_by=(predictions.c.position.desc(), predictions.c.id.desc())).label("rank")
+    issue = sa.tuple_(predictions.c.task, predictions.c.repo, predictions.c.number)
+    ranked = sa.select(predictions, order).where(issue.in_(issues), LIVE_RECORD).subquery()
+    return list(conn.execute(sa.select(*(ranked.c[c.name] for c in predictions.columns))
+                             .where(ranked.c.rank == 1)))
+
