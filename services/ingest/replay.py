@@ -81,13 +81,11 @@ class Backlog:
         self.waited = 0.0  # seconds held back, for the run's log line
 
     def depth(self) -> int:
-        total = 0
-        for queue in self.queues:
-            try:
-                total += self.broker.queue_depth(queue)
-            except Exception as exc:  # advisory: a depth it cannot read holds nothing back
-                log.debug("no depth for %s (%s)", queue, type(exc).__name__)
-        return total
+        try:
+            return self.broker.depth_of(self.queues)
+        except Exception as exc:  # advisory: a depth it cannot read holds nothing back
+            log.debug("no depth for %s (%s)", self.queues, type(exc).__name__)
+            return 0
 
     def wait(self, stop: threading.Event) -> None:
         if not self.high or not self.queues or self.depth() <= self.high:

@@ -15,7 +15,7 @@ def unnest(*columns: tuple[str, sa.types.TypeEngine]):
     compiled anew for each batch: a quarter of the store's CPU in a replay)."""
     from sqlalchemy.dialects.postgresql import ARRAY
 
-    arrays = (sa.bindparam(name, type_=ARRAY(kind)) for name, kind in columns)
+    arrays = (sa.bindparam(name, type_=ARRAY(kind)) for name, kind in columns)  # bound as kind[]
     return sa.func.unnest(*arrays).table_valued(*(name for name, _ in columns)).render_derived(name="wanted")
 
 

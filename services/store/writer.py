@@ -13,6 +13,7 @@ from the database or S3 propagate: the consumer loop retries transient ones befo
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -87,8 +88,7 @@ class PredictionWriter:
         key = batch_key(utcnow())
         rows = [_row(prediction, predicted_at, key) for prediction, predicted_at in received]
         with self.engine.begin() as conn:
-            inserted = _insert(conn, rows)
-            stored = _select(conn, [tuple(r[name] for name in IDENTITY) for r in rows])
+            stored, inserted = _insert(conn, rows)
             redelivered = {r.blob_key for r in stored if r.id not in inserted and r.blob_key != key}
             history = _by_key([*(r for r in stored if r.id in inserted), *_named(conn, redelivered)])
             mark_due(conn, stored)  # a redelivered row's too: it repairs a latest document lost since
@@ -111,19 +111,46 @@ def _row(p: Prediction, predicted_at: datetime, blob_key: str) -> dict[str, Any]
     }
 
 
-def _insert(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
-    """Insert what is new, ignore what is known; return the new rows' ids."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - create_engine accepts only these two in practice
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> tuple[list[sa.Row], set[int]]:
+    """Insert what is new, ignore what is known; return every row of these identities (id order) and
+    the new rows' ids."""
     now = utcnow()
-    statement = (insert(predictions).on_conflict_do_nothing(index_elements=list(IDENTITY))
-                 .returning(predictions.c.id))
-    return set(conn.execute(statement, [{**row, "stored_at": now} for row in rows]).scalars())
+    if conn.dialect.name == "postgresql":
+        values = {name: [row[name] for row in rows] for name in _INSERTED if name != "stored_at"}
+        values["probabilities"] = [json.dumps(p, separators=(",", ":")) for p in values["probabilities"]]
+        new = list(conn.execute(INSERT_FROM_ARRAYS, {**values, "stored_at": [now] * len(rows)}))
+        inserted = {row.id for row in new}
+        if len(new) == len(rows):
+            return sorted(new, key=lambda r: r.id), inserted
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+
+        statement = (insert(predictions).on_conflict_do_nothing(index_elements=list(IDENTITY))
+                     .returning(predictions.c.id))
+        inserted = set(conn.execute(statement, [{**row, "stored_at": now} for row in rows]).scalars())
+    return _select(conn, [tuple(r[name] for name in IDENTITY) for r in rows]), inserted
+
+
+_INSERTED = [c.name for c in predictions.columns if c.name != "id"]
+
+
+def _insert_from_arrays():
+    """PostgreSQL: ``INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING
+    RETURNING *``: one statement compiled once, its parameters one array a column, and the new rows
+    back whole. A multi-row ``VALUES`` insert bound each value of each row through SQLAlchemy (a
+    tenth of the store's CPU in a replay), then the rows were read again by their identities."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    json_columns = {c.name for c in predictions.columns if isinstance(c.type, sa.JSON)}  # sent as text
+    wanted = unnest(*((name, sa.Text() if name in json_columns else predictions.c[name].type)
+                      for name in _INSERTED))
+    columns = [sa.cast(wanted.c[name], predictions.c[name].type) if name in json_columns else wanted.c[name]
+               for name in _INSERTED]
+    return (insert(predictions).from_select(_INSERTED, sa.select(*columns))
+            .on_conflict_do_nothing(index_elements=list(IDENTITY)).returning(*predictions.c))
+
+
+INSERT_FROM_ARRAYS = _insert_from_arrays()
 
 
 def _rows_by_identity():

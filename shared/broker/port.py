@@ -120,5 +120,10 @@ class Broker(ABC):
     def queue_depth(self, queue: str) -> int:
         """Messages ready in ``queue``."""
 
+    def depth_of(self, queues: Sequence[str]) -> int:
+        """Messages ready in these queues in all: an advisory figure asked often (a replay's flow
+        control, every page), which an adapter may answer on a connection it keeps for it."""
+        return sum(self.queue_depth(q) for q in queues)
+
     def close(self) -> None:  # noqa: B027 - optional for adapters
         pass

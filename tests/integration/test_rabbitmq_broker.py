@@ -200,3 +200,16 @@ def test_a_socket_dropped_while_the_connection_opens_is_retried_not_fatal(amqp_u
         assert len(calls) >= 2
     finally:
         broker.close()
+
+
+def test_depth_of_answers_on_one_kept_connection(broker):
+    """A replay asks every page: one connection serves every answer, and a missing queue costs only
+    that answer (its error), not the next."""
+    broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"{}", message_id=str(i)) for i in range(3)])
+    queues = ["tasks.issuetype", "events.dispatcher"]
+    eventually(lambda: broker.depth_of(queues) == 3, timeout=10, message="three messages ready")
+    connection = broker._local.gauge.connection
+    assert broker.depth_of(queues) == 3 and broker._local.gauge.connection is connection
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="NOT_FOUND"):
+        broker.depth_of(["no.such.queue"])
+    assert broker.depth_of(queues) == 3
