@@ -1,5 +1,6 @@
 """Ingest throughput: signed webhooks/s accepted (202, committed to PostgreSQL, relayed to RabbitMQ),
-beside the bare ceiling (a Flask app that only checks the HMAC) in the same run, 2 gunicorn workers each.
+beside the bare ceiling (a Flask app that only checks the HMAC) in the same run, with the same server
+settings: 2 gunicorn gthread workers of 16 threads each (`wcml ingest`'s defaults).
 
 Load: wrk from a second process on loopback, every request a new delivery id.
     .venv/bin/python bench/ingest.py [--seconds 10] [--connections 16]
@@ -20,6 +21,7 @@ from services.samples import issue_payload, signed_request
 from tests.waiting import eventually
 
 SECRET = "bench-secret"
+THREADS = 16  # request threads per worker, both apps: `wcml ingest`'s default (its requests share commits)
 LUA = """
 local count = 0
 function setup(thread) _G.n = (_G.n or 0) + 1; thread:set("tid", _G.n) end
@@ -80,6 +82,10 @@ def main() -> None:
             str(Path(".venv/bin/gunicorn").resolve()),
             "-w",
             "2",
+            "-k",
+            "gthread",
+            "--threads",
+            str(THREADS),
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -106,7 +112,8 @@ def main() -> None:
         "WCML_BLOB_URL": f"file://{folder}/blobs",
         "WCML_WEBHOOK_SECRETS": SECRET,
     }
-    ingest = Service("ingest", ["ingest", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, folder)
+    ingest = Service("ingest", ["ingest", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                                "--threads", str(THREADS)], env, folder)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         wrk(f"http://127.0.0.1:{port}", script, 2, args.connections)
@@ -120,7 +127,8 @@ def main() -> None:
     save(
         "ingest",
         {
-            "setup": f"gunicorn 2 sync workers each; wrk -t2 -c{args.connections} -d{args.seconds}s; "
+            "setup": f"gunicorn 2 gthread workers x {THREADS} threads each (the same server settings); "
+            f"wrk -t2 -c{args.connections} -d{args.seconds}s; "
             "ingest commits every delivery to PostgreSQL and relays it to RabbitMQ",
             "bare_hmac_202": ceiling,
             "ingest": measured,

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from services.ingest.webhook import WebhookDelivery
 from shared.database import as_utc, ping, utcnow
@@ -89,9 +90,11 @@ class EventLog:
         """Commit the delivery (or find it already logged) before anyone answers GitHub."""
         return self.append_many([delivery])[0]
 
-    def append_many(self, deliveries: Sequence[WebhookDelivery]) -> list[Appended]:
+    def append_many(self, deliveries: Sequence[WebhookDelivery],
+                    conn: Connection | None = None) -> list[Appended]:
         """One transaction for many deliveries (group commit); a delivery id already logged,
-        or repeated within the batch, comes back as not new with the position it has."""
+        or repeated within the batch, comes back as not new with the position it has. ``conn``: a
+        connection the caller keeps (the group committer's), else one from the pool."""
         now = utcnow()
         rows, seen = [], set()
         for d in deliveries:
@@ -101,7 +104,21 @@ class EventLog:
                              "action": d.action, "repo": d.repo, "issue_number": d.issue_number,
                              "sender": d.sender, "received_at": now, "payload": d.payload_text,
                              "source": d.source})
-        with self.engine.begin() as conn:
+        if conn is None:
+            with self.engine.connect() as conn:
+                inserted, existing = self._insert(conn, rows)
+        else:
+            inserted, existing = self._insert(conn, rows)
+        out, first = [], set()
+        for d in deliveries:
+            new = d.delivery_id in inserted and d.delivery_id not in first
+            first.add(d.delivery_id)
+            out.append(Appended(inserted.get(d.delivery_id) or existing[d.delivery_id], new))
+        return out
+
+    def _insert(self, conn: Connection, rows: list[dict]) -> tuple[dict[str, int], dict[str, int]]:
+        """In one transaction on ``conn``: the new rows' positions, and the known ones'."""
+        with conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
             # One cached statement, executemany: SQLAlchemy batches it into multi-row VALUES.
@@ -109,12 +126,7 @@ class EventLog:
             known = [r["delivery_id"] for r in rows if r["delivery_id"] not in inserted]
             existing = dict(conn.execute(sa.select(event_log.c.delivery_id, event_log.c.position)
                                          .where(event_log.c.delivery_id.in_(known))).all()) if known else {}
-        out, first = [], set()
-        for d in deliveries:
-            new = d.delivery_id in inserted and d.delivery_id not in first
-            first.add(d.delivery_id)
-            out.append(Appended(inserted.get(d.delivery_id) or existing[d.delivery_id], new))
-        return out
+        return inserted, existing
 
     def unpublished(self, limit: int) -> list[EventEnvelope]:
         query = (sa.select(event_log).where(event_log.c.published_at.is_(None))

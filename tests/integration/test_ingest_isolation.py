@@ -97,3 +97,21 @@ def test_a_commit_the_database_refuses_is_split_until_only_the_guilty_delivery_f
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM event_log")).scalar_one() == 58
     engine.dispose()
+
+
+def test_the_committer_replaces_a_connection_killed_behind_its_back(pg_url):
+    """It keeps one connection (no ping per commit): when the server ends that session, the next
+    batch is committed on a new one, and the sender sees no error."""
+    migrate(pg_url)
+    engine = create_engine(pg_url)
+    committer = GroupCommitter(EventLog(engine))
+    delivery = lambda i: WebhookDelivery(f"k{i}", None, "issues", "opened", "a/b", i, "s", "{}")  # noqa: E731
+    assert committer.append(delivery(1)).new
+    kept = committer._conn.connection.dbapi_connection.get_backend_pid()
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": kept}).scalar_one()
+    assert committer.append(delivery(2)).new
+    assert committer._conn.connection.dbapi_connection.get_backend_pid() != kept
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM event_log")).scalar_one() == 2
+    engine.dispose()
