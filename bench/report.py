@@ -46,7 +46,7 @@ def rows() -> list[tuple[str, str, str, str]]:
             (
                 f"replay: {replay['events']:,} logged events to stored predictions (2 tasks)",
                 f"{replay['events_per_s']}/s; raw broker {replay['raw_broker']['messages_per_s']}/s; "
-                f"ratio {replay['ratio_to_raw_broker']:.2f}",
+                f"ratio {replay['ratio_to_raw_broker']:.2f}" + _latest_documents(replay),
                 ">= 2,000/s and >= 0.3 of raw",
                 "met" if ok else "not met",
             )
@@ -103,6 +103,15 @@ def rows() -> list[tuple[str, str, str, str]]:
                 )
             )
     return out
+
+
+def _latest_documents(replay: dict) -> str:
+    """When the follower had written every issue's latest document, beside when the rows were in."""
+    seconds = replay.get("latest_documents_seconds")
+    if not seconds:
+        return ""
+    return (f"; every latest document written after {seconds} s ({replay['events'] / seconds:.0f} events/s; "
+            f"rows and history after {replay['seconds']} s)")
 
 
 def main() -> None:
