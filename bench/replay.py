@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -112,6 +113,7 @@ def main() -> None:
         load_log(pipeline.db_url, args.events)
         wait_for_consumers(pipeline.amqp_url)
         cpu_before, busy_before = pipeline.cpu(), busy_seconds()
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the services are reaped later
         servers_before = {name: cpu_of_commands(*names) for name, names in SERVERS.items()}
         engine = sa.create_engine(pipeline.db_url)
         expected = args.events * len(TASKS)
@@ -156,10 +158,13 @@ def main() -> None:
         eventually(latest_written, timeout=max(600, args.events / 100), interval=0.5)
         latest_elapsed = time.monotonic() - start
         replay.wait()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        replay_cpu = sum(getattr(children, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
         memory = pipeline.memory()
         cpu = {name: round(used - cpu_before.get(name, 0.0), 1) for name, used in pipeline.cpu().items()}
         cpu.update({name: round(cpu_of_commands(*names) - servers_before[name], 1)
                     for name, names in SERVERS.items()})
+        cpu["replay_source"] = round(replay_cpu, 1)  # `wcml replay`: reads the log, routes, publishes
         cpu["machine_busy"] = round(busy_seconds() - busy_before, 1)  # ours, RabbitMQ, PostgreSQL, the rest
         engine.dispose()
     finally:
