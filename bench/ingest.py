@@ -1,9 +1,9 @@
 """Ingest throughput: signed webhooks/s accepted (202, committed to PostgreSQL, relayed to RabbitMQ),
 beside the bare ceiling (a Flask app that only checks the HMAC) in the same run, with the same server
-settings: 2 gunicorn gthread workers of 16 threads each (`wcml ingest`'s defaults).
+settings: gunicorn gthread workers, by default 2 of 16 threads each (`wcml ingest`'s defaults).
 
 Load: wrk from a second process on loopback, every request a new delivery id.
-    .venv/bin/python bench/ingest.py [--seconds 10] [--connections 16]
+    .venv/bin/python -m bench.ingest [--seconds 10] [--connections 16] [--workers 2] [--threads 16]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from services.samples import issue_payload, signed_request
 from tests.waiting import eventually
 
 SECRET = "bench-secret"
-THREADS = 16  # request threads per worker, both apps: `wcml ingest`'s default (its requests share commits)
 LUA = """
 local count = 0
 function setup(thread) _G.n = (_G.n or 0) + 1; thread:set("tid", _G.n) end
@@ -71,6 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    # both apps alike; `wcml ingest`'s defaults (a worker's request threads share its commits)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="wcml-bench-ingest-"))
     script = wrk_script(folder)
@@ -81,11 +83,11 @@ def main() -> None:
         [
             str(Path(".venv/bin/gunicorn").resolve()),
             "-w",
-            "2",
+            str(args.workers),
             "-k",
             "gthread",
             "--threads",
-            str(THREADS),
+            str(args.threads),
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -112,8 +114,8 @@ def main() -> None:
         "WCML_BLOB_URL": f"file://{folder}/blobs",
         "WCML_WEBHOOK_SECRETS": SECRET,
     }
-    ingest = Service("ingest", ["ingest", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                                "--threads", str(THREADS)], env, folder)
+    ingest = Service("ingest", ["ingest", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+                                "--threads", str(args.threads)], env, folder)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
         wrk(f"http://127.0.0.1:{port}", script, 2, args.connections)
@@ -127,7 +129,7 @@ def main() -> None:
     save(
         "ingest",
         {
-            "setup": f"gunicorn 2 gthread workers x {THREADS} threads each (the same server settings); "
+            "setup": f"gunicorn {args.workers} gthread worker(s) x {args.threads} threads each, both apps; "
             f"wrk -t2 -c{args.connections} -d{args.seconds}s; "
             "ingest commits every delivery to PostgreSQL and relays it to RabbitMQ",
             "bare_hmac_202": ceiling,
