@@ -15,7 +15,7 @@ class BenchPipeline:
     """ingest (+relay), dispatcher, one predictor per task, store and api; blobs in a local directory
     (moto's S3 would be the bottleneck here, and a real S3 is not on loopback)."""
 
-    def __init__(self, with_ingest: bool = True, with_api: bool = True):
+    def __init__(self, with_ingest: bool = True, with_api: bool = True, store_replicas: int = 1):
         self.folder = Path(tempfile.mkdtemp(prefix="wcml-bench-"))
         self.db_url, self._drop_db = fresh_database()
         self.amqp_url, self._drop_vhost = fresh_vhost()
@@ -37,7 +37,8 @@ class BenchPipeline:
         self._start("dispatcher", "dispatcher")
         for task in TASKS:
             self._start(f"predictor-{task}", "predictor", "--task", task)
-        self._start("store", "store")
+        for n in range(store_replicas):  # replicas share the results queue and the due latest documents
+            self._start("store" if n == 0 else f"store-{n + 1}", "store")
         if with_api:
             self.api_url = f"http://127.0.0.1:{free_port()}"
             self._start("api", "api", "--bind", self.api_url[7:], "--workers", "2")

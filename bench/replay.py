@@ -106,8 +106,9 @@ def wait_for_consumers(amqp_url: str, timeout: float = 120) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--store-replicas", type=int, default=1, help="store processes side by side")
     args = parser.parse_args()
-    pipeline = BenchPipeline(with_ingest=False, with_api=False)
+    pipeline = BenchPipeline(with_ingest=False, with_api=False, store_replicas=args.store_replicas)
     try:
         raw = raw_broker.run(pipeline.amqp_url, args.events)
         load_log(pipeline.db_url, args.events)
@@ -177,8 +178,10 @@ def main() -> None:
         {
             "setup": "wcml replay of N logged issues.opened events (the replay source routes them) -> "
             "2 predictors -> store (PostgreSQL rows + batched history documents on local disk; latest "
-            "documents by the store's follower of the table), each service one process",
+            "documents by the store's follower of the table), each service one process (the store: "
+            "store_replicas)",
             "events": args.events,
+            "store_replicas": args.store_replicas,
             "predictions_stored": stored,
             "seconds": round(elapsed, 1),
             "replay_publish_seconds": round(published_at, 1) if published_at else None,
