@@ -10,7 +10,7 @@ run one follower: ``FOR UPDATE SKIP LOCKED`` gives each its own due rows. SQLite
 and there the due rows are read, written, then deleted, so a follower never holds the only write
 lock while it writes files.
 
-One file per issue is a few system calls each (about 70 µs on this machine's disk): inside the
+One file per issue is a few system calls (50-70 µs on the benchmark machine's disk): inside the
 consumer it was nearly half the store's time in a replay, and every batch waited on it.
 """
 
@@ -71,7 +71,7 @@ class LatestDocuments:
         return len(taken)
 
     def drain(self) -> int:
-        """Write every due document (tests, and a store stopping cleanly)."""
+        """Write every due document (tests; a store that stops leaves the rest due for its next start)."""
         total = 0
         while taken := self.write_due():
             total += taken
