@@ -107,6 +107,39 @@ def offered_load(
     }
 
 
+STAGES = """
+SELECT e.delivery_id,
+       extract(epoch FROM e.published_at - e.received_at) AS relayed,
+       extract(epoch FROM max(p.predicted_at) - e.published_at) AS predicted,
+       extract(epoch FROM max(p.stored_at) - max(p.predicted_at)) AS stored,
+       extract(epoch FROM max(p.stored_at) - e.received_at) AS in_the_database
+FROM event_log e JOIN predictions p ON p.delivery_id = e.delivery_id
+WHERE e.delivery_id LIKE :prefix
+GROUP BY e.delivery_id, e.received_at, e.published_at
+HAVING count(*) = :tasks
+"""
+
+
+def stages(db_url: str, prefix: str) -> dict:
+    """Where a run's time went, from the rows' own timestamps (one clock): committed -> published by
+    the relay -> both predictions made -> both stored, and committed -> stored, p50/p99 in ms. What the
+    API figure adds beyond the last is the query API and the watcher's polling."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = list(conn.execute(sa.text(STAGES), {"prefix": f"{prefix}-%", "tasks": len(TASKS)}))
+    finally:
+        engine.dispose()
+    out = {}
+    for stage in ("relayed", "predicted", "stored", "in_the_database"):
+        values = [float(getattr(r, stage)) * 1000 for r in rows]
+        if values:
+            out[stage] = {f"p{q}_ms": round(percentile(values, q), 1) for q in (50, 99)}
+    return out
+
+
 def warm_up(pipeline: BenchPipeline) -> None:
     """Until every consumer answers: one prediction per task for a warm-up delivery."""
     run = offered_load(pipeline, rate=5, seconds=1, prefix="warmup", wait=120)
@@ -123,6 +156,8 @@ def main() -> None:
     try:
         warm_up(pipeline)
         runs = [offered_load(pipeline, rate, args.seconds) for rate in args.rates]
+        for run in runs:
+            run["stages"] = stages(pipeline.db_url, f"lat{run['offered_per_s']}")
         memory = pipeline.memory()
     finally:
         pipeline.close()
