@@ -22,10 +22,11 @@ from collections.abc import Iterable
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils import murmurhash3_32
+
+from services.predictor.estimators import parts
 
 _C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
 MAX_N = 4  # one MurmurHash3 block (4 bytes) at most: n-grams of ASCII characters up to 4 long
@@ -122,18 +123,11 @@ class FastCharHashing(HashingVectorizer):
 
 
 def accelerate(estimator) -> int:
-    """Swap each supported char_wb ``HashingVectorizer`` inside ``estimator`` (pipelines, unions,
-    routers: any estimator's attributes, lists, tuples and dicts of them) for ``FastCharHashing``,
-    in place; return how many."""
-    if type(estimator) is HashingVectorizer:
-        if supported(estimator):
-            estimator.__class__ = FastCharHashing
-            return 1
-        return 0
-    if isinstance(estimator, (list, tuple)):
-        return sum(accelerate(part) for part in estimator)
-    if isinstance(estimator, dict):
-        return sum(accelerate(part) for part in estimator.values())
-    if isinstance(estimator, BaseEstimator):  # nothing else holds estimators (not an encoder's model)
-        return sum(accelerate(part) for part in vars(estimator).values())
-    return 0
+    """Swap each supported char_wb ``HashingVectorizer`` inside ``estimator`` (``parts``) for
+    ``FastCharHashing``, in place; return how many."""
+    swapped = 0
+    for part in parts(estimator):
+        if type(part) is HashingVectorizer and supported(part):
+            part.__class__ = FastCharHashing
+            swapped += 1
+    return swapped
