@@ -2,7 +2,8 @@
 
 On PostgreSQL appends are serialised with a transaction-scoped advisory lock, so
 positions commit in order: a reader that follows the log by position (relay,
-replay) never skips an event that commits late under a lower position.
+replay) never skips an event that commits late under a lower position. A commit
+that appended anything notifies ``APPENDED``, which wakes the relay.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from sqlalchemy.engine import Connection
 from services.ingest.webhook import WebhookDelivery
 from shared.database import as_utc, ping, utcnow
 from shared.messages import EventEnvelope
+from shared.notices import notify
 
 APPEND_LOCK = 726374
+APPENDED = "wcml_event_log"  # the NOTIFY channel of a commit that appended events (the relay listens)
 metadata = sa.MetaData()
 event_log = sa.Table(
     "event_log", metadata,
@@ -123,6 +126,8 @@ class EventLog:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
             # One cached statement, executemany: SQLAlchemy batches it into multi-row VALUES.
             inserted = dict(conn.execute(self._append, rows).all())
+            if inserted:
+                notify(conn, APPENDED)
             known = [r["delivery_id"] for r in rows if r["delivery_id"] not in inserted]
             existing = dict(conn.execute(sa.select(event_log.c.delivery_id, event_log.c.position)
                                          .where(event_log.c.delivery_id.in_(known))).all()) if known else {}

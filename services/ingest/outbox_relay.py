@@ -4,6 +4,10 @@ At-least-once: an event is marked published only after the broker confirmed it,
 so a crash between the two republishes it and the idempotent consumers absorb
 the duplicate. One relay publishes at a time (a PostgreSQL advisory lock), so
 several ingest replicas can each run one.
+
+It wakes when an append commits: by the log's NOTIFY on PostgreSQL (ingest's HTTP
+workers are other processes), by ``wake`` in the embedded mode. Between wakes it
+polls, slowly, for what a lost notice would leave behind.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import time
 
 import sqlalchemy as sa
 
-from services.ingest.event_log import EventLog, positions
+from services.ingest.event_log import APPENDED, EventLog, positions
 from shared import metrics
 from shared.broker import Broker, Outgoing, PublishError
 from shared.messages import EVENTS_EXCHANGE, encode
+from shared.notices import listen
 
 log = logging.getLogger(__name__)
 RELAY_LOCK = 726375
@@ -28,7 +33,7 @@ lag_seconds = metrics.gauge("wcml_relay_lag_seconds", "Age of the oldest unpubli
 
 
 class OutboxRelay:
-    def __init__(self, event_log: EventLog, broker: Broker, *, batch: int = 500, idle: float = 0.01):
+    def __init__(self, event_log: EventLog, broker: Broker, *, batch: int = 500, idle: float = 0.25):
         self.log = event_log
         self.broker = broker
         self.batch = batch
@@ -36,7 +41,7 @@ class OutboxRelay:
         self.wakeup = threading.Event()
 
     def wake(self) -> None:
-        """Called after an append, so an idle relay does not wait out its poll interval."""
+        """Called after an append (or its notice), so an idle relay does not wait out its poll interval."""
         self.wakeup.set()
 
     def relay_once(self) -> int:
@@ -55,6 +60,9 @@ class OutboxRelay:
         lock = _RelayLock(self.log.engine)
         watcher = threading.Thread(target=self._watch_lag, args=(stop,), name="relay-lag", daemon=True)
         watcher.start()
+        listener = threading.Thread(target=listen, args=(self.log.engine, APPENDED, self.wake, stop),
+                                    name="relay-notices", daemon=True)
+        listener.start()
         while not stop.is_set():
             try:
                 if not lock.acquire():
@@ -71,6 +79,7 @@ class OutboxRelay:
             self._pause(delay, stop)
         lock.release()
         watcher.join(2)
+        listener.join(2)
 
     def _watch_lag(self, stop: threading.Event, every: float = 0.5) -> None:
         """Its own thread: the gauges stay current while a publish waits on an unreachable broker."""

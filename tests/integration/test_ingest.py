@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 import uuid
 from urllib.parse import urlencode
 
@@ -150,6 +151,27 @@ def test_relay_resumes_after_the_broker_was_unreachable(client, event_log, amqp_
         thread.join(5)
     assert broker.queue_depth("events.dispatcher") == 20
     assert event_log.lag()[0] == 0
+    broker.close()
+
+
+def test_an_idle_relay_is_woken_by_the_commit_of_another_process(client, event_log, pg_url, amqp_url):
+    """Ingest's HTTP workers are other processes than the relay: the log's NOTIFY wakes it, so an event
+    goes out at once, not at the relay's next poll (here half a minute away)."""
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker)
+    stop = threading.Event()
+    thread = threading.Thread(target=OutboxRelay(event_log, broker, idle=30).run, args=(stop,))
+    thread.start()
+    try:
+        eventually(lambda: not lock_is_free(pg_url), timeout=10, interval=0.05, message="the relay to start")
+        time.sleep(0.5)  # past its first look at the log: idle now
+        assert post(client, issue_payload(number=1)).status_code == 202
+        eventually(lambda: broker.queue_depth("events.dispatcher") == 1, timeout=5, interval=0.02,
+                   message="the notice to wake the relay")
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
     broker.close()
 
 

@@ -13,15 +13,16 @@ LABELS = ["bug", "feature", "question", "bug", "feature", "question"] * 5
 
 
 def model():
-    union = FeatureUnion([("words", HashingVectorizer(n_features=2**12)),
-                          ("chars", HashingVectorizer(analyzer="char_wb", ngram_range=(3, 4), n_features=2**12))])
+    chars = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 4), n_features=2**12)
+    union = FeatureUnion([("words", HashingVectorizer(n_features=2**12)), ("chars", chars)])
     return make_pipeline(union, LogisticRegression(max_iter=200)).fit(TEXTS, LABELS)
 
 
 def test_parts_reach_every_estimator_of_a_pipeline_of_unions():
     fitted = model()
     kinds = [type(p).__name__ for p in parts({"model": [fitted]})]
-    assert kinds == ["Pipeline", "FeatureUnion", "HashingVectorizer", "HashingVectorizer", "LogisticRegression"]
+    assert kinds == ["Pipeline", "FeatureUnion", "HashingVectorizer", "HashingVectorizer",
+                     "LogisticRegression"]
 
 
 def test_column_major_weights_score_exactly_the_same_and_are_read_in_place():
