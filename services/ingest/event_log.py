@@ -18,9 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from services.ingest.webhook import WebhookDelivery
+from shared.array_params import arrays, unnest
 from shared.database import as_utc, ping, utcnow
 from shared.messages import EventEnvelope
-from shared.notices import notify
 
 APPEND_LOCK = 726374
 APPENDED = "wcml_event_log"  # the NOTIFY channel of a commit that appended events (the relay listens)
@@ -123,11 +123,10 @@ class EventLog:
         """In one transaction on ``conn``: the new rows' positions, and the known ones'."""
         with conn.begin():
             if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK})
-            # One cached statement, executemany: SQLAlchemy batches it into multi-row VALUES.
-            inserted = dict(conn.execute(self._append, rows).all())
-            if inserted:
-                notify(conn, APPENDED)
+                inserted = dict(conn.execute(APPEND_FROM_ARRAYS, arrays([tuple(r[n] for n in COLUMNS)
+                                                                          for r in rows], COLUMNS)).all())
+            else:  # one cached statement, executemany: SQLAlchemy batches it into multi-row VALUES
+                inserted = dict(conn.execute(self._append, rows).all())
             known = [r["delivery_id"] for r in rows if r["delivery_id"] not in inserted]
             existing = dict(conn.execute(sa.select(event_log.c.delivery_id, event_log.c.position)
                                          .where(event_log.c.delivery_id.in_(known))).all()) if known else {}
@@ -184,6 +183,31 @@ class EventLog:
 
     def ping(self) -> None:
         ping(self.engine)
+
+
+COLUMNS = ("delivery_id", "hook_id", "event", "action", "repo", "issue_number", "sender", "received_at",
+           "payload", "source")
+
+
+def _append_from_arrays():
+    """PostgreSQL: a whole append in one statement, compiled once. ``INSERT … SELECT`` from one array
+    per column, in the batch's order, joined to a one-row ``SELECT pg_advisory_xact_lock(…),
+    pg_notify(…)``: no row, so no position, exists before the lock is held, and the commit tells the
+    relay. It was three statements (the lock, a ``VALUES`` insert SQLAlchemy compiled for each batch
+    size, the notice) before the commit, all inside the lock that lets one append at a time."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    wanted = unnest(*((name, event_log.c[name].type) for name in COLUMNS), ordinality="ord")
+    hold = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK).label("locked"),
+                     sa.func.pg_notify(APPENDED, "").label("notified")).subquery("hold")
+    rows = (sa.select(*(wanted.c[name] for name in COLUMNS)).select_from(hold.join(wanted, sa.true()))
+            .order_by(wanted.c.ord))
+    return (insert(event_log).from_select(list(COLUMNS), rows)
+            .on_conflict_do_nothing(index_elements=["delivery_id"])
+            .returning(event_log.c.delivery_id, event_log.c.position))
+
+
+APPEND_FROM_ARRAYS = _append_from_arrays()
 
 
 def envelope(row) -> EventEnvelope:

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from services.store.bulk import arrays, each, unnest
+from services.store.bulk import each
 from services.store.documents import (
     DOCUMENTS,
     HISTORY_PREFIX,
@@ -36,6 +36,7 @@ from services.store.records import record
 from services.store.tables import IDENTITY, predictions
 from services.store.validation import InvalidPrediction, check
 from shared import metrics
+from shared.array_params import arrays, unnest
 from shared.blobs import BlobStore
 from shared.broker.port import Delivery, Rejection
 from shared.database import as_utc, utcnow

@@ -14,6 +14,7 @@ from services.ingest.app import create_app
 from services.ingest.event_log import EventLog
 from services.ingest.outbox_relay import RELAY_LOCK, OutboxRelay, _RelayLock
 from services.ingest.signature import sign
+from services.ingest.webhook import WebhookDelivery
 from services.samples import issue_payload
 from shared.broker import PublishError, topology
 from shared.broker.rabbitmq import RabbitBroker
@@ -173,6 +174,53 @@ def test_an_idle_relay_is_woken_by_the_commit_of_another_process(client, event_l
         thread.join(5)
     assert not thread.is_alive()
     broker.close()
+
+
+def delivery(delivery_id: str, number: int = 1) -> WebhookDelivery:
+    return WebhookDelivery(delivery_id, "1", "issues", "opened", "o/r", number, "someone", "{}")
+
+
+def test_a_batch_takes_positions_in_its_order_and_a_repeat_keeps_its_first(event_log):
+    known = event_log.append(delivery("known"))
+    appended = event_log.append_many([delivery(d) for d in ("b1", "b2", "b1", "known", "b3")])
+    assert [a.new for a in appended] == [True, True, False, False, True]
+    assert appended[0].position < appended[1].position < appended[4].position
+    assert appended[2].position == appended[0].position and appended[3].position == known.position
+
+
+def test_positions_become_visible_in_order_under_concurrent_appends(event_log, pg_url):
+    """A follower of the log by position (the relay, a replay) must never see a position appear below
+    one it has already read: appends take the append lock before any row (and position) exists."""
+    stop, regressions, seen = threading.Event(), [], set()
+
+    def follow() -> None:
+        newest = 0
+        while not stop.is_set():
+            with event_log.engine.connect() as conn:
+                visible = conn.execute(sa.text("SELECT position FROM event_log ORDER BY position")).scalars()
+                visible = list(visible)
+            regressions.extend(p for p in visible if p < newest and p not in seen)
+            seen.update(visible)
+            newest = max(visible, default=0)
+
+    def append(worker: int) -> None:
+        engine = create_engine(pg_url)
+        log = EventLog(engine)
+        for batch in range(25):
+            log.append_many([delivery(f"w{worker}-{batch}-{i}", i) for i in range(4)])
+        engine.dispose()
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    writers = [threading.Thread(target=append, args=(w,)) for w in range(4)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(60)
+    stop.set()
+    follower.join(10)
+    assert len(seen) == 400
+    assert regressions == []
 
 
 def lock_is_free(pg_url) -> bool:
