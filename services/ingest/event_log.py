@@ -23,6 +23,7 @@ from shared.database import as_utc, ping, utcnow
 from shared.messages import EventEnvelope
 
 APPEND_LOCK = 726374
+AUTOCOMMIT = "AUTOCOMMIT"
 APPENDED = "wcml_event_log"  # the NOTIFY channel of a commit that appended events (the relay listens)
 metadata = sa.MetaData()
 event_log = sa.Table(
@@ -120,9 +121,15 @@ class EventLog:
         return out
 
     def _insert(self, conn: Connection, rows: list[dict]) -> tuple[dict[str, int], dict[str, int]]:
-        """In one transaction on ``conn``: the new rows' positions, and the known ones'."""
+        """The new rows' positions, and the known ones'. PostgreSQL: the append is one statement in a
+        transaction of its own (autocommit), so the server commits it, and frees the append lock,
+        before it answers; with ``COMMIT`` sent after, the lock was held while this thread waited for
+        the interpreter's lock among the request threads, and the workers' appends queued on it."""
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql and conn.get_execution_options().get("isolation_level") != AUTOCOMMIT:
+            conn.execution_options(isolation_level=AUTOCOMMIT)
         with conn.begin():
-            if conn.dialect.name == "postgresql":
+            if postgresql:
                 inserted = dict(conn.execute(APPEND_FROM_ARRAYS, arrays([tuple(r[n] for n in COLUMNS)
                                                                           for r in rows], COLUMNS)).all())
             else:  # one cached statement, executemany: SQLAlchemy batches it into multi-row VALUES
