@@ -50,6 +50,16 @@ def pg_url(_databases) -> str:
 
 
 @pytest.fixture
+def pg_engine(pg_url):
+    """An engine on this test's fresh PostgreSQL database, disposed after it."""
+    from shared.database import create_engine
+
+    engine = create_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path) -> str:
     from shared.database import migrate
 

@@ -82,8 +82,9 @@ class LatestDocuments:
 
     def run(self, stop: threading.Event) -> None:
         """Write due documents until ``stop``. Woken by the consumer, it lingers a moment first, so the
-        issues of several of its transactions go in one of the follower's (at 100 webhooks/s, one
-        each was a fifth of the store's CPU); behind by a whole page, it goes straight on."""
+        issues of several of its transactions go in one of the follower's (at low rates it took one
+        transaction's issues at a time, a database round trip each); behind by a whole page, it goes
+        straight on."""
         delay = self.idle
         while not stop.is_set():
             try:

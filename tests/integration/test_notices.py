@@ -15,10 +15,8 @@ CHANNEL = "wcml_test_notices"
 
 
 @pytest.fixture
-def engine(pg_url):
-    engine = create_engine(pg_url)
-    yield engine
-    engine.dispose()
+def engine(pg_engine):
+    return pg_engine
 
 
 @pytest.fixture

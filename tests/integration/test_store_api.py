@@ -27,13 +27,6 @@ def engine(request):
 
 
 @pytest.fixture
-def pg_engine(pg_url):
-    engine = create_engine(pg_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def client(engine):
     return api_app(engine).test_client()
 

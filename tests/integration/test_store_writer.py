@@ -62,10 +62,8 @@ def history(engine, blobs, p: Prediction) -> dict:
 
 
 @pytest.fixture
-def engine(pg_url):
-    engine = create_engine(pg_url)
-    yield engine
-    engine.dispose()
+def engine(pg_engine):
+    return pg_engine
 
 
 @pytest.fixture
