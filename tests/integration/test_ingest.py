@@ -194,8 +194,9 @@ def test_positions_become_visible_in_order_under_concurrent_appends(event_log, p
     stop, regressions, seen = threading.Event(), [], set()
 
     def follow() -> None:
-        newest = 0
-        while not stop.is_set():
+        newest, last = 0, False
+        while not last:
+            last = stop.is_set()  # one more read after the writers are done: every row is committed
             with event_log.engine.connect() as conn:
                 visible = conn.execute(sa.text("SELECT position FROM event_log ORDER BY position")).scalars()
                 visible = list(visible)
