@@ -26,4 +26,3 @@ def test_a_hot_statement_has_a_cache_key(name):
 def test_the_sqlite_append_has_a_cache_key():
     log = event_log.EventLog(sa.create_engine("sqlite://"))
     assert log._append._generate_cache_key() is not None
-
