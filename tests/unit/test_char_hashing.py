@@ -10,7 +10,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.utils import murmurhash3_32
 
 from services.predictor.char_hashing import FastCharHashing, accelerate, char_wb_matrix, murmur3_short
-from services.predictor.estimators import coefficients_by_column
+from services.predictor.estimators import coefficients_by_column, direct_calls
 from services.predictor.serving.bundle import _trusted_types, load_bundle
 from services.predictor.tasks.base import text_pipeline
 from services.predictor.tasks.text import title_and_body
@@ -93,3 +93,5 @@ def test_a_loaded_bundle_hashes_in_numpy_and_scores_as_scikit_learn_would(tmp_pa
     assert accelerate(bundle.pipeline) == 0 and accelerate(plain) == 2
     # and laid the fitted linear model's weights out column-major (the saved file keeps them row-major)
     assert coefficients_by_column(bundle.pipeline) == 0 and coefficients_by_column(plain) >= 1
+    # and its pipelines and unions call their steps directly
+    assert direct_calls(bundle.pipeline) == 0 and direct_calls(plain) >= 2

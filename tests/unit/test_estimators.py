@@ -1,11 +1,20 @@
-"""Column-major weights: the same probabilities, bit for bit, with no copy of the weights per call."""
+"""Load-time changes to a fitted model: column-major weights (no copy of the weights per call) and
+direct-call pipelines and unions (none of scikit-learn's per-call machinery); the same probabilities,
+bit for bit."""
 
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, make_pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
-from services.predictor.estimators import coefficients_by_column, parts
+from services.predictor.estimators import (
+    DirectPipeline,
+    DirectUnion,
+    coefficients_by_column,
+    direct_calls,
+    parts,
+)
 
 TEXTS = ["page does not load", "add a dark mode", "how do I log in", "layout broken on mobile",
          "feature: export to csv", "why is this slow?"] * 5
@@ -39,3 +48,45 @@ def test_a_binary_model_has_nothing_to_change():
     binary = make_pipeline(HashingVectorizer(n_features=2**10), LogisticRegression()).fit(
         TEXTS, ["bug" if label == "bug" else "other" for label in LABELS])
     assert coefficients_by_column(binary) == 0  # one row: both layouts at once
+
+
+def test_direct_calls_score_exactly_the_same():
+    fitted = model()
+    before, features = fitted.predict_proba(TEXTS), fitted[:-1].transform(TEXTS)
+    assert direct_calls(fitted) == 2  # the pipeline and its union
+    assert type(fitted) is DirectPipeline and type(fitted[0]) is DirectUnion
+    assert np.array_equal(fitted.predict_proba(TEXTS), before)
+    assert np.array_equal(fitted.predict_proba(TEXTS[:1]), before[:1])  # one issue, as live
+    assert (fitted[:-1].transform(TEXTS) != features).nnz == 0
+    assert direct_calls(fitted) == 0  # nothing left to swap
+
+
+def test_a_direct_union_weights_drops_and_passes_through_as_scikit_learn_does():
+    X = np.arange(12, dtype=float).reshape(4, 3)
+    union = FeatureUnion([("double", FunctionTransformer(lambda x: 2 * x)), ("gone", "drop"),
+                          ("same", "passthrough")], transformer_weights={"double": 0.5, "same": 3.0})
+    expected = union.fit(X).transform(X)
+    assert direct_calls(union) == 1
+    assert np.array_equal(union.transform(X), expected)
+    assert direct_calls(FeatureUnion([("all", "drop")]).fit(X)) == 1  # every part dropped: no columns
+    parallel = FeatureUnion([("same", "passthrough")], n_jobs=2).fit(X)
+    direct_calls(parallel)
+    assert np.array_equal(parallel.transform(X), X)  # asked for jobs: scikit-learn's own path
+
+
+def test_a_direct_pipeline_offers_what_its_final_step_offers():
+    X = np.arange(6, dtype=float).reshape(3, 2)
+    transformer = Pipeline([("scale", FunctionTransformer(lambda x: x / 2))]).fit(X)
+    direct_calls(transformer)
+    assert np.array_equal(transformer.transform(X), X / 2)
+    assert not hasattr(transformer, "predict_proba")
+    classifier = model()
+    direct_calls(classifier)
+    assert not hasattr(classifier, "transform")  # LogisticRegression does not transform
+
+
+def test_a_model_given_an_output_setting_keeps_scikit_learns_classes():
+    X = np.arange(6, dtype=float).reshape(3, 2)  # (pandas is not installed: "default" stands in)
+    union = FeatureUnion([("same", "passthrough")]).set_output(transform="default")
+    union.fit(X)
+    assert direct_calls(union) == 0 and type(union) is FeatureUnion

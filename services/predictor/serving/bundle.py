@@ -33,7 +33,7 @@ import skops.io as sio
 from services.predictor import calibration
 from services.predictor.calibration import Calibration, CalibrationError
 from services.predictor.char_hashing import accelerate
-from services.predictor.estimators import coefficients_by_column
+from services.predictor.estimators import coefficients_by_column, direct_calls
 from services.predictor.routing import RepoRouter, model_inputs
 from services.predictor.tasks import Task, get_task
 from shared.errors import UserError
@@ -282,6 +282,7 @@ def load_bundle(models_dir: Path, task_name: str, version: str | None = None) ->
         raise BundleError(f"{where}: {model_file} failed to load ({exc.__class__.__name__}: {exc})") from None
     accelerate(pipeline)  # the same matrix, hashed in numpy (services/predictor/char_hashing.py)
     coefficients_by_column(pipeline)  # the same scores, without a copy of the weights per call
+    direct_calls(pipeline)  # the same scores, without scikit-learn's per-call machinery around the steps
     classes = [str(c) for c in getattr(pipeline, "classes_", [])]
     if not hasattr(pipeline, "predict_proba") or classes != list(manifest["labels"]):
         raise BundleError(f"{where}: model classes {classes} do not match "
