@@ -1,13 +1,14 @@
 """The RabbitMQ adapter on a real broker: confirms, batched acks, dead letters, delivery limit."""
 
 import threading
+import time
 
 import pika
 import pytest
 
 from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
 from shared.broker.port import BrokerRefused
-from shared.broker.rabbitmq import DELIVERY_LIMIT, RabbitBroker
+from shared.broker.rabbitmq import DELIVERY_LIMIT, RabbitBroker, _ConfirmingChannel
 from shared.errors import is_transient
 from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
 from tests.harness import unique
@@ -51,6 +52,17 @@ def test_queues_are_durable_quorum_queues_with_a_delivery_limit(amqp_url, broker
         channel.queue_declare("tasks.issuetype", durable=True, arguments={"x-queue-type": "classic"})
     connection.close()
     topology.declare(broker, ["issuetype"])  # declaring again is harmless
+
+
+def test_a_publish_returns_once_confirmed_not_when_its_poll_runs_out(broker, monkeypatch):
+    """The confirm is a callback pika's blocking loop does not know of: unless it ends the loop, each
+    publish waited out the whole poll (10 ms, three times per webhook). With a poll of 30 s, a publish
+    that waits for it cannot return within the assertion's 10 s."""
+    monkeypatch.setattr(_ConfirmingChannel, "POLL", 30.0)
+    for i in range(3):  # the channel's first publish, and the ones after it
+        started = time.monotonic()
+        broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", b"{}", message_id=f"m{i}")])
+        assert time.monotonic() - started < 10
 
 
 def test_publish_consume_ack_in_batches(broker):
