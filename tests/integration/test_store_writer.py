@@ -351,14 +351,17 @@ def due(engine) -> list[tuple]:
 @pytest.mark.parametrize("backend", ["pg_url", "sqlite_url"])
 def test_latest_documents_are_written_by_the_follower_once_due(request, backend, tmp_path):
     """The consumer stores rows and history and marks live issues due; the follower writes each due
-    issue's best live document (once for an issue seen twice) and only then lets the due rows go."""
+    issue's best live document (once for an issue seen twice) and only then lets the due rows go. An
+    issue is due once per transaction, however many of its rows the transaction stored."""
     engine = create_engine(request.getfixturevalue(backend))
     blobs = FileBlobStore(tmp_path / "blobs")
     consumer = PredictionWriter(engine, blobs)
     consumer.handle([delivery(prediction(delivery_id="d-2", position=2)), delivery(prediction())])
     consumer.handle([delivery(prediction(delivery_id="d-3", number=303, replay_id="r-1"))])  # not live
+    assert due(engine) == [("needsdiagnosis", REPO, 101)]
+    consumer.handle([delivery(prediction(delivery_id="d-4", position=1))])  # an older one, later
     assert due(engine) == [("needsdiagnosis", REPO, 101)] * 2
-    assert blobs.keys("needsdiagnosis/") == [] and len(blobs.keys("history/")) == 2
+    assert blobs.keys("needsdiagnosis/") == [] and len(blobs.keys("history/")) == 3
     latest = LatestDocuments(engine, blobs)
     assert latest.write_due() == 2 and latest.write_due() == 0
     assert due(engine) == []

@@ -14,6 +14,7 @@ STATEMENTS = {
     "prediction insert": writer.INSERT_FROM_ARRAYS,
     "predictions by identity": writer.ROWS_BY_IDENTITY,
     "latest documents due": latest._TAKE_DUE,
+    "issues marked due": latest._MARK_DUE,
     "best live prediction": latest._BEST_LIVE,
 }
 
