@@ -145,15 +145,9 @@ _KINDS = {cls.kind: cls for cls in (EventEnvelope, TaskMessage, Prediction, Repl
 CONTROL_KEYS = {ReplayRequest: "replay", ScoreRequest: "score"}  # routing keys on wcml.control
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
 def _plain(obj) -> dict[str, Any]:
     """Shallow field dict (dataclasses.asdict deep-copies every value: slow on the hot path)."""
-    names = _FIELD_NAMES.get(type(obj))
-    if names is None:
-        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
-    return {name: getattr(obj, name) for name in names}
+    return {name: getattr(obj, name) for name in _fields(type(obj)).names}
 
 
 def to_dict(message: Message) -> dict[str, Any]:
@@ -167,15 +161,45 @@ def encode(message: Message) -> bytes:
     return json.dumps(to_dict(message), separators=(",", ":"), sort_keys=True).encode()
 
 
+@dataclass(frozen=True)
+class _Fields:
+    """What ``_build`` checks of one message class, worked out once (``dataclasses.fields`` and the
+    string annotations, per message, were a tenth of the store's time in a replay)."""
+
+    names: tuple[str, ...]
+    known: frozenset[str]
+    required: tuple[str, ...]  # in field order, as a missing-field reason names them
+    checks: tuple[tuple[str, bool, Any, str], ...]  # (name, optional, expected type(s), annotation)
+
+
+_SPECS: dict[type, _Fields] = {}
+
+
+def _fields(cls: type) -> _Fields:
+    spec = _SPECS.get(cls)
+    if spec is None:
+        fields = dataclasses.fields(cls)
+        checks = []
+        for f in fields:
+            annotation = str(f.type)
+            base = annotation.removesuffix(" | None")
+            checks.append((f.name, base != annotation, _TYPES[base], base))
+        names = tuple(f.name for f in fields)
+        spec = _SPECS[cls] = _Fields(
+            names, frozenset(names),
+            tuple(f.name for f in fields if f.default is dataclasses.MISSING
+                  and f.default_factory is dataclasses.MISSING),
+            tuple(checks))
+    return spec
+
+
 def _build(cls: type, data: dict[str, Any]):
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(known)
-    if unknown:
+    spec = _fields(cls)
+    if not spec.known.issuperset(data):
         # names come from the sender: quoted and cut, so a reason stays one printable line
-        named = ", ".join(repr(name)[:60] for name in sorted(unknown)[:5])
+        named = ", ".join(repr(name)[:60] for name in sorted(set(data) - spec.known)[:5])
         raise MessageError(f"{cls.kind}: unknown field(s) {named}")
-    missing = [n for n, f in known.items() if n not in data and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in spec.required if name not in data]
     if missing:
         raise MessageError(f"{cls.kind}: missing field(s) {', '.join(missing)}")
     if cls is TaskMessage:
@@ -200,20 +224,17 @@ _TYPES = {"int": int, "str": str, "float": (int, float), "bool": bool, "dict[str
 
 def _check_types(message) -> None:
     """Structural checks on every field (annotations are strings under ``from __future__``)."""
-    for f in dataclasses.fields(message):
-        value = getattr(message, f.name)
-        annotation = str(f.type)
-        optional = annotation.endswith(" | None")
+    for name, optional, expected, annotation in _fields(type(message)).checks:
+        value = getattr(message, name)
         if value is None and optional:
             continue
-        expected = _TYPES[annotation.removesuffix(" | None")]
         if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            raise MessageError(f"{message.kind}: field {f.name} has type {type(value).__name__}")
-        if annotation.startswith(("list[str]", "tuple[str")) and not all(isinstance(v, str) for v in value):
-            raise MessageError(f"{message.kind}: field {f.name} must hold strings")
+            raise MessageError(f"{message.kind}: field {name} has type {type(value).__name__}")
+        if annotation in ("list[str]", "tuple[str, ...]") and not all(isinstance(v, str) for v in value):
+            raise MessageError(f"{message.kind}: field {name} must hold strings")
         if annotation == "dict[str, float]" and not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
-            raise MessageError(f"{message.kind}: field {f.name} must map names to numbers")
+            raise MessageError(f"{message.kind}: field {name} must map names to numbers")
 
 
 def decode(body: bytes, expected: type[M]) -> M:

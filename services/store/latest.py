@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 Issue = tuple[str, str, int]  # (task, repo, number)
 
 
-def mark_due(conn: Connection, rows: Sequence[sa.Row]) -> None:
-    """In the consumer's transaction: the live rows' issues are due a latest document (once each)."""
-    due = list(dict.fromkeys((r.task, r.repo, r.number) for r in rows if r.replay_id is None or r.fills_live))
+def mark_due(conn: Connection, rows: Sequence[dict]) -> None:
+    """In the consumer's transaction: the live rows' issues (rows as ``records.record``s) are due a
+    latest document, once each."""
+    due = list(dict.fromkeys((r["task"], r["repo"], r["number"]) for r in rows
+                             if r["replay_id"] is None or r["fills_live"]))
     if not due:
         return
     if conn.dialect.name == "postgresql":

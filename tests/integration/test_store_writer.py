@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services.store.documents import latest_key, legacy_history_key, read_history
+from services.store.documents import history_lines, latest_key, legacy_history_key, read_history
 from services.store.latest import LatestDocuments
+from services.store.records import record
 from services.store.tables import latest_due, predictions
 from services.store.writer import PredictionWriter, repair
 from shared.blobs import FileBlobStore, open_blob_store
@@ -108,6 +109,23 @@ def test_documents_carry_the_prediction_and_when_it_was_stored(writer, blobs, s3
     for key in (hkey(writer.engine, p), latest_key(p.task, REPO, p.number)):
         head = client.head_object(Bucket=bucket, Key=f"{prefix}/{key}")
         assert head["ContentType"] == "application/json"
+
+
+def test_a_new_batchs_history_is_its_rows_as_the_database_reads_them(writer, engine, blobs):
+    """The history object of new rows is built from what was sent (not read back): it must be what
+    the database holds, value for value, however the message spelled it."""
+    sent = [prediction(),
+            prediction(delivery_id="d-2", number=102, position=7, confidence=1, probability=0, precision=1,
+                       probabilities={"needsdiagnosis": 0.1 + 0.2, "invalid": 1 / 3, "é ✓": 1e-7},
+                       label="ünïcode ✓", predicted_at="2024-05-01T15:30:00.123456+05:30",
+                       event=None, action=None, replay_id="run-1", fills_live=True),
+            prediction(delivery_id="d-3", number=103, predicted_at="2024-05-01", probability=None,
+                       precision=None, source="import")]
+    assert writer.handle([delivery(p, tag) for tag, p in enumerate(sent, 1)]) == []
+    stored = [record(row) for row in rows(engine)]
+    [key] = {row["blob_key"] for row in stored}
+    assert blobs.get(key) == history_lines(stored)  # byte for byte: 1.0 is not 1 in JSON
+    assert stored[1]["predicted_at"] == "2024-05-01T10:00:00.123456Z"
 
 
 def test_redelivery_with_other_values_changes_nothing(writer, engine, blobs):

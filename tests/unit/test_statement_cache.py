@@ -11,7 +11,7 @@ from services.store import latest, writer
 
 STATEMENTS = {
     "event log append": event_log.APPEND_FROM_ARRAYS,
-    "prediction insert": writer.INSERT_FROM_ARRAYS,
+    "prediction insert": writer.INSERT_FROM_JSON,
     "predictions by identity": writer.ROWS_BY_IDENTITY,
     "latest documents due": latest._TAKE_DUE,
     "issues marked due": latest._MARK_DUE,
