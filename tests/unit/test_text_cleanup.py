@@ -1,6 +1,11 @@
 """Text cleanup: what the models read."""
 
-from services.predictor.tasks.text import clean, title_and_body
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.predictor.tasks.text import clean, collapse_spaces, title_and_body
 
 
 def test_markup_comments_and_urls_are_dropped():
@@ -9,3 +14,14 @@ def test_markup_comments_and_urls_are_dropped():
     assert clean(body) == "**URL**: example.com\n steps"
     assert title_and_body(" Title ", body) == "Title\n**URL**: example.com\n steps"
     assert clean(None) == ""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=" \t\r\f\v\n\u3000\x85éa<!->", max_size=40) | st.text(max_size=200))
+def test_collapsed_spaces_are_what_the_regex_gave(text):
+    """The models were trained on this regex's output: the faster collapse must match it exactly."""
+    assert collapse_spaces(text) == re.sub(r"[ \t\r\f\v]+", " ", text)
+
+
+def test_a_long_run_collapses_to_one_space():
+    assert collapse_spaces("a" + " \t" * 1000 + "\vb") == "a b"
