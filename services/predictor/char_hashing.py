@@ -4,9 +4,9 @@ scikit-learn's ``HashingVectorizer`` builds every n-gram of every word as a Pyth
 ``_char_wb_ngrams``) and hashes them one by one: most of a light model's predict time
 (docs/benchmarks.md). Here the batch is one array of code points, a window of n code points is an
 n-gram, and MurmurHash3 (the hash scikit-learn uses, seed 0) runs over all windows at once. The
-matrix is the same, entry for entry (tests/unit/test_char_hashing.py compares them on real issues),
-so a bundle trained with scikit-learn's vectorizer scores the same; ``FastCharHashing`` is only ever
-put in place at load time, never saved.
+matrix is the same, entry for entry (tests/unit/test_hashing.py compares them on real issues),
+so a bundle trained with scikit-learn's vectorizer scores the same; ``hashing.FastHashing`` is only
+ever put in place at load time, never saved.
 
 Where it is the same: the padded words of ``char_wb`` (`` word ``) are runs between double spaces
 in ``" " + "  ".join(words) + " "``, documents one after another; a window of n code points inside
@@ -23,10 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.preprocessing import normalize
 from sklearn.utils import murmurhash3_32
-
-from services.predictor.estimators import parts
 
 _C1, _C2 = np.uint32(0xCC9E2D51), np.uint32(0x1B873593)
 MAX_N = 4  # one MurmurHash3 block (4 bytes) at most: n-grams of ASCII characters up to 4 long
@@ -45,7 +42,14 @@ def murmur3_short(keys: np.ndarray, length: int) -> np.ndarray:
             h = _rotl(k, 13) * np.uint32(5) + np.uint32(0xE6546B64)
         else:  # the tail only
             h = k
-        h ^= np.uint32(length)
+    return finalise(h, np.uint32(length))
+
+
+def finalise(h: np.ndarray, length) -> np.ndarray:
+    """MurmurHash3's last steps on the running hashes ``h`` (uint32, changed in place): the key's
+    length in bytes mixed in, then fmix32; signed, as scikit-learn's."""
+    with np.errstate(over="ignore"):
+        h ^= length
         h ^= h >> np.uint32(16)
         h *= np.uint32(0x85EBCA6B)
         h ^= h >> np.uint32(13)
@@ -104,30 +108,3 @@ def char_wb_matrix(texts: Iterable[str], n_features: int, ngram_range: tuple[int
     matrix = sp.coo_matrix((values, (np.concatenate(rows), np.concatenate(cols))), shape=shape).tocsr()
     matrix.sum_duplicates()  # sorted indices; +1 and -1 summed to an explicit 0 stay, as in scikit-learn's
     return matrix
-
-
-class FastCharHashing(HashingVectorizer):
-    """A ``HashingVectorizer`` whose char_wb transform is ``char_wb_matrix``; any other settings go to
-    scikit-learn's own. Put in place by ``accelerate``, at load time only."""
-
-    def transform(self, X):
-        if isinstance(X, str) or not supported(self):
-            return super().transform(X)
-        X = char_wb_matrix(X, self.n_features, self.ngram_range, self.lowercase, self.alternate_sign,
-                           self.dtype)
-        if self.binary:
-            X.data.fill(1)
-        if self.norm is not None:
-            X = normalize(X, norm=self.norm, copy=False)
-        return X
-
-
-def accelerate(estimator) -> int:
-    """Swap each supported char_wb ``HashingVectorizer`` inside ``estimator`` (``parts``) for
-    ``FastCharHashing``, in place; return how many."""
-    swapped = 0
-    for part in parts(estimator):
-        if type(part) is HashingVectorizer and supported(part):
-            part.__class__ = FastCharHashing
-            swapped += 1
-    return swapped

@@ -32,8 +32,8 @@ import skops.io as sio
 
 from services.predictor import calibration
 from services.predictor.calibration import Calibration, CalibrationError
-from services.predictor.char_hashing import accelerate
 from services.predictor.estimators import coefficients_by_column, direct_calls
+from services.predictor.hashing import accelerate
 from services.predictor.routing import RepoRouter, model_inputs
 from services.predictor.tasks import Task, get_task
 from shared.errors import UserError
@@ -280,7 +280,7 @@ def load_bundle(models_dir: Path, task_name: str, version: str | None = None) ->
         pipeline = sio.loads(data, trusted=trusted)
     except Exception as exc:
         raise BundleError(f"{where}: {model_file} failed to load ({exc.__class__.__name__}: {exc})") from None
-    accelerate(pipeline)  # the same matrix, hashed in numpy (services/predictor/char_hashing.py)
+    accelerate(pipeline)  # the same matrix, hashed in numpy (services/predictor/hashing.py)
     coefficients_by_column(pipeline)  # the same scores, without a copy of the weights per call
     direct_calls(pipeline)  # the same scores, without scikit-learn's per-call machinery around the steps
     classes = [str(c) for c in getattr(pipeline, "classes_", [])]
