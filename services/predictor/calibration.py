@@ -22,6 +22,7 @@ Plain JSON in the manifest, nothing deserialised; ``Calibration.from_json`` chec
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +61,8 @@ class Calibration:
         best = None
         for threshold, precision, n in self.tables.get(label, ()):
             if threshold <= confidence and n >= MIN_SUPPORT:
-                best = lower_bound(precision, n)
-        return best
+                best = (precision, n)
+        return None if best is None else lower_bound(*best)
 
     def to_json(self) -> dict[str, Any]:
         return {"temperature": round(self.temperature, 6),
@@ -108,6 +109,7 @@ def precision_tables(classes: list[str], proba: np.ndarray, truth: np.ndarray) -
     return tables
 
 
+@functools.cache  # a bundle's tables hold a few dozen rows; every prediction asks for one
 def lower_bound(precision: float, n: int, z: float = 1.645) -> float:
     """The Wilson score interval's lower end (one-sided 95%) for a share ``precision`` of ``n``: the
     precision a policy may count on, not the luck of a small sample. Measured by leaving each NLBSE'24
