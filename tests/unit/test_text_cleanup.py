@@ -25,3 +25,17 @@ def test_collapsed_spaces_are_what_the_regex_gave(text):
 
 def test_a_long_run_collapses_to_one_space():
     assert collapse_spaces("a" + " \t" * 1000 + "\vb") == "a b"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=" \t\r\n\x0b\x0c\x85\u2028\u3000ab<>!-[]()h", max_size=120),
+       st.integers(min_value=0, max_value=40))
+def test_a_limited_clean_is_the_start_of_the_whole(text, limit):
+    """Only the start of a long body is read (MAX_BODY_CHARS): cleaning just its head must give the
+    same characters as cleaning all of it."""
+    assert clean(text, limit) == clean(text)[:limit]
+
+
+def test_a_long_body_is_cleaned_from_its_head():
+    body = ("word  \t" * 400) + "<!-- " + "x" * 10 + " -->"
+    assert clean(body, 50) == clean(body)[:50] == ("word " * 10)[:50]

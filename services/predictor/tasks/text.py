@@ -16,13 +16,26 @@ _OTHER_SPACES = "\t\r\f\v"  # with " ", what a run collapses: not newlines
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
-def clean(text: str | None) -> str:
-    """Drop comments, images and markup; keep a URL's host (the site matters, the path rarely)."""
+def clean(text: str | None, limit: int | None = None) -> str:
+    """Drop comments, images and markup; keep a URL's host (the site matters, the path rarely).
+    ``limit``: the result's first ``limit`` characters are all that is wanted."""
     text = _HTML_COMMENT.sub(" ", text or "")
     text = _MD_IMAGE.sub(" ", text)
     text = _HTML_TAG.sub(" ", text)
     text = _URL.sub(lambda m: m.group(1), text)
-    return _BLANK_LINES.sub("\n", collapse_spaces(text)).strip()
+    if limit is not None and len(text) > 2 * limit:
+        # Whitespace is squeezed run by run, each run of whitespace by what it holds alone, so the
+        # squeezed head of the text, stripped, is the start of the whole text squeezed and stripped:
+        # long enough, it is the answer (most bodies are several times the limit).
+        head = _squeezed(text[:2 * limit]).strip()
+        if len(head) >= limit:
+            return head[:limit]
+    text = _squeezed(text).strip()
+    return text if limit is None else text[:limit]
+
+
+def _squeezed(text: str) -> str:
+    return _BLANK_LINES.sub("\n", collapse_spaces(text))
 
 
 def collapse_spaces(text: str) -> str:
@@ -38,4 +51,4 @@ def collapse_spaces(text: str) -> str:
 
 
 def title_and_body(title: str | None, body: str | None) -> str:
-    return f"{(title or '').strip()}\n{clean(body)[:MAX_BODY_CHARS]}"
+    return f"{(title or '').strip()}\n{clean(body, MAX_BODY_CHARS)}"
