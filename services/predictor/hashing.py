@@ -14,6 +14,11 @@ from services.predictor.char_hashing import char_wb_matrix, supported
 from services.predictor.estimators import parts
 from services.predictor.word_hashing import tokens_of, word_matrix, word_supported
 
+# From how many texts numpy is faster than scikit-learn's loops (measured on NLBSE'24 issues: one
+# issue's words took 571 us in numpy against 153; 64 issues' took 46 us each against 89).
+CHAR_BATCH = 4
+WORD_BATCH = 32
+
 
 class FastHashing(HashingVectorizer):
     """A ``HashingVectorizer`` whose char_wb transform is ``char_wb_matrix`` and whose word transform
@@ -23,16 +28,14 @@ class FastHashing(HashingVectorizer):
     def transform(self, X):
         if isinstance(X, str):
             return super().transform(X)
-        if supported(self):
+        X = X if isinstance(X, list) else list(X)
+        if supported(self) and len(X) >= CHAR_BATCH:
             X = char_wb_matrix(X, self.n_features, self.ngram_range, self.lowercase, self.alternate_sign,
                                self.dtype)
-        elif word_supported(self):
-            X = list(X)
-            if not X:  # scikit-learn's error for an empty batch
-                return super().transform(X)
+        elif word_supported(self) and len(X) >= WORD_BATCH:
             X = word_matrix(tokens_of(self, X), self.n_features, self.ngram_range, self.alternate_sign,
                             self.dtype)
-        else:
+        else:  # a small batch (numpy's fixed costs would outweigh the per-text loops), or not ours
             return super().transform(X)
         if self.binary:
             X.data.fill(1)

@@ -11,7 +11,7 @@ from sklearn.utils import murmurhash3_32
 
 from services.predictor.char_hashing import char_wb_matrix, murmur3_short
 from services.predictor.estimators import coefficients_by_column, direct_calls
-from services.predictor.hashing import FastHashing, accelerate
+from services.predictor.hashing import WORD_BATCH, FastHashing, accelerate
 from services.predictor.serving.bundle import _trusted_types, load_bundle
 from services.predictor.tasks.base import text_pipeline
 from services.predictor.tasks.text import title_and_body
@@ -122,9 +122,11 @@ def test_the_word_matrix_is_scikit_learns_on_real_issues(issues, settings):
     fast = HashingVectorizer(**{"norm": None, "n_features": 2**18, "dtype": np.float32, **settings})
     assert accelerate(fast) == 1
     same(fast.transform(issues), reference.transform(issues))
-    alone = [issues[0]] + ODD  # each odd text alone as well: its own first and last token
-    for text in alone:
-        same(fast.transform([text]), reference.transform([text]))
+    raw = HashingVectorizer(**{**reference.get_params(), "norm": None, "binary": False})
+    for text in [issues[0]] + ODD:  # each odd text alone as well (its own first and last token)
+        same(word_matrix(tokens_of(raw, [text]), 2**18, raw.ngram_range, raw.alternate_sign, np.float32),
+             raw.transform([text]))
+    assert len(issues) >= WORD_BATCH  # the batch above went through numpy
     with pytest.raises(Exception) as refused:  # an empty batch: scikit-learn's own answer
         reference.transform([])
     with pytest.raises(type(refused.value)):
