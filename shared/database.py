@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,9 +29,41 @@ def create_engine(url: str, **kwargs) -> Engine:
                                   **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may rest before its next checkout pings it
+
+
+def _ping_when_idle(engine: Engine, idle: float = IDLE_BEFORE_PING) -> None:
+    """Ping a pooled connection at checkout only if it rested ``idle`` seconds or more: one that
+    served a moment ago is as alive as a ping could say. ``pool_pre_ping`` pinged every checkout, a
+    round trip per transaction on the relay's, the store's and the API's hot paths. A connection
+    that breaks while busy (PostgreSQL restarted) fails its statement with ``connection_invalidated``,
+    SQLAlchemy then renews the whole pool, and each caller retries as it does for any outage: the
+    group commit once in place, the relay, the consumers and the latest-documents follower after a
+    pause, the API with a 503 and ``Retry-After``. A dead rested connection is replaced at checkout
+    (``DisconnectionError``), the caller never sees it."""
+
+    @event.listens_for(engine, "checkin")
+    def _rested(_dbapi_connection, record) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection, record, _proxy) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sa.exc.DisconnectionError(str(exc).strip()) from exc
+            raise
 
 
 def ping(engine: Engine) -> None:
