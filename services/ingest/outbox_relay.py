@@ -135,8 +135,13 @@ class _RelayLock:
 
     def release(self) -> None:
         if self.conn is not None:
+            try:  # freed now: a closed session frees it only once its server process has ended
+                self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
+                self.conn.commit()
+            except sa.exc.DBAPIError:
+                pass  # a broken session: its end frees the lock
             try:
-                self.conn.close()  # a detached session: closing it ends it and frees the lock
+                self.conn.close()  # a detached session: closing it ends it
             except sa.exc.DBAPIError:
                 pass
             self.conn = None
