@@ -52,10 +52,15 @@ def mark_due(conn: Connection, rows: Sequence[dict]) -> None:
 _ISSUE = ("task", "repo", "number")
 
 
+def _issues():
+    """PostgreSQL: the issues given as one array per column (``_ISSUE``), as rows."""
+    return unnest(("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
+
+
 def _mark_due():
     """PostgreSQL: the due rows from one array per column, one statement compiled once (a row of
     parameters each was a tenth of the store's time in a replay)."""
-    wanted = unnest(("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
+    wanted = _issues()
     return sa.insert(latest_due).from_select(list(_ISSUE), sa.select(*(wanted.c[name] for name in _ISSUE)))
 
 
@@ -141,7 +146,7 @@ def _best_live():
     (autovacuum off, as on the benchmark machine) it scanned every row of the repository: 2.5 s a
     batch at 220,000 rows, the rate falling as the table grew (docs/benchmarks.md). Equality on the
     index's leading columns needs no statistics."""
-    wanted = unnest(("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
+    wanted = _issues()
     best = (sa.select(predictions)
             .where(predictions.c.repo == wanted.c.repo, predictions.c.number == wanted.c.number,
                    predictions.c.task == wanted.c.task, LIVE_RECORD)
