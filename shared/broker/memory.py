@@ -120,12 +120,14 @@ class MemoryBroker(Broker):
     def consume(self, queue: str, handler: BatchHandler, stop: threading.Event,
                 options: ConsumeOptions = DEFAULT_CONSUME) -> None:
         q = self._queues[queue]
+        busy = False  # messages arrived while the last batch was handled (ConsumeOptions.max_wait)
         while not stop.is_set():
             with self._cond:
                 if not q.ready:
+                    busy = False
                     self._cond.wait(0.1)
                     continue
-                deadline = time.monotonic() + options.max_wait
+                deadline = time.monotonic() + (options.max_wait if busy else 0)
                 while len(q.ready) < options.max_batch and time.monotonic() < deadline:
                     self._cond.wait(max(0.0, deadline - time.monotonic()))
                 batch = self._take(q, options.max_batch)
@@ -137,6 +139,7 @@ class MemoryBroker(Broker):
                 self.settle(batch, requeue=True)
                 return
             self.settle(batch, requeue=False)
+            busy = True  # until a look finds the queue empty
 
     def get(self, queue: str, limit: int) -> list[Delivery]:
         with self._cond:

@@ -82,8 +82,11 @@ class Queue:
 class ConsumeOptions:
     prefetch: int = 256
     max_batch: int = 64
-    # Seconds a partial batch waits for more. Short: under load batches form anyway, from what
-    # arrives while the previous batch is handled.
+    # Seconds a partial batch waits for more, only while the consumer is busy: when messages arrived
+    # while the last batch was handled. An idle consumer handles a lone message at once (at 100
+    # webhooks/s a wait in each of three hops was 15 ms of every webhook's latency and saved no CPU);
+    # a busy one fills its batches (one predictor through RabbitMQ: 5,268 tasks/s with the wait,
+    # 4,237 without).
     max_wait: float = 0.005
 
 

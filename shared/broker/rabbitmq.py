@@ -232,9 +232,9 @@ class RabbitBroker(Broker):
         cancelled = []
         channel.add_on_cancel_callback(cancelled.append)  # e.g. the queue was deleted
         tag = channel.basic_consume(queue, on_message)
-        first_at = None
+        first_at, busy = None, False
         while not stop.is_set():
-            connection.process_data_events(time_limit=options.max_wait if buffer else 0.2)
+            connection.process_data_events(time_limit=(options.max_wait if busy else 0) if buffer else 0.2)
             if channel.is_closed or cancelled:
                 # Not a connection error, so nothing else would end this loop: a consumer that
                 # silently stops consuming. Start over on a new connection (the broker requeues).
@@ -243,7 +243,7 @@ class RabbitBroker(Broker):
             if not buffer:
                 continue
             first_at = first_at or time.monotonic()
-            if len(buffer) < options.max_batch and time.monotonic() - first_at < options.max_wait:
+            if busy and len(buffer) < options.max_batch and time.monotonic() - first_at < options.max_wait:
                 continue
             batch, buffer[:] = list(buffer), []
             first_at = None
@@ -253,6 +253,8 @@ class RabbitBroker(Broker):
                 channel.basic_nack(batch[-1].tag, multiple=True, requeue=True)
                 break
             channel.basic_ack(batch[-1].tag, multiple=True)
+            connection.process_data_events(time_limit=0)  # what arrived while the batch was handled
+            busy = bool(buffer)
         if buffer:
             channel.basic_nack(buffer[-1].tag, multiple=True, requeue=True)
         channel.basic_cancel(tag)

@@ -190,12 +190,14 @@ class SQLiteBroker(Broker):
                 options: ConsumeOptions = DEFAULT_CONSUME) -> None:
         if queue not in self._queues:
             raise KeyError(f"no queue {queue!r} declared")
+        busy = False  # messages arrived while the last batch was handled (ConsumeOptions.max_wait)
         while not stop.is_set():
             batch = self._take(queue, options.max_batch)
-            if batch and len(batch) < options.max_batch and options.max_wait > 0:
+            if batch and busy and len(batch) < options.max_batch and options.max_wait > 0:
                 with self._cond:
                     self._cond.wait(options.max_wait)
                 batch += self._take(queue, options.max_batch - len(batch))
+            busy = bool(batch)
             if not batch:
                 with self._cond:
                     self._cond.wait(POLL)
