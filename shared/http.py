@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import orjson
 import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify
+from flask.json.provider import DefaultJSONProvider
 
 from shared import metrics
 
@@ -22,12 +24,32 @@ def app_for(name: str, blueprints: Sequence[Blueprint], ping: Callable[[], None]
     JSON errors first: a blueprint's own app-wide handlers (the query API's) take precedence.
     """
     app = Flask(name)
+    app.json = FastJSON(app)
     json_errors(app)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     add_health_and_metrics(app, ping)
     app.after_request(security_headers)
     return app
+
+
+class FastJSON(DefaultJSONProvider):
+    """JSON responses encoded by orjson, in the same shape as Flask's own (sorted keys, compact, dates
+    as HTTP dates by Flask's ``default``): json's encoder was a sixth of the query API's CPU, a page of
+    predictions at a time. What orjson refuses (an integer past 64 bits, a key that is not a string)
+    falls back to json; NaN becomes null, where json wrote the invalid ``NaN``."""
+
+    OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_APPEND_NEWLINE
+
+    def response(self, *args, **kwargs) -> Response:
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(*args, **kwargs)  # indented for people
+        try:
+            body = orjson.dumps(self._prepare_response_obj(args, kwargs), default=self.default,
+                                option=self.OPTIONS)
+        except TypeError:
+            return super().response(*args, **kwargs)
+        return self._app.response_class(body, mimetype=self.mimetype)
 
 
 # The dashboard is server-rendered HTML with inline styles and no script: nothing else may load, and

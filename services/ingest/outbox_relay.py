@@ -64,13 +64,14 @@ class OutboxRelay:
                                     name="relay-notices", daemon=True)
         listener.start()
         while not stop.is_set():
+            self.wakeup.clear()  # an append after this is in the read below, or wakes the pause after it
             try:
                 if not lock.acquire():
                     stop.wait(1.0)
                     continue
                 sent = self.relay_once()
                 delay = self.idle
-                if sent:
+                if sent == self.batch:  # a full page: more may be waiting
                     continue
             except (PublishError, sa.exc.OperationalError, sa.exc.DBAPIError) as exc:
                 lock.release()
@@ -92,11 +93,11 @@ class OutboxRelay:
             lag_seconds.set(age)
 
     def _pause(self, seconds: float, stop: threading.Event) -> None:
-        """Sleep until woken by an append, stopped, or ``seconds`` pass."""
+        """Sleep until woken by an append (at once if one came since the last read), stopped, or
+        ``seconds`` pass."""
         deadline = time.monotonic() + seconds
         while not stop.is_set() and not self.wakeup.is_set() and time.monotonic() < deadline:
             self.wakeup.wait(min(0.1, deadline - time.monotonic()))
-        self.wakeup.clear()
 
 
 class _RelayLock:
