@@ -129,7 +129,10 @@ class MemoryBroker(Broker):
                     continue
                 deadline = time.monotonic() + (options.max_wait if busy else 0)
                 while len(q.ready) < options.max_batch and time.monotonic() < deadline:
-                    self._cond.wait(max(0.0, deadline - time.monotonic()))
+                    held = len(q.ready)
+                    self._cond.wait(min(options.arrival_gap, max(0.0, deadline - time.monotonic())))
+                    if len(q.ready) == held:
+                        break  # a gap: the batch is what came
                 batch = self._take(q, options.max_batch)
             if not batch:
                 continue

@@ -234,7 +234,8 @@ class RabbitBroker(Broker):
         tag = channel.basic_consume(queue, on_message)
         first_at, busy = None, False
         while not stop.is_set():
-            connection.process_data_events(time_limit=(options.max_wait if busy else 0) if buffer else 0.2)
+            held = len(buffer)
+            connection.process_data_events(time_limit=(options.arrival_gap if busy else 0) if buffer else 0.2)
             if channel.is_closed or cancelled:
                 # Not a connection error, so nothing else would end this loop: a consumer that
                 # silently stops consuming. Start over on a new connection (the broker requeues).
@@ -243,7 +244,9 @@ class RabbitBroker(Broker):
             if not buffer:
                 continue
             first_at = first_at or time.monotonic()
-            if busy and len(buffer) < options.max_batch and time.monotonic() - first_at < options.max_wait:
+            arriving = len(buffer) > held  # else a gap: the batch is what came
+            if busy and arriving and len(buffer) < options.max_batch \
+                    and time.monotonic() - first_at < options.max_wait:
                 continue
             batch, buffer[:] = list(buffer), []
             first_at = None

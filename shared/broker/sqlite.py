@@ -193,10 +193,14 @@ class SQLiteBroker(Broker):
         busy = False  # messages arrived while the last batch was handled (ConsumeOptions.max_wait)
         while not stop.is_set():
             batch = self._take(queue, options.max_batch)
-            if batch and busy and len(batch) < options.max_batch and options.max_wait > 0:
+            deadline = time.monotonic() + options.max_wait
+            while batch and busy and len(batch) < options.max_batch and time.monotonic() < deadline:
                 with self._cond:
-                    self._cond.wait(options.max_wait)
-                batch += self._take(queue, options.max_batch - len(batch))
+                    self._cond.wait(min(options.arrival_gap, max(0.0, deadline - time.monotonic())))
+                more = self._take(queue, options.max_batch - len(batch))
+                if not more:
+                    break  # a gap: the batch is what came
+                batch += more
             busy = bool(batch)
             if not batch:
                 with self._cond:

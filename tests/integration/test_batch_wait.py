@@ -1,5 +1,6 @@
 """When a consumer waits to fill a batch, on every adapter: an idle consumer handles a lone message at
-once, a busy one (messages arrived while it handled the last batch) waits up to ``max_wait`` for more."""
+once; a busy one (messages arrived while it handled the last batch) waits for more while they keep
+coming, up to ``max_wait``."""
 
 import threading
 import time
@@ -31,9 +32,9 @@ def publish(broker, *bodies: bytes) -> None:
     broker.publish([Outgoing(TASKS_EXCHANGE, "issuetype", body) for body in bodies])
 
 
-def consume(broker, handler, until: threading.Event) -> None:
+def consume(broker, handler, until: threading.Event, arrival_gap: float = 0.001) -> None:
     stop = threading.Event()
-    options = ConsumeOptions(max_batch=16, max_wait=WAIT)
+    options = ConsumeOptions(max_batch=16, max_wait=WAIT, arrival_gap=arrival_gap)
     thread = threading.Thread(target=broker.consume, args=(QUEUE, handler, stop, options), daemon=True)
     thread.start()
     try:
@@ -65,21 +66,28 @@ def test_an_idle_consumer_handles_a_lone_message_without_waiting_to_fill_a_batch
     assert at - sent[0] < WAIT / 2  # not held back for the batch's wait (3 s)
 
 
-def test_a_busy_consumer_waits_to_fill_its_batch(broker):
+def test_a_busy_consumer_waits_while_messages_keep_coming(broker):
     batches, done = [], threading.Event()
 
+    def stream():  # a message every 50 ms, then one after a gap longer than ``arrival_gap``
+        for i in range(5):
+            time.sleep(0.05)
+            publish(broker, f"later-{i}".encode())
+        time.sleep(1.5)
+        publish(broker, b"after a gap")
+
     def handler(batch):
-        bodies = [d.body for d in batch]
-        batches.append(bodies)
-        if bodies == [b"first"]:
+        batches.append([d.body for d in batch])
+        if batches[-1] == [b"first"]:
             publish(broker, *(f"now-{i}".encode() for i in range(5)))  # arrives while it is handled
-            threading.Timer(0.5, publish, args=(broker, *(f"later-{i}".encode() for i in range(5)))).start()
-        if sum(map(len, batches)) >= 11:
+            threading.Thread(target=stream, daemon=True).start()
+        if sum(map(len, batches)) == 12:
             done.set()
         return []
 
     publish(broker, b"first")
-    consume(broker, handler, until=done)
+    consume(broker, handler, until=done, arrival_gap=0.5)
     assert batches[0] == [b"first"]
     assert sorted(batches[1]) == sorted([f"now-{i}".encode() for i in range(5)]
                                         + [f"later-{i}".encode() for i in range(5)])
+    assert batches[2:] == [[b"after a gap"]]
