@@ -44,14 +44,15 @@ class OutboxRelay:
         """Called after an append (or its notice), so an idle relay does not wait out its poll interval."""
         self.wakeup.set()
 
-    def relay_once(self) -> int:
-        """Publish one page of unpublished events; return how many were confirmed."""
-        pending = self.log.unpublished(self.batch)
+    def relay_once(self, conn: sa.Connection | None = None) -> int:
+        """Publish one page of unpublished events; return how many were confirmed. ``conn``: the
+        relay lock's own session (autocommit), else a pooled connection per statement."""
+        pending = self.log.unpublished(self.batch, conn)
         if not pending:
             return 0
         self.broker.publish([Outgoing(EVENTS_EXCHANGE, e.routing_key, encode(e), message_id=e.delivery_id)
                              for e in pending])
-        self.log.mark_published(positions(pending))
+        self.log.mark_published(positions(pending), conn)
         published_total.inc(len(pending))
         return len(pending)
 
@@ -69,7 +70,7 @@ class OutboxRelay:
                 if not lock.acquire():
                     stop.wait(1.0)
                     continue
-                sent = self.relay_once()
+                sent = self.relay_once(lock.conn)  # a broken session loses the lock too: both renewed below
                 delay = self.idle
                 if sent == self.batch:  # a full page: more may be waiting
                     continue
@@ -107,6 +108,9 @@ class _RelayLock:
     engine's pool: closing it ends the session for real. A pooled connection would go back
     to the pool still holding the lock, and the next acquire, handed another pooled
     connection, would be refused by this very process's lock, forever.
+
+    The relay reads and marks the log on this session (``conn``, in autocommit): whoever holds
+    the lock is the one publishing, and a session that breaks ends both at once.
     """
 
     def __init__(self, engine: sa.Engine):
@@ -119,10 +123,9 @@ class _RelayLock:
             return True
         if self.conn is not None:
             return True
-        conn = self.engine.connect()
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         conn.detach()
         if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar():
-            conn.commit()
             self.conn = conn
             if self.standing_by:
                 log.info("relay lock acquired: this relay publishes now")
@@ -137,12 +140,12 @@ class _RelayLock:
     def release(self) -> None:
         if self.conn is not None:
             try:  # freed now: a closed session frees it only once its server process has ended
-                self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
-                self.conn.commit()
-            except sa.exc.DBAPIError:
+                if not self.conn.invalidated:
+                    self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
+            except sa.exc.SQLAlchemyError:
                 pass  # a broken session: its end frees the lock
             try:
                 self.conn.close()  # a detached session: closing it ends it
-            except sa.exc.DBAPIError:
+            except sa.exc.SQLAlchemyError:
                 pass
             self.conn = None

@@ -282,3 +282,36 @@ def test_a_standby_relay_takes_over_when_the_publishing_one_stops(client, event_
     assert event_log.lag()[0] == 0
     other_engine.dispose()
     broker.close()
+
+
+def test_a_relay_whose_session_ends_takes_the_lock_again_and_goes_on(client, event_log, pg_url, amqp_url):
+    """The relay reads and marks the log on its lock's session: a PostgreSQL restart that ends that
+    session ends both, and the relay takes a new one (the lock with it) and publishes on."""
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker)
+    stop = threading.Event()
+    thread = threading.Thread(target=OutboxRelay(event_log, broker).run, args=(stop,))
+    thread.start()
+    admin = create_engine(pg_url)
+    holder = sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = :k AND granted")
+    try:
+        eventually(lambda: not lock_is_free(pg_url), timeout=10, interval=0.05, message="the relay to start")
+        assert post(client, issue_payload(number=1)).status_code == 202
+        eventually(lambda: broker.queue_depth("events.dispatcher") == 1, timeout=10, interval=0.05,
+                   message="event 1 published")
+        with admin.connect() as conn:
+            [first] = conn.execute(holder, {"k": RELAY_LOCK}).scalars().all()
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
+        for number in (2, 3):
+            assert post(client, issue_payload(number=number)).status_code == 202
+        eventually(lambda: broker.queue_depth("events.dispatcher") == 3, timeout=20, interval=0.05,
+                   message="events 2 and 3 published on a new session")
+        with admin.connect() as conn:
+            assert conn.execute(holder, {"k": RELAY_LOCK}).scalars().all() not in ([], [first])
+    finally:
+        stop.set()
+        thread.join(10)
+        admin.dispose()
+    assert not thread.is_alive()
+    assert event_log.lag()[0] == 0
+    broker.close()
