@@ -8,6 +8,9 @@ them through skops, cost about 300 MiB and seconds at start that a dispatcher or
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
 from dataclasses import replace
 from functools import cached_property
 
@@ -90,10 +93,16 @@ def predictor(a: Adapters, task: str, model: str | None = None, **overrides) -> 
     return predictor_service.declare(a.broker, a.settings.models_dir, bundle, options)
 
 
-def store(a: Adapters) -> Service:
+def store(a: Adapters, follower: bool = True) -> Service:
     from services.store import service as store_service
 
-    return store_service.writer(a.migrated_engine, a.blobs)
+    return store_service.writer(a.migrated_engine, a.blobs, follower=follower)
+
+
+def latest(a: Adapters) -> Service:
+    from services.store import service as store_service
+
+    return store_service.latest(a.migrated_engine, a.blobs)
 
 
 def api(a: Adapters) -> Service:
@@ -143,9 +152,6 @@ def consume(a: Adapters, *services: Service) -> int:
 def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1, relay: bool = False) -> int:
     """``wcml ingest`` / ``wcml api``: the service's blueprint under gunicorn; ingest's relay beside it.
     The caller has set up multi-process metrics (``shared.wsgi.multiprocess_metrics``) first."""
-    import subprocess
-    import sys
-
     from shared import wsgi
     from shared.http import app_for
 
@@ -155,17 +161,33 @@ def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1,
         service = build(Adapters(a.settings))
         return app_for(f"wcml-{service.name}", [service.blueprint()], service.ping)
 
-    beside = subprocess.Popen([sys.executable, "-m", "services.cli", "relay"]) if relay else None
-    try:
+    with beside("relay" if relay else None):
         wsgi.serve(app, bind, workers, f"wcml-{build.__name__}", threads=threads)
-    finally:
-        if beside is not None:
-            beside.terminate()
-            try:
-                beside.wait(30)
-            except subprocess.TimeoutExpired:  # it resumes where it was
-                beside.kill()
     return 0
+
+
+def store_with_follower(a: Adapters, follower_beside: bool) -> int:
+    """``wcml store``: the results consumer here and, unless told not to, ``wcml latest`` in a process
+    beside it (started once this one has migrated the database)."""
+    service = store(a, follower=False)
+    with beside("latest" if follower_beside else None):
+        return consume(a, service)
+
+
+@contextlib.contextmanager
+def beside(command: str | None):
+    """``wcml <command>`` as a child process while the block runs; stopped (SIGTERM, then SIGKILL after
+    30 s: it resumes where it was) when the block ends."""
+    child = subprocess.Popen([sys.executable, "-m", "services.cli", command]) if command else None
+    try:
+        yield child
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:

@@ -48,10 +48,12 @@ def serve(args) -> int:
                                 threads=args.threads if ingest else 1, relay=ingest and not args.no_relay)
 
 
-def consume(args) -> int:  # relay, dispatcher, predictor, store, actions: until SIGTERM
+def consume(args) -> int:  # relay, dispatcher, predictor, store, latest, actions: until SIGTERM
     from services import bootstrap
 
     a = adapters(args)
+    if args.command == "store":
+        return bootstrap.store_with_follower(a, follower_beside=not args.no_latest)
     if args.command != "predictor":
         live = {"live": args.live or None} if args.command == "actions" else {}
         return bootstrap.consume(a, getattr(bootstrap, args.command)(a, **live))
@@ -158,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
             parent=p.add_subparsers(dest="actions_command", metavar="ACTION"))
     for name, text in {**ACTION_FILTERS, "cursor": "next_cursor of the last page", "limit": "1-500"}.items():
         q.add_argument(f"--{name}", help=text)
-    store = add("store", consume, "persist predictions to the database and the blob store")
+    store = add("store", consume, "persist predictions to the database and the blob store, with its "
+                "latest-documents follower in a process beside it")
+    store.add_argument("--no-latest", action="store_true", help="no follower beside it (run `wcml latest`)")
+    add("latest", consume, "write the latest document of each issue the store marked due", (DATABASE, BLOBS))
     q = add("repair", operate, "rewrite blob documents missing or behind the database",
             needs=(DATABASE, BLOBS), parent=store.add_subparsers(dest="store_command", metavar="ACTION"))
     q.add_argument("--since", type=time_argument, help="only predictions stored since (ISO 8601)")

@@ -11,6 +11,7 @@ import faulthandler
 import logging
 import signal
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -28,3 +29,12 @@ def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
     signal.signal(signal.SIGINT, handler)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     return stop
+
+
+def pause(wakeup: threading.Event, stop: threading.Event, seconds: float) -> None:
+    """A follower's rest: until ``wakeup`` is set (at once if it already is), ``stop`` is set, or
+    ``seconds`` pass. ``wakeup`` is left set: the caller clears it before it next reads, so a wake-up
+    that comes while it reads is not lost."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and not wakeup.is_set() and time.monotonic() < deadline:
+        wakeup.wait(min(0.1, deadline - time.monotonic()))

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import sqlalchemy as sa
 
 from services.ingest.event_log import APPENDED, EventLog, positions
 from shared import metrics
 from shared.broker import Broker, Outgoing, PublishError
+from shared.lifecycle import pause
 from shared.messages import EVENTS_EXCHANGE, encode
 from shared.notices import listen
 
@@ -78,7 +78,7 @@ class OutboxRelay:
                 lock.release()
                 log.warning("relay paused: %s", str(exc).splitlines()[0][:200])
                 delay = min(max(delay * 2, 0.2), 5.0)
-            self._pause(delay, stop)
+            pause(self.wakeup, stop, delay)
         lock.release()
         watcher.join(2)
         listener.join(2)
@@ -92,13 +92,6 @@ class OutboxRelay:
                 continue
             lag_events.set(count)
             lag_seconds.set(age)
-
-    def _pause(self, seconds: float, stop: threading.Event) -> None:
-        """Sleep until woken by an append (at once if one came since the last read), stopped, or
-        ``seconds`` pass."""
-        deadline = time.monotonic() + seconds
-        while not stop.is_set() and not self.wakeup.is_set() and time.monotonic() < deadline:
-            self.wakeup.wait(min(0.1, deadline - time.monotonic()))
 
 
 class _RelayLock:

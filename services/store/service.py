@@ -21,13 +21,22 @@ from shared.service import Consumer, Service
 OPTIONS = ConsumeOptions(prefetch=200, max_batch=100)
 
 
-def writer(engine: sa.Engine, blobs: BlobStore) -> Service:
-    """Rows and history objects from the results queue; beside it, the follower that writes the latest
-    documents the consumer marked due."""
-    latest = LatestDocuments(engine, blobs)
-    handle = PredictionWriter(engine, blobs, on_due=latest.wake).handle
-    return Service("store", consumers=(Consumer(topology.RESULTS_QUEUE.name, handle, OPTIONS, threads=2),),
-                   loops=(("latest-documents", latest.run),))
+def writer(engine: sa.Engine, blobs: BlobStore, *, follower: bool = True) -> Service:
+    """Rows and history objects from the results queue; beside it (``follower``), the follower that
+    writes the latest documents the consumer marked due. Without it, another process runs ``latest``
+    (``wcml store`` starts one beside it: the two threads in one process shared its interpreter lock,
+    and the follower held it nearly half the time in a replay)."""
+    documents = LatestDocuments(engine, blobs) if follower else None
+    handle = PredictionWriter(engine, blobs, on_due=documents.wake if documents else lambda: None).handle
+    results = Consumer(topology.RESULTS_QUEUE.name, handle, OPTIONS, threads=2)
+    if documents is None:  # the commit's NOTIFY wakes the follower in the other process
+        return Service("store", consumers=(results,))
+    return Service("store", consumers=(results,), loops=(("latest-documents", documents.run),))
+
+
+def latest(engine: sa.Engine, blobs: BlobStore) -> Service:
+    """The latest-documents follower alone, woken by the consumer's NOTIFY (PostgreSQL)."""
+    return Service("latest", loops=(("latest-documents", LatestDocuments(engine, blobs).run),))
 
 
 def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker) -> Service:

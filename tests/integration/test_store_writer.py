@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -442,3 +443,30 @@ def test_the_store_service_runs_the_follower(engine, blobs):
         stop.set()
         thread.join(5)
     assert name == "latest-documents" and due(engine) == []
+
+
+def test_a_follower_in_another_process_is_woken_by_the_consumers_commit(engine, blobs, pg_url):
+    """``wcml store`` runs the consumer without the follower and ``wcml latest`` beside it: the commit
+    that marks issues due notifies, and the follower (whose poll is half a minute away) writes at once."""
+    import threading
+
+    from services.store.service import latest as latest_service
+    from services.store.service import writer as store_service
+    from tests.waiting import eventually
+
+    consumer = store_service(engine, blobs, follower=False)
+    assert consumer.loops == () and latest_service(engine, blobs).loops[0][0] == "latest-documents"
+    other = create_engine(pg_url)  # the other process's own engine
+    follower, stop = LatestDocuments(other, blobs, idle=30), threading.Event()
+    thread = threading.Thread(target=follower.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.0)  # past its first look at the table and listening: idle now
+        consumer.consumers[0].handler([delivery(prediction())])
+        eventually(lambda: blobs.get(latest_key("needsdiagnosis", REPO, 101)) is not None, timeout=10,
+                   message="the notice to wake the follower")
+    finally:
+        stop.set()
+        thread.join(10)
+        other.dispose()
+    assert not thread.is_alive() and due(engine) == []
