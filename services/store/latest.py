@@ -31,12 +31,10 @@ from shared.array_params import arrays, unnest
 from shared.blobs import BlobStore
 from shared.errors import is_transient
 from shared.lifecycle import pause
-from shared.notices import listen
 
 log = logging.getLogger(__name__)
 
 Issue = tuple[str, str, int]  # (task, repo, number)
-DUE = "wcml_latest_due"  # the NOTIFY channel of a commit that marked issues due (the follower listens)
 
 
 def mark_due(conn: Connection, rows: Sequence[dict]) -> None:
@@ -62,12 +60,12 @@ def _issues():
 
 def _mark_due():
     """PostgreSQL: the due rows from one array per column, one statement compiled once (a row of
-    parameters each was a tenth of the store's time in a replay), joined to a one-row
-    ``SELECT pg_notify(…)``: the commit wakes a follower in another process."""
+    parameters each was a tenth of the store's time in a replay). No ``NOTIFY`` for a follower in
+    another process: PostgreSQL lets one notifying transaction commit at a time (a lock held through
+    its commit's flush), so the store's commits would queue behind ingest's appends, which notify the
+    relay (at 100 webhooks/s p50 rose 6 ms). That follower polls (``idle``); it lingers as long anyway."""
     wanted = _issues()
-    notice = sa.select(sa.func.pg_notify(DUE, "").label("notified")).subquery("notice")
-    rows = sa.select(*(wanted.c[name] for name in _ISSUE)).select_from(notice.join(wanted, sa.true()))
-    return sa.insert(latest_due).from_select(list(_ISSUE), rows)
+    return sa.insert(latest_due).from_select(list(_ISSUE), sa.select(*(wanted.c[name] for name in _ISSUE)))
 
 
 _MARK_DUE = _mark_due()
@@ -115,9 +113,6 @@ class LatestDocuments:
         transaction's issues at a time, a database round trip each); behind by a whole page, it goes
         straight on."""
         delay = self.idle
-        listener = threading.Thread(target=listen, args=(self.engine, DUE, self.wake, stop),
-                                    name="latest-notices", daemon=True)
-        listener.start()  # returns at once on SQLite, where the consumer wakes it in-process
         while not stop.is_set():
             self.wakeup.clear()  # a wake-up after this is for rows the read below may not see
             try:
@@ -131,7 +126,6 @@ class LatestDocuments:
                 delay = min(max(delay * 2, 0.2), 5.0)
             pause(self.wakeup, stop, delay)
             stop.wait(self.linger)
-        listener.join(2)
 
     def _write(self, conn: Connection, issues: set[Issue]) -> None:
         if not issues:

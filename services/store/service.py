@@ -29,13 +29,13 @@ def writer(engine: sa.Engine, blobs: BlobStore, *, follower: bool = True) -> Ser
     documents = LatestDocuments(engine, blobs) if follower else None
     handle = PredictionWriter(engine, blobs, on_due=documents.wake if documents else lambda: None).handle
     results = Consumer(topology.RESULTS_QUEUE.name, handle, OPTIONS, threads=2)
-    if documents is None:  # the commit's NOTIFY wakes the follower in the other process
+    if documents is None:  # the follower in the other process polls the due rows
         return Service("store", consumers=(results,))
     return Service("store", consumers=(results,), loops=(("latest-documents", documents.run),))
 
 
 def latest(engine: sa.Engine, blobs: BlobStore) -> Service:
-    """The latest-documents follower alone, woken by the consumer's NOTIFY (PostgreSQL)."""
+    """The latest-documents follower alone: it polls the due rows (``LatestDocuments.idle``)."""
     return Service("latest", loops=(("latest-documents", LatestDocuments(engine, blobs).run),))
 
 
