@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -423,51 +424,51 @@ def test_two_followers_take_different_due_rows(engine, blobs):
     assert len(blobs.keys(f"needsdiagnosis/{REPO}/")) == 4
 
 
-def test_the_store_service_runs_the_follower(engine, blobs):
-    """Woken by the consumer: a live prediction's latest document follows without a drain."""
-    import threading
-
-    from services.store.service import writer as store_service
+def follow(loop, blobs, act, message: str) -> threading.Thread:
+    """Run a follower's ``loop`` in a thread, ``act``, wait until the issue's latest document is
+    written, stop the loop; return its (stopped) thread."""
     from tests.waiting import eventually
 
-    service = store_service(engine, blobs)
-    [(name, loop)] = service.loops
     stop = threading.Event()
     thread = threading.Thread(target=loop, args=(stop,), daemon=True)
     thread.start()
     try:
-        service.consumers[0].handler([delivery(prediction())])
+        act()
         eventually(lambda: blobs.get(latest_key("needsdiagnosis", REPO, 101)) is not None, timeout=10,
-                   message="the latest document")
+                   message=message)
     finally:
         stop.set()
-        thread.join(5)
+        thread.join(10)
+    return thread
+
+
+def test_the_store_service_runs_the_follower(engine, blobs):
+    """Woken by the consumer: a live prediction's latest document follows without a drain."""
+    from services.store.service import writer as store_service
+
+    service = store_service(engine, blobs)
+    [(name, loop)] = service.loops
+    follow(loop, blobs, lambda: service.consumers[0].handler([delivery(prediction())]), "the latest document")
     assert name == "latest-documents" and due(engine) == []
 
 
 def test_a_follower_in_another_process_writes_what_the_consumer_marked_due(engine, blobs, pg_url):
     """``wcml store`` runs the consumer without the follower and ``wcml latest`` beside it, which finds
     the due issues at its next poll."""
-    import threading
-
     from services.store.service import latest as latest_service
     from services.store.service import writer as store_service
-    from tests.waiting import eventually
 
     consumer = store_service(engine, blobs, follower=False)
     assert consumer.loops == ()
     other = create_engine(pg_url)  # the other process's own engine
     [(name, loop)] = latest_service(other, blobs).loops
-    stop = threading.Event()
-    thread = threading.Thread(target=loop, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        time.sleep(0.5)  # past its first look at the table: polling now
+
+    def act():
+        time.sleep(0.5)  # past the follower's first look at the table: polling now
         consumer.consumers[0].handler([delivery(prediction())])
-        eventually(lambda: blobs.get(latest_key("needsdiagnosis", REPO, 101)) is not None, timeout=10,
-                   message="the follower's poll to find the due issue")
+
+    try:
+        thread = follow(loop, blobs, act, "the follower's poll to find the due issue")
     finally:
-        stop.set()
-        thread.join(10)
         other.dispose()
     assert name == "latest-documents" and not thread.is_alive() and due(engine) == []
