@@ -119,10 +119,6 @@ class _RelayLock:
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         conn.detach()
         if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar():
-            # Its marks are not waited on to reach the disk: one lost in a crash only republishes
-            # events the broker confirmed, and the consumers absorb them (at-least-once). The flush of
-            # every mark was a second WAL flush a webhook at low rates, after the append's own.
-            conn.exec_driver_sql("SET synchronous_commit TO off")
             self.conn = conn
             if self.standing_by:
                 log.info("relay lock acquired: this relay publishes now")

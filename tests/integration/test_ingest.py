@@ -315,16 +315,3 @@ def test_a_relay_whose_session_ends_takes_the_lock_again_and_goes_on(client, eve
     assert not thread.is_alive()
     assert event_log.lag()[0] == 0
     broker.close()
-
-
-def test_the_relays_marks_do_not_wait_for_the_disk_but_appends_do(event_log):
-    """A mark lost in a crash only republishes confirmed events (absorbed downstream); an append lost
-    would be a webhook GitHub was told was stored."""
-    lock = _RelayLock(event_log.engine)
-    assert lock.acquire()
-    try:
-        assert lock.conn.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "off"
-        with event_log.engine.connect() as conn:
-            assert conn.execute(sa.text("SHOW synchronous_commit")).scalar_one() == "on"
-    finally:
-        lock.release()
