@@ -145,11 +145,13 @@ def _take_due():
 
 def _best_live():
     """PostgreSQL: for each issue given as three arrays, its best live row, by one index lookup
-    (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1`` on ``ix_predictions_issue``). A window over
-    ``(task, repo, number) IN (…)`` was planned on the table's statistics, and where they were stale
-    (autovacuum off, as on the benchmark machine) it scanned every row of the repository: 2.5 s a
-    batch at 220,000 rows, the rate falling as the table grew (docs/benchmarks.md). Equality on the
-    index's leading columns needs no statistics."""
+    (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1``), the first entry of
+    ``ix_predictions_issue_position`` read backwards. A window over ``(task, repo, number) IN (…)``
+    was planned on the table's statistics, and where they were stale (autovacuum off, as on the
+    benchmark machine) it scanned every row of the repository: 2.5 s a batch at 220,000 rows, the
+    rate falling as the table grew (docs/benchmarks.md). The lookup needs no statistics only because
+    the index is in its order: with the id last (``ix_predictions_issue`` until 0009) each issue's
+    rows had to be sorted, and on a small new table the planner scanned the task's rows instead."""
     wanted = _issues()
     best = (sa.select(predictions)
             .where(predictions.c.repo == wanted.c.repo, predictions.c.number == wanted.c.number,

@@ -37,7 +37,7 @@ predictions = sa.Table(
     sa.Column("probability", sa.Float),  # calibrated (0007); null from a bundle without calibration
     sa.Column("precision", sa.Float),  # measured precision at that confidence (0007)
     sa.UniqueConstraint("delivery_id", "task", "model_version", name="uq_prediction_identity"),
-    sa.Index("ix_predictions_issue", "repo", "number", "task", "id"),
+    sa.Index("ix_predictions_issue_position", "repo", "number", "task", "position", "id"),  # 0009
     sa.Index("ix_predictions_task_label", "task", "label", "id"),
     sa.Index("ix_predictions_predicted_at", "predicted_at"),
     sa.Index("ix_predictions_replay", "replay_id", "id"),

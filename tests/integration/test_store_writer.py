@@ -405,6 +405,38 @@ def test_a_failed_write_leaves_the_issues_due(engine, blobs, tmp_path):
     assert blobs.get_json(latest_key("needsdiagnosis", REPO, 101))["delivery_id"] == "d-1"
 
 
+def plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, blobs):
+    """The follower's lookup of an issue's best live row reads the issue index in the query's order
+    and stops at the first entry, on a table PostgreSQL never analysed: no sort, no scan of the task's
+    rows (with the id last in the index, the planner scanned every row of the task, 0009)."""
+    from services.store.latest import _BEST_LIVE
+    from shared.array_params import arrays
+
+    writer = PredictionWriter(engine, blobs)
+    for start in range(0, 1000, 250):
+        writer.handle([delivery(encode_batch([prediction(delivery_id=f"d-{n}", number=n, task=task,
+                                                         position=n) for n in range(start, start + 250)]))
+                       for task in ("needsdiagnosis", "issuetype")])
+    issues = [(task, REPO, n) for n in range(100, 130) for task in ("issuetype", "needsdiagnosis")]
+    statement, params = _BEST_LIVE.compile(dialect=engine.dialect), arrays(issues, ("task", "repo", "number"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+                                    "WHERE relname = 'predictions'")).one() == (None, None)
+        [[[explained]]] = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}",
+                                               statement.construct_params(params))
+        found = conn.execute(_BEST_LIVE, params).all()
+    nodes = list(plan_nodes(explained["Plan"]))
+    assert "Sort" not in {node["Node Type"] for node in nodes}
+    assert {node["Index Name"] for node in nodes if "Index Name" in node} == {"ix_predictions_issue_position"}
+    assert sorted((row.task, row.number) for row in found) == sorted((t, n) for t, _, n in issues)
+
+
 def test_two_followers_take_different_due_rows(engine, blobs):
     """Store replicas each run a follower: a due row one holds is skipped by the other, not waited on."""
     PredictionWriter(engine, blobs).handle([delivery(prediction(delivery_id=f"d-{n}", number=n))
