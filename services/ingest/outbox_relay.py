@@ -39,6 +39,7 @@ class OutboxRelay:
         self.batch = batch
         self.idle = idle
         self.wakeup = threading.Event()
+        self.published_through = 0  # every event up to this position is published (event_log.UNPUBLISHED)
 
     def wake(self) -> None:
         """Called after an append (or its notice), so an idle relay does not wait out its poll interval."""
@@ -47,12 +48,13 @@ class OutboxRelay:
     def relay_once(self, conn: sa.Connection | None = None) -> int:
         """Publish one page of unpublished events; return how many were confirmed. ``conn``: the
         relay lock's own session (autocommit), else a pooled connection per statement."""
-        pending = self.log.unpublished(self.batch, conn)
+        pending = self.log.unpublished(self.batch, conn, after=self.published_through)
         if not pending:
             return 0
         self.broker.publish([Outgoing(EVENTS_EXCHANGE, e.routing_key, encode(e), message_id=e.delivery_id)
                              for e in pending])
         self.log.mark_published(positions(pending), conn)
+        self.published_through = pending[-1].position
         published_total.inc(len(pending))
         return len(pending)
 
@@ -64,12 +66,15 @@ class OutboxRelay:
         listener = threading.Thread(target=listen, args=(self.log.engine, APPENDED, self.wake, stop),
                                     name="relay-notices", daemon=True)
         listener.start()
+        session = None
         while not stop.is_set():
             self.wakeup.clear()  # an append after this is in the read below, or wakes the pause after it
             try:
                 if not lock.acquire():
                     stop.wait(1.0)
                     continue
+                if lock.conn is not session:  # the lock (again): another relay may have published since
+                    session, self.published_through = lock.conn, 0
                 sent = self.relay_once(lock.conn)  # a broken session loses the lock too: both renewed below
                 delay = self.idle
                 if sent == self.batch:  # a full page: more may be waiting
@@ -87,7 +92,7 @@ class OutboxRelay:
         """Its own thread: the gauges stay current while a publish waits on an unreachable broker."""
         while not stop.wait(every):
             try:
-                count, age = self.log.lag()
+                count, age = self.log.lag(self.published_through)
             except sa.exc.SQLAlchemyError:
                 continue
             lag_events.set(count)

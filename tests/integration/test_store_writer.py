@@ -20,6 +20,7 @@ from shared.broker.port import Delivery
 from shared.database import create_engine
 from shared.errors import is_transient
 from shared.messages import Prediction, encode, encode_batch, replace, to_dict
+from tests.plans import explain, nodes
 
 REPO = "webcompat/web-bugs"
 
@@ -405,12 +406,6 @@ def test_a_failed_write_leaves_the_issues_due(engine, blobs, tmp_path):
     assert blobs.get_json(latest_key("needsdiagnosis", REPO, 101))["delivery_id"] == "d-1"
 
 
-def plan_nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from plan_nodes(child)
-
-
 def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, blobs):
     """The follower's lookup of an issue's best live row reads the issue index in the query's order
     and stops at the first entry, on a table PostgreSQL never analysed: no sort, no scan of the task's
@@ -424,16 +419,14 @@ def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, b
                                                          position=n) for n in range(start, start + 250)]))
                        for task in ("needsdiagnosis", "issuetype")])
     issues = [(task, REPO, n) for n in range(100, 130) for task in ("issuetype", "needsdiagnosis")]
-    statement, params = _BEST_LIVE.compile(dialect=engine.dialect), arrays(issues, ("task", "repo", "number"))
+    params = arrays(issues, ("task", "repo", "number"))
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
                                     "WHERE relname = 'predictions'")).one() == (None, None)
-        [[[explained]]] = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}",
-                                               statement.construct_params(params))
+        plan = list(nodes(explain(conn, _BEST_LIVE, params)))
         found = conn.execute(_BEST_LIVE, params).all()
-    nodes = list(plan_nodes(explained["Plan"]))
-    assert "Sort" not in {node["Node Type"] for node in nodes}
-    assert {node["Index Name"] for node in nodes if "Index Name" in node} == {"ix_predictions_issue_position"}
+    assert "Sort" not in {node["Node Type"] for node in plan}
+    assert {node["Index Name"] for node in plan if "Index Name" in node} == {"ix_predictions_issue_position"}
     assert sorted((row.task, row.number) for row in found) == sorted((t, n) for t, _, n in issues)
 
 
