@@ -430,6 +430,27 @@ def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, b
     assert sorted((row.task, row.number) for row in found) == sorted((t, n) for t, _, n in issues)
 
 
+def test_the_follower_gives_back_the_space_of_the_due_rows_it_took(engine, tmp_path):
+    """Every due row taken leaves a dead row until a vacuum, and where autovacuum is off nothing else
+    runs one: after ``vacuum_every`` rows the follower vacuums the table, here down to no page."""
+    blobs = FileBlobStore(tmp_path / "blobs")
+    PredictionWriter(engine, blobs).handle([delivery(encode_batch([prediction(delivery_id=f"d-{n}", number=n)
+                                                                   for n in range(1, 301)]))])
+
+    def pages() -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT pg_relation_size('latest_due') / 8192")).scalar_one()
+
+    assert LatestDocuments(engine, blobs, vacuum_every=1_000).drain() == 300 and pages() > 0
+    PredictionWriter(engine, blobs).handle([delivery(encode_batch([prediction(delivery_id=f"e-{n}", number=n)
+                                                                   for n in range(1, 301)]))])
+    follower = LatestDocuments(engine, blobs, vacuum_every=500)
+    assert follower.drain() == 300 and follower.taken_since_vacuum == 300 and pages() > 0
+    PredictionWriter(engine, blobs).handle([delivery(encode_batch([prediction(delivery_id=f"f-{n}", number=n)
+                                                                   for n in range(1, 301)]))])
+    assert follower.drain() == 300 and follower.taken_since_vacuum == 0 and pages() == 0
+
+
 def test_two_followers_take_different_due_rows(engine, blobs):
     """Store replicas each run a follower: a due row one holds is skipped by the other, not waited on."""
     PredictionWriter(engine, blobs).handle([delivery(prediction(delivery_id=f"d-{n}", number=n))
