@@ -18,7 +18,7 @@ from shared import service as runner
 from shared.blobs import BlobStore, open_blob_store
 from shared.broker import Broker, connect, topology
 from shared.database import create_engine, migrate
-from shared.lifecycle import stop_on_signals
+from shared.lifecycle import keep_startup_objects, stop_on_signals
 from shared.service import Service
 from shared.settings import Settings, SettingsError
 
@@ -159,7 +159,9 @@ def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1,
 
     def app():  # in each worker, after the fork: adapters of its own
         service = build(Adapters(a.settings))
-        return app_for(f"wcml-{service.name}", [service.blueprint()], service.ping)
+        built = app_for(f"wcml-{service.name}", [service.blueprint()], service.ping)
+        keep_startup_objects()
+        return built
 
     with beside("relay" if relay else None):
         wsgi.serve(app, bind, workers, f"wcml-{build.__name__}", threads=threads)

@@ -20,7 +20,7 @@ from services.predictor.training.demo import ensure_demo_bundles
 from shared import service as runner
 from shared import settings as wcml_settings
 from shared.http import app_for
-from shared.lifecycle import stop_on_signals
+from shared.lifecycle import keep_startup_objects, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ def serve(bind: str) -> int:
     pipeline = EmbeddedPipeline(settings)
     pipeline.start()
     app, closing = pipeline.app(), threading.Event()
+    keep_startup_objects()
 
     @app.after_request
     def close_connections_when_stopping(response):

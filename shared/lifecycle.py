@@ -8,6 +8,7 @@ their own meaning of USR1, reopening logs).
 from __future__ import annotations
 
 import faulthandler
+import gc
 import logging
 import signal
 import threading
@@ -38,3 +39,14 @@ def pause(wakeup: threading.Event, stop: threading.Event, seconds: float) -> Non
     deadline = time.monotonic() + seconds
     while not stop.is_set() and not wakeup.is_set() and time.monotonic() < deadline:
         wakeup.wait(min(0.1, deadline - time.monotonic()))
+
+
+def keep_startup_objects() -> None:
+    """Once a process has built its service (models loaded, modules imported), before it serves:
+    collect once, then leave every object alive now out of later collections (``gc.freeze``). A full
+    collection walks every tracked object, and a predictor holds 246,000 of them: 86-170 ms with the
+    interpreter's lock held, once or twice a run, in every process, early under load (measured at
+    100 webhooks/s), every message in flight waiting. Frozen, it walks only what came since."""
+    gc.collect()
+    gc.freeze()
+

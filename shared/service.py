@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from shared.broker import Broker, ConsumeOptions, topology
 from shared.broker.port import BatchHandler, Queue
+from shared.lifecycle import keep_startup_objects
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def start(services: Sequence[Service], broker: Broker, stop: threading.Event) ->
 def run(services: Sequence[Service], broker: Broker, stop: threading.Event, join_timeout: float = 30) -> int:
     """``start`` them; once ``stop`` is set, wait for each thread to finish its batch. Exit status:
     0 on a requested stop, 1 when a part failed."""
+    keep_startup_objects()
     threads = start(services, broker, stop)
     while not stop.wait(0.5):
         pass
