@@ -39,7 +39,10 @@ class OutboxRelay:
         self.batch = batch
         self.idle = idle
         self.wakeup = threading.Event()
-        self.published_through = 0  # every event up to this position is published (event_log.UNPUBLISHED)
+        # Every event up to this position is published (event_log.UNPUBLISHED); it stays true while
+        # another relay holds the lock, since a mark is never undone, so a relay that takes it over
+        # reads on from here.
+        self.published_through = 0
 
     def wake(self) -> None:
         """Called after an append (or its notice), so an idle relay does not wait out its poll interval."""
@@ -66,15 +69,12 @@ class OutboxRelay:
         listener = threading.Thread(target=listen, args=(self.log.engine, APPENDED, self.wake, stop),
                                     name="relay-notices", daemon=True)
         listener.start()
-        session = None
         while not stop.is_set():
             self.wakeup.clear()  # an append after this is in the read below, or wakes the pause after it
             try:
                 if not lock.acquire():
                     stop.wait(1.0)
                     continue
-                if lock.conn is not session:  # the lock (again): another relay may have published since
-                    session, self.published_through = lock.conn, 0
                 sent = self.relay_once(lock.conn)  # a broken session loses the lock too: both renewed below
                 delay = self.idle
                 if sent == self.batch:  # a full page: more may be waiting
