@@ -7,10 +7,22 @@ functions, so a model sees at prediction time exactly the fields, and the fallba
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from shared.messages import IssueSnapshot
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def representable(text: str) -> str:
+    """``text`` with each lone surrogate (valid JSON, ``"\\ud800"``, but no character: nothing can
+    encode it) as U+FFFD, the replacement character. Ingest refuses webhooks that hold one; this is the
+    rule for text that reaches a snapshot anyway (imported history, events logged before that check),
+    the same in serving and training since both build snapshots here."""
+    return text if text.isascii() else LONE_SURROGATE.sub("\ufffd", text)
 
 
 class NotAnIssueError(ValueError):
@@ -41,7 +53,7 @@ def _label_names(labels: Any) -> tuple[str, ...]:
     for label in labels if isinstance(labels, list | tuple) else ():
         name = label.get("name") if isinstance(label, Mapping) else label
         if isinstance(name, str):
-            names.append(name)
+            names.append(representable(name))
     return tuple(names)
 
 
@@ -60,10 +72,11 @@ def snapshot_of_issue(issue: Any, repo: str | None = None, *, title: str | None 
     user = issue.get("user")
     login = user.get("login") if isinstance(user, Mapping) else None
     return IssueSnapshot(
-        repo=repo, number=number, url=issue_url(repo, number, issue.get("html_url")),
-        title=str(issue.get("title") or "") if title is None else title,
-        body=str(issue.get("body") or ""),
-        author=login if isinstance(login, str) else None,
+        repo=representable(repo), number=number,
+        url=representable(issue_url(repo, number, issue.get("html_url"))),
+        title=representable(str(issue.get("title") or "") if title is None else title),
+        body=representable(str(issue.get("body") or "")),
+        author=representable(login) if isinstance(login, str) else None,
         labels=_label_names(issue.get("labels")),
     )
 
@@ -82,10 +95,12 @@ def snapshot_of_record(row: Mapping[str, Any], *, number: int | None = None) -> 
     repo = str(row.get("repo") or "")
     author = row.get("author")
     return IssueSnapshot(
-        repo=repo, number=issue_number, url=issue_url(repo, issue_number, row.get("url")),
-        title=str(row.get("title") or ""), body=str(row.get("body") or ""),
-        author=str(author) if author else None,
+        repo=representable(repo), number=issue_number,
+        url=representable(issue_url(repo, issue_number, row.get("url"))),
+        title=representable(str(row.get("title") or "")), body=representable(str(row.get("body") or "")),
+        author=representable(str(author)) if author else None,
     )
 
 
-__all__ = ["NotAnIssueError", "issue_url", "repo_of", "snapshot_of_issue", "snapshot_of_record"]
+__all__ = ["NotAnIssueError", "issue_url", "repo_of", "representable", "snapshot_of_issue",
+           "snapshot_of_record"]

@@ -283,6 +283,31 @@ def encode_batch(messages: Sequence[Message]) -> bytes:
                       separators=(",", ":"), sort_keys=True).encode()
 
 
+def split_batch(body: bytes) -> tuple[bytes, bytes] | None:
+    """A batch body's items as two bodies, halves in order (a half of one item is that item's plain
+    message); None for anything else. What a consumer that failed on a whole batch tries next, so an
+    item it cannot handle is set aside alone, never with its neighbours."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not (isinstance(data, dict) and data.get("kind") == BATCH_KIND and data.get("v") == SCHEMA_VERSION):
+        return None
+    items, kind = data.get("items"), data.get("of")
+    if not isinstance(items, list) or len(items) < 2 or not isinstance(kind, str):
+        return None
+    middle = len(items) // 2
+    return _items_body(kind, items[:middle]), _items_body(kind, items[middle:])
+
+
+def _items_body(kind: str, items: list[Any]) -> bytes:
+    if len(items) == 1 and isinstance(items[0], dict):
+        data = {"v": SCHEMA_VERSION, "kind": kind, **items[0]}
+    else:
+        data = {"v": SCHEMA_VERSION, "kind": BATCH_KIND, "of": kind, "items": items}
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+
+
 def batch_message_id(first: str, count: int) -> str:
     """A body's message id: its first message's, and ``+n`` for a batch's n others."""
     return first if count == 1 else f"{first}+{count - 1}"
@@ -337,5 +362,5 @@ __all__ = [
     "CONTROL_EXCHANGE", "DEAD_EXCHANGE", "EVENTS_EXCHANGE", "RESULTS_EXCHANGE", "TASKS_EXCHANGE",
     "Decoded", "EventEnvelope", "IssueSnapshot", "Message", "MessageError", "Prediction", "ReplayRequest",
     "TaskMessage", "batch_message_id", "decode", "decode_each", "encode", "encode_batch", "replace",
-    "to_dict",
+    "split_batch", "to_dict",
 ]

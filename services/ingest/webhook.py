@@ -14,6 +14,9 @@ from services.ingest.signature import verify
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_NUMBER = 2**31 - 1  # the event log's issue_number column (INTEGER)
+# A JSON escape of a UTF-16 surrogate: a pair (an emoji, escaped) is one character once parsed, a lone
+# one is no character at all and cannot be encoded. Only a payload holding such an escape is walked.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 # GitHub's webhook events (@octokit/webhooks-examples): the closed set metric labels come from.
 KNOWN_EVENTS = frozenset("""
@@ -115,6 +118,13 @@ def parse(headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> We
         raise WebhookError(400, f"payload is not usable JSON: {str(exc)[:80]}") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, "payload is not a JSON object")
+    if SURROGATE_ESCAPE.search(payload_text):
+        try:
+            where = lone_surrogate(payload)
+        except RecursionError:
+            raise WebhookError(400, "payload is nested too deeply") from None
+        if where is not None:
+            raise WebhookError(400, f"payload is not valid Unicode: a lone surrogate in {where}")
     action = payload.get("action")
     number = _nested(payload, "issue", "number") or _nested(payload, "pull_request", "number")
     number = number if isinstance(number, int) and not isinstance(number, bool) else None
@@ -131,6 +141,32 @@ def parse(headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> We
         sender=_storable("sender.login", _nested(payload, "sender", "login"), 255),
         payload_text=payload_text,
     )
+
+
+def lone_surrogate(value: Any, path: str = "payload") -> str | None:
+    """Where a parsed JSON value holds a string (or a key) with a lone surrogate, as a printable
+    path; None if nowhere. No stage downstream can encode such a string, so none is let in."""
+    if isinstance(value, str):
+        return None if value.isascii() or _encodable(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not _encodable(key):
+                return f"{path} (a key)"
+            if (found := lone_surrogate(item, f"{path}.{printable(key, 40)}")) is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := lone_surrogate(item, f"{path}[{i}]")) is not None:
+                return found
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _storable(name: str, value: Any, limit: int) -> str | None:

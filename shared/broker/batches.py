@@ -3,8 +3,9 @@
 Shared by both broker adapters so they treat failures alike:
 - the handler's own rejections are dead-lettered with their reason;
 - a transient failure (database or S3 down) is retried in place with backoff;
-- any other exception is narrowed down by splitting the batch, so only the
-  message that causes it is dead-lettered, never its innocent neighbours.
+- any other exception is narrowed down by splitting the batch, and then a batch
+  body's items (``shared.messages.split_batch``), so only the message or item
+  that causes it is dead-lettered, alone, never its innocent neighbours.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from shared.broker.dead_letters import dead_letter
 from shared.broker.port import BatchHandler, Delivery, Outgoing, Rejection
 from shared.errors import is_transient
+from shared.messages import split_batch
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ def _settle(deliveries: list[Delivery], handler: BatchHandler, sleep, stop) -> l
                 delay = min(delay * 2, 5.0)
                 continue
             if len(deliveries) == 1:
+                halves = split_batch(deliveries[0].body)
+                if halves is not None:  # one body of many items: narrow down to the item
+                    return [r for half in halves
+                            for r in _settle([deliveries[0].carrying(half)], handler, sleep, stop)]
                 log.exception("handler failed on one message")
                 return [Rejection(deliveries[0], f"handler error: {_one_line(exc)}")]
             middle = len(deliveries) // 2

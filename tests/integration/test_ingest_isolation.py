@@ -26,6 +26,10 @@ POISONS = [
      lambda p: p.replace('"full_name": "webcompat/web-bugs"', '"full_name": "a/\\udfff"', 1)),
     ("lone surrogate in sender.login",
      lambda p: p.replace('"sender": {"login": "sample-reporter"', '"sender": {"login": "\\ud83d"', 1)),
+    ("lone surrogate in issue.title",
+     lambda p: p.replace('"title": "', '"title": "x\\udbff ', 1)),
+    ("lone surrogate in an object key",
+     lambda p: p.replace('"issue": {', '"issue": {"\\udc00": 1, ', 1)),
     ("nested 100,000 deep", lambda p: "[" * 100_000 + "]" * 100_000),
     ("an integer of 5,000 digits", lambda p: p.replace('"number": 1', '"number": ' + "7" * 5000, 1)),
 ]

@@ -9,9 +9,18 @@ import pytest
 from services.predictor.serving.bundle import load_bundle
 from services.predictor.serving.worker import Predictor
 from services.predictor.training.demo import ensure_demo_bundles, load_demo
-from shared.broker import ConsumeOptions, Outgoing, topology
+from shared.broker import ConsumeOptions, Outgoing, dead_letters, topology
 from shared.broker.rabbitmq import RabbitBroker
-from shared.messages import TASKS_EXCHANGE, Prediction, TaskMessage, decode_each, encode
+from shared.messages import (
+    TASKS_EXCHANGE,
+    Prediction,
+    TaskMessage,
+    decode,
+    decode_each,
+    encode,
+    encode_batch,
+    replace,
+)
 
 TASK = "issuetype"
 
@@ -92,4 +101,51 @@ def test_batches_are_scored_published_and_acked_and_poison_is_dead_lettered(brok
     assert "not JSON" in dead["p-json"]
     assert "'needsdiagnosis' sent to the issuetype predictor" in dead["p-task"]
     assert "19990101T000000Z" in dead["p-model"] and "not installed" in dead["p-model"]
+    assert broker.queue_depth(f"tasks.{TASK}") == 0
+
+
+def consume_all(broker, predictor, expected: int) -> None:
+    """Run the predictor's consumer until it has handled ``expected`` deliveries (a split counts once)."""
+    stop, seen = threading.Event(), []
+
+    def handler(batch):
+        seen.extend(d.tag for d in batch)
+        if len(set(seen)) >= expected:
+            stop.set()  # the batch in hand is still settled: stop ends the loop after it
+        return predictor.handle(batch)
+
+    thread = threading.Thread(target=broker.consume, args=(f"tasks.{TASK}", handler, stop,
+                                                           ConsumeOptions(max_wait=0.05)))
+    thread.start()
+    thread.join(60)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_an_item_the_model_fails_on_is_dead_lettered_alone_and_its_batch_is_scored(broker, models_dir):
+    """A replay's body of 50 task messages, one of them a title the model cannot read (a lone
+    surrogate, as an event logged before ingest refused them would carry): 49 predictions, and the one
+    item dead-lettered by itself, which fails again when requeued and goes back, once."""
+    issues, _ = load_demo(TASK)
+    tasks = [TaskMessage(task=TASK, delivery_id=f"delivery-{i}", position=i, event="issues", action="opened",
+                         issue=issues[i % len(issues)]) for i in range(50)]
+    tasks[17] = replace(tasks[17], issue=replace(tasks[17].issue, title="broken \ud800 title"))
+    broker.publish([Outgoing(TASKS_EXCHANGE, TASK, encode_batch(tasks), message_id="batch-of-50")])
+
+    consume_all(broker, Predictor(TASK, models_dir, broker), 1)
+
+    results = [item.message for d in drain(broker, topology.RESULTS_QUEUE.name)
+               for item in decode_each(d.body, Prediction)]
+    assert sorted(p.delivery_id for p in results) == sorted(f"delivery-{i}" for i in range(50) if i != 17)
+    [dead] = broker.get(topology.DEAD_QUEUE.name, 10)
+    assert decode(dead.body, TaskMessage) == tasks[17]  # the item alone, a plain task message
+    assert "handler error: UnicodeEncodeError" in dead.headers["x-wcml-reason"]
+    broker.settle([dead], requeue=True)
+
+    assert dead_letters.requeue(broker, 100) == 1
+    consume_all(broker, Predictor(TASK, models_dir, broker), 1)
+    assert drain(broker, topology.RESULTS_QUEUE.name) == []
+    [again] = drain(broker, topology.DEAD_QUEUE.name)
+    assert decode(again.body, TaskMessage) == tasks[17]
     assert broker.queue_depth(f"tasks.{TASK}") == 0

@@ -13,7 +13,7 @@ import pytest
 from services.ingest.webhook import parse
 from services.predictor.tasks import get_task
 from services.predictor.training.datasets import build, histories_from_log, read_labelled, write_dataset
-from shared.issues import NotAnIssueError, issue_url, snapshot_of_issue, snapshot_of_record
+from shared.issues import NotAnIssueError, issue_url, representable, snapshot_of_issue, snapshot_of_record
 from shared.messages import EventEnvelope, TaskMessage, decode, encode
 from shared.routing import NotAnIssueEvent, load_rules, route
 
@@ -140,3 +140,18 @@ def test_the_dispatcher_rejects_it_as_before():
         route(load_rules(), e)
     with pytest.raises(NotAnIssueError):
         snapshot_of_record({"repo": "a/b", "title": "no number"})
+
+
+def test_a_lone_surrogate_reaches_a_snapshot_as_the_replacement_character():
+    """One rule for serving and training: text no codec can encode is read as U+FFFD, pairs are kept."""
+    issue = {"number": 3, "title": "a\ud800b", "body": "\udfff\U0001F600", "user": {"login": "x\udbff"},
+             "labels": [{"name": "bug\udc00"}]}
+    served = snapshot_of_issue(issue, "o/r")
+    trained = snapshot_of_record({"repo": "o/r", "number": 3, "title": "a\ud800b", "body": "\udfff\U0001F600",
+                                  "author": "x\udbff"})
+    assert (served.title, served.body, served.author, served.labels) == (
+        "a\ufffdb", "\ufffd\U0001F600", "x\ufffd", ("bug\ufffd",))
+    assert (trained.title, trained.body, trained.author) == (served.title, served.body, served.author)
+    assert encode(TaskMessage(task="t", delivery_id="d", position=1, event="issues", action="opened",
+                              issue=served)).decode("utf-8")
+    assert representable("plain") == "plain"

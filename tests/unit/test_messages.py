@@ -13,6 +13,7 @@ from shared.messages import (
     encode,
     encode_batch,
     replace,
+    split_batch,
 )
 
 ISSUE = IssueSnapshot(repo="o/r", number=3, url="u", title="t", body="b", author="a", labels=("x",))
@@ -101,3 +102,15 @@ def test_a_bad_item_of_a_batch_is_refused_alone_with_a_body_of_its_own():
 def test_a_body_that_is_no_batch_of_the_kind_is_refused_whole(body, fragment):
     [refused] = decode_each(body, Prediction)
     assert refused.message is None and fragment in refused.error and refused.body is body
+
+
+def test_a_batch_splits_into_halves_down_to_plain_items():
+    tasks = [TaskMessage(task="issuetype", delivery_id=f"d{i}", position=i, event="issues", action="opened",
+                         issue=IssueSnapshot("o/r", i, "", "t", "b", None)) for i in range(5)]
+    first, second = split_batch(encode_batch(tasks))
+    assert [i.message for i in decode_each(first, TaskMessage)] == tasks[:2]
+    assert [i.message for i in decode_each(second, TaskMessage)] == tasks[2:]
+    one, other = split_batch(first)
+    assert decode(one, TaskMessage) == tasks[0] and decode(other, TaskMessage) == tasks[1]
+    assert split_batch(one) is None and split_batch(b"{not json") is None
+    assert split_batch(b'{"v":1,"kind":"batch","of":"task","items":[{}]}') is None

@@ -167,5 +167,16 @@ def _delivery(delivery: str, action: str, issue: dict[str, Any], state: dict[str
         delivery_id=delivery, hook_id=None, event="issues", action=action,
         repo=repository.get("full_name"), issue_number=issue.get("number"),
         sender=sender.get("login") if isinstance(sender, dict) else None,
-        payload_text=json.dumps(payload, separators=(",", ":"), ensure_ascii=False), source=SOURCE,
+        payload_text=_json_text(payload), source=SOURCE,
     )
+
+
+def _json_text(payload: dict[str, Any]) -> str:
+    """The payload as the log keeps it: UTF-8 where it can be encoded; escaped (``\\ud800``) where
+    GitHub's text holds a lone surrogate, which the snapshot rule then reads as U+FFFD."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload, separators=(",", ":"))
+    return text
