@@ -13,7 +13,6 @@ from typing import Any
 
 from shared.messages import IssueSnapshot
 
-
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
