@@ -35,7 +35,8 @@ REPO = "webcompat/web-bugs"
 TASKS = ("issuetype", "needsdiagnosis")  # what the default rules route a valid issues.opened to
 NASTY_TEXT = ("\ud800", "\udfff", "a\udbffb", "\x00", "nul\x00inside", "\u202eevil", "\ufeff", "\r\n\r\n",
               "%s%n%x", "'; DROP TABLE predictions;--", "<script>alert(1)</script>", "../../../etc/passwd",
-              "\U0010ffff", "", " ", "x" * 100_000, "🙂" * 2_000, "\\u0000")
+              "\U0010ffff", "", " ", "x" * 100_000, "🙂" * 2_000, "\\u0000",
+              "<!--" * 25_000, " \n" * 50_000, "<a" * 50_000, "![a](" * 20_000)  # quadratic for some regexes
 NASTY_NUMBERS = (-1, 0, 2**31, 2**31 - 1, 2**63, -(2**63) - 1, 2**70, 10**300, 1.5, -0.0, math.inf, math.nan,
                  True, False)
 FIELDS = (("action",), ("issue", "number"), ("issue", "title"), ("issue", "body"), ("issue", "state"),
@@ -114,7 +115,7 @@ class Posted:
 
     def post_all(self, url: str, secret: str, batch: Iterable[Sent], clients: int = 8) -> None:
         with ThreadPoolExecutor(clients) as pool:
-            for item, status in zip(batch, pool.map(lambda s: _post(url, secret, s), batch), strict=True):
+            for item, status in zip(batch, pool.map(lambda s: post(url, secret, s), batch), strict=True):
                 with self.lock:
                     self.sent[item.delivery_id] = item
                     self.answers[item.delivery_id] = status
@@ -124,7 +125,8 @@ class Posted:
         return {d for d, status in self.answers.items() if status in (200, 202)}
 
 
-def _post(url: str, secret: str, item: Sent) -> int:
+def post(url: str, secret: str, item: Sent) -> int:
+    """One signed delivery; the status ingest answered (0: no answer)."""
     request = urllib.request.Request(url, data=item.body, method="POST", headers={
         "Content-Type": "application/json", "X-GitHub-Event": "issues", "X-GitHub-Delivery": item.delivery_id,
         "X-Hub-Signature-256": sign(secret, item.body)})

@@ -2,10 +2,19 @@
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.predictor.tasks.text import clean, collapse_spaces, title_and_body
+from services.predictor.tasks import get_task
+from services.predictor.tasks.text import (
+    MAX_RAW_BODY_CHARS,
+    clean,
+    collapse_spaces,
+    drop_comments,
+    title_and_body,
+)
+from shared.messages import IssueSnapshot
 
 
 def test_markup_comments_and_urls_are_dropped():
@@ -39,3 +48,20 @@ def test_a_limited_clean_is_the_start_of_the_whole(text, limit):
 def test_a_long_body_is_cleaned_from_its_head():
     body = ("word  \t" * 400) + "<!-- " + "x" * 10 + " -->"
     assert clean(body, 50) == clean(body)[:50] == ("word " * 10)[:50]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="<!->a\n", max_size=60))
+def test_comments_are_dropped_as_the_regex_dropped_them(text):
+    """The models were trained on this regex's output; the one-pass version must match it exactly."""
+    assert drop_comments(text) == re.sub(r"<!--.*?-->", " ", text, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("task", ["issuetype", "needsdiagnosis"])
+def test_a_task_reads_a_bounded_start_of_title_and_body(task):
+    """What a model reads is bounded whatever GitHub (or a hostile sender) puts in an issue: a title
+    past GitHub's 256 characters and a body past the raw bound add nothing to it."""
+    body = ("report text " * 1000)[:MAX_RAW_BODY_CHARS]
+    base = IssueSnapshot("o/r", 1, "", "t" * 256, body, None)
+    longer = IssueSnapshot("o/r", 1, "", "t" * 100_000, body + "<!--" * 25_000, None)
+    assert get_task(task).text(longer) == get_task(task).text(base)

@@ -16,7 +16,7 @@ MILESTONE = "needsdiagnosis"
 # Parts of the webcompat.com report template that every report carries: noise to a classifier.
 _DETAILS = re.compile(r"<details>.*?</details>", re.DOTALL | re.IGNORECASE)
 _FOOTER = re.compile(r"_From \[webcompat\.com\]\([^)]*\) with ❤️_")
-_ENV_LINE = re.compile(r"^\s*\*\*(Browser / Version|Operating System|Tested Another Browser)\*\*:.*$",
+_ENV_LINE = re.compile(r"^[ \t]*\*\*(Browser / Version|Operating System|Tested Another Browser)\*\*:.*$",
                        re.MULTILINE)
 _FIELD_NAME = re.compile(r"\*\*(URL|Problem type|Description|Steps to Reproduce)\*\*:", re.IGNORECASE)
 
@@ -73,7 +73,7 @@ class NeedsDiagnosis(Task):
     labels: tuple[str, ...] = (POSITIVE, NEGATIVE)
 
     def text(self, issue: IssueSnapshot) -> str:
-        return text.title_and_body(issue.title, strip_template(issue.body))
+        return text.title_and_body(issue.title, strip_template(text.head(issue.body)))
 
     def label_from_history(self, issue: dict[str, Any], events: list[dict[str, Any]]) -> str | None:
         """Positive if ever milestoned in ``POSITIVE_MILESTONES``, else negative. A report first held in
