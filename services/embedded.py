@@ -73,11 +73,13 @@ DRAIN_SECONDS = 10  # a request still being answered at a stop gets this long to
 def serve(bind: str) -> int:
     """Serve until SIGTERM/SIGINT; then stop accepting first (listener closed, every connection closed
     after its current answer), give requests in flight a bounded time, stop the consumers, exit 0.
-    Nothing accepted is lost meanwhile: it is in the log and the queue file for the next start."""
+    Nothing accepted is lost meanwhile: it is in the log and the queue file for the next start.
+    At first start it creates the webhook secret and API key not set in the environment (var/);
+    a file already there is used as it is, never replaced."""
     from waitress import create_server
 
     host, _, port = bind.rpartition(":")
-    settings = wcml_settings.load(embedded_defaults=True)
+    settings = wcml_settings.load(embedded_defaults=True, create_secrets=True)  # the only caller that creates
     pipeline = EmbeddedPipeline(settings)
     pipeline.start()
     app, closing = pipeline.app(), threading.Event()

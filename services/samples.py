@@ -62,6 +62,9 @@ def post_sample_command(settings, url: str, event: str, number: int) -> int:
     """``wcml sample-webhook``: post one, print the answer; exit 1 on a refusal."""
     from shared.errors import UserError
 
+    if not settings.webhook_secrets:
+        raise UserError("no webhook secret to sign with: set WCML_WEBHOOK_SECRETS, or start `wcml run` here "
+                        "first (it keeps one in var/webhook_secret)")
     try:
         status, body = post_sample(url, settings.webhook_secrets[0], event, number)
     except OSError as exc:

@@ -98,14 +98,32 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _kept_secret(var_dir: Path, filename: str) -> tuple[str, ...]:
+    """What an embedded instance keeps under var/ (nothing when there is no file, or none readable)."""
+    try:
+        return _csv((var_dir / filename).read_text())
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        return ()
+
+
 def _generated_secret(var_dir: Path, filename: str, announce) -> tuple[str, ...]:
-    """Embedded mode only: create a secret once, keep it under var/, print it at first start."""
+    """``wcml run`` only: the secret kept under var/, else a new one created there (never over a file
+    that exists, even one another first start wrote meanwhile) and printed once."""
     path = var_dir / filename
     if path.exists():
-        return _csv(path.read_text())
+        kept = _kept_secret(var_dir, filename)
+        if not kept:
+            variable = {"webhook_secret": "WCML_WEBHOOK_SECRETS", "api_key": "WCML_API_KEYS"}[filename]
+            raise SettingsError(variable, f"is not set and {path} holds none: put one there, or remove "
+                                "the file to have one generated")
+        return kept
     var_dir.mkdir(parents=True, exist_ok=True)
     value = secrets.token_urlsafe(24)
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:  # never readable
+    try:  # O_EXCL: never readable by others, never over another's
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _generated_secret(var_dir, filename, announce)
+    with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
     announce(f"generated {filename.replace('_', ' ')} (kept in {path}): {value}")
     return (value,)
@@ -117,13 +135,18 @@ _SCHEMES = {"WCML_BROKER_URL": ("amqp", "amqps", "memory", "sqlite"),
 
 
 def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, announce=print,
-         needs: tuple[str, ...] = URLS, notice=None) -> Settings:
+         needs: tuple[str, ...] = URLS, notice=None, create_secrets: bool = False) -> Settings:
     """Read settings; ``embedded_defaults`` fills the embedded-mode defaults for what is unset.
 
     ``needs`` names the URLs this process uses: the others may be unset (then empty strings),
     so a command that only reads the database does not ask for a broker. With no URL set at all
     in a folder where ``scripts/run`` made an embedded instance, the embedded defaults apply too,
     said in one line to ``notice`` (standard error).
+
+    The embedded mode's webhook secret and API key, when ``WCML_WEBHOOK_SECRETS`` / ``WCML_API_KEYS``
+    are unset, are the ones kept in ``var/webhook_secret`` and ``var/api_key``. Only ``wcml run``
+    passes ``create_secrets``: a missing one is then created (and printed once). Every other command
+    reads what is there, or has none, and writes nothing.
     """
     env = dict(os.environ if env is None else env)
     var_dir = Path(env.get("WCML_VAR_DIR", "var"))
@@ -150,12 +173,15 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
         raise SettingsError("WCML_BLOB_URL", "s3:// URL names no bucket")
     embedded = broker_url.startswith(("memory://", "sqlite://"))
 
-    secrets_value = _csv(env.get("WCML_WEBHOOK_SECRETS", ""))
-    if not secrets_value and embedded:
-        secrets_value = _generated_secret(var_dir, "webhook_secret", announce)
-    api_keys = _csv(env.get("WCML_API_KEYS", ""))
-    if not api_keys and embedded:
-        api_keys = _generated_secret(var_dir, "api_key", announce)
+    def kept(filename: str) -> tuple[str, ...]:
+        if not embedded:
+            return ()
+        if create_secrets:
+            return _generated_secret(var_dir, filename, announce)
+        return _kept_secret(var_dir, filename)
+
+    secrets_value = _csv(env.get("WCML_WEBHOOK_SECRETS", "")) or kept("webhook_secret")
+    api_keys = _csv(env.get("WCML_API_KEYS", "")) or kept("api_key")
 
     try:
         max_body = int(env.get("WCML_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD))
