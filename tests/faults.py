@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from services.samples import issue_payload, signed_request
 from tests.harness import free_port
-from tests.processes import Pipeline, wait_http
-from tests.waiting import settled
+from tests.processes import Pipeline, ServiceProcess, wait_http
+from tests.waiting import DEAD_LETTERS, settled
 
 SECRET = "fault-secret"
 TASKS = ("issuetype", "needsdiagnosis")
@@ -79,16 +79,28 @@ class FaultPipeline(Pipeline):
         self.engine = sa.create_engine(pg_url, pool_pre_ping=True)
         self.ingest_url = f"http://127.0.0.1:{free_port()}"
         self.rabbit_node = rabbit_node  # a node of a test cluster, for rabbitmqctl -n (else the local one)
+        self.relays_started = 0
 
-    def start_all(self) -> None:
+    def start_all(self, relays: int = 0) -> None:
+        """``relays``: ingest with ``--no-relay`` and that many ``wcml relay`` processes of their own
+        (``start_relay``); 0: ingest's relay beside it."""
         trained = self.run("models", "demo")
         assert trained.returncode == 0, trained.stderr
-        self.start("ingest", "ingest", "--bind", self.ingest_url[7:], "--workers", "2")
+        self.start("ingest", "ingest", "--bind", self.ingest_url[7:], "--workers", "2",
+                   *(["--no-relay"] if relays else []))
+        for _ in range(relays):
+            self.start_relay()
         self.start("dispatcher", "dispatcher")
         for task in TASKS:
             self.start_predictor(task)
         self.start("store", "store")
         wait_http(self.ingest_url + "/healthz")
+
+    def start_relay(self) -> ServiceProcess:
+        """``wcml relay`` as ``relay-<n>``, the name its PostgreSQL sessions carry (application_name)."""
+        self.relays_started += 1
+        name = f"relay-{self.relays_started}"
+        return self.start(name, "relay", env={"PGAPPNAME": name})
 
     def start_predictor(self, task: str):
         return self.start(f"predictor-{task}", "predictor", "--task", task, "--batch", "32")
@@ -101,11 +113,13 @@ class FaultPipeline(Pipeline):
             return [tuple(r) for r in conn.execute(sa.text(
                 "SELECT delivery_id, task, model_version FROM predictions"))]
 
-    def wait_for(self, expected_rows: int, timeout: float = 120) -> None:
+    def wait_for(self, expected_rows: int, timeout: float = 120, ignore: tuple[str, ...] = ()) -> None:
         """Until the pipeline has settled: every logged event published, every queue (but the dead
-        letters) without ready or unacknowledged messages. Nothing can land after that, a late
-        duplicate included, so the count that follows is final; ``check`` says what was lost."""
+        letters and ``ignore``, a test's own queues) without ready or unacknowledged messages. Nothing
+        can land after that, a late duplicate included, so the count that follows is final; ``check``
+        says what was lost."""
         settled(self.env["WCML_BROKER_URL"], self.engine, timeout=timeout, node=self.rabbit_node,
+                ignore=(DEAD_LETTERS, *ignore),
                 message=lambda: f"the pipeline to settle ({expected_rows} predictions expected, "
                                 f"{self._stored()} stored)")
 

@@ -68,8 +68,9 @@ class Pipeline:
         self.log_dir = log_dir
         self.procs: dict[str, ServiceProcess] = {}
 
-    def start(self, name: str, *args: str) -> ServiceProcess:
-        self.procs[name] = ServiceProcess(name, list(args), self.env, self.log_dir)
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> ServiceProcess:
+        """``env``: variables for this process on top of the pipeline's."""
+        self.procs[name] = ServiceProcess(name, list(args), {**self.env, **(env or {})}, self.log_dir)
         return self.procs[name]
 
     def run(self, *args: str) -> subprocess.CompletedProcess:

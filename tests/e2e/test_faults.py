@@ -5,14 +5,18 @@ Bar for every one: every accepted webhook has exactly one prediction per routed 
 """
 
 import json
+import random
 import signal
 import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from shared.broker import Outgoing, topology
+from shared.broker.port import Queue
 from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE
 from tests.faults import TASKS, FaultPipeline, check
@@ -23,12 +27,13 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def pipeline(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
+def pipeline(request, amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
+    """The distributed pipeline, running; an indirect parameter gives ``start_all``'s options."""
     env = {"WCML_BROKER_URL": amqp_url, "WCML_DATABASE_URL": pg_url, "WCML_BLOB_URL": s3_url,
            "WCML_MODELS_DIR": str(tmp_path / "models"), **s3_endpoint.env}
     p = FaultPipeline(env, tmp_path, pg_url)
     try:
-        p.start_all()
+        p.start_all(**getattr(request, "param", {}))
         yield p
     except BaseException:
         print(p.diagnostics())
@@ -138,3 +143,101 @@ def test_a_bundle_with_a_wrong_hash_is_refused_and_nothing_is_lost(pipeline, tmp
     report = check("bundle_wrong_hash", load, pipeline.predictions(),
                    {"refusal": refused.stderr.strip()[:200]})
     assert_clean(report)
+
+
+EVENTS_TAP = "test.events-tap"  # a copy of every message the events exchange routes, counted at the end
+
+
+def hold_unpublished(conn: sa.Connection) -> None:
+    """Lock event-log rows not yet marked published (at least one, taken as ingest commits them), in
+    a transaction left open: the relay's mark of them waits for it, once the broker has confirmed them."""
+    def taken() -> bool:
+        """an unpublished event to hold"""
+        held = conn.execute(sa.text("SELECT position FROM event_log WHERE published_at IS NULL "
+                                    "ORDER BY position FOR UPDATE")).all()
+        if not held:
+            conn.rollback()
+        return bool(held)
+
+    eventually(taken, timeout=30, interval=0.002)
+
+
+WAITING_MARK = sa.text("SELECT pid, application_name, query FROM pg_stat_activity "
+                       "WHERE query LIKE 'UPDATE event_log%' AND :holder = ANY(pg_blocking_pids(pid))")
+
+
+def relay_waiting_on(engine: sa.Engine, holder: int) -> tuple[int, str, list[str]] | None:
+    """The relay whose mark (``UPDATE event_log``) waits on ``holder``'s row locks: its session, its
+    process's name (application_name) and the deliveries it marks, each one confirmed by the broker."""
+    with engine.connect() as conn:
+        waiting = conn.execute(WAITING_MARK, {"holder": holder}).first()
+        if waiting is None:
+            return None
+        listed = waiting.query.partition(" IN (")[2]  # psycopg2 sends the positions as literals
+        numbers = listed.split(")")[0].split(",")
+        if ")" not in listed:  # the text is cut at track_activity_query_size: the last one may be cut too
+            numbers = numbers[:-1]
+        marking = conn.execute(sa.text("SELECT delivery_id FROM event_log WHERE position = ANY(:p)"),
+                               {"p": [int(n) for n in numbers]}).scalars().all()
+        return waiting.pid, waiting.application_name, marking
+
+
+def unpublished_among(engine: sa.Engine, deliveries: list[str]) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM event_log WHERE published_at IS NULL "
+                                    "AND delivery_id = ANY(:ids)"), {"ids": deliveries}).scalar_one()
+
+
+def kill_the_relay_between_confirm_and_mark(pipeline) -> list[str]:
+    """SIGKILL the publishing ``wcml relay`` while its mark of events the broker confirmed waits, start
+    a new one (it stands by), and wait until a relay has published them again; return them."""
+    engine = pipeline.engine
+    with engine.connect() as holder:
+        hold_unpublished(holder)
+        holder_pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        session, relay, window = eventually(lambda: relay_waiting_on(engine, holder_pid), timeout=60,
+                                            interval=0.01, message="a relay's mark to wait on the held rows")
+        pipeline.procs.pop(relay).stop(signal.SIGKILL)
+        # A killed client's session ends when PostgreSQL next reads from it; this one waits on a lock
+        # and would commit the dead relay's mark once the lock is gone: ended here.
+        with engine.connect() as admin:
+            ended = admin.execute(sa.text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": session})
+            assert ended.scalar_one()
+        holder.rollback()
+    assert unpublished_among(engine, window) == len(window), "the killed relay's mark committed"
+    pipeline.start_relay()
+    eventually(lambda: unpublished_among(engine, window) == 0, timeout=60, interval=0.05,
+               message="a relay to publish the events the killed one left unmarked")
+    return window
+
+
+@pytest.mark.parametrize("pipeline", [{"relays": 4}], indirect=True, ids=["4-relays"])
+def test_the_relay_killed_between_the_brokers_confirm_and_its_mark_20_times(pipeline, amqp_url):
+    """One relay publishes (the relay lock), three stand by: a relay killed is replaced at once, and the
+    takeover does not wait for a process to start."""
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker, TASKS, extra=[Queue(EVENTS_TAP, ((EVENTS_EXCHANGE, "#"),), dead_letter=False)])
+    load = pipeline.load(rate=50, prefix="relay-kill")
+    sender = load.run(count=50 * 300)  # stopped after the last kill
+    windows = []
+    started = time.monotonic()
+    for _ in range(20):
+        time.sleep(random.uniform(0.2, 0.8))  # the fault's schedule: traffic between kills, not a wait
+        windows.append(kill_the_relay_between_confirm_and_mark(pipeline))
+    kills_took = time.monotonic() - started
+    load.stop.set()
+    sender.join(120)
+    pipeline.wait_for(len(load.accepted) * len(TASKS), ignore=(EVENTS_TAP,))
+    copies = Counter(d.message_id for d in broker.get(EVENTS_TAP, broker.queue_depth(EVENTS_TAP)))
+    broker.close()
+    in_window = {d for window in windows for d in window}
+    republished = {d: n for d, n in copies.items() if n > 1}
+    report = check("sigkill_relay_between_confirm_and_mark", load, pipeline.predictions(), {
+        "relay_kills": len(windows), "kills_took_s": round(kills_took, 1),
+        "events_confirmed_not_marked_at_the_kills": len(in_window), "events_republished": len(republished),
+        "extra_copies_on_the_events_exchange": sum(n - 1 for n in republished.values()),
+        "events_on_the_events_exchange": sum(copies.values()), "events_per_kill": [len(w) for w in windows]})
+    assert_clean(report)
+    assert set(load.accepted) <= set(copies), "an accepted event never reached the events exchange"
+    assert all(window for window in windows)
+    assert in_window <= set(republished), "an event in the window was not published again"
