@@ -77,10 +77,9 @@ def consume_until(broker, queue: str, handler, expected: int, options=None, time
 
     def wrapped(batch):
         seen.extend(batch)
-        out = handler(batch)
         if len(seen) >= expected:
-            stop.set()
-        return out
+            stop.set()  # the batch in hand is still settled (a handler that raises included)
+        return handler(batch)
 
     consumer = threading.Thread(target=broker.consume, args=(queue, wrapped, stop, options))
     consumer.start()

@@ -3,10 +3,18 @@
 
 import pytest
 
-from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
+from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, dead_letters, topology
 from shared.broker.memory import MemoryBroker, topic_matches
 from shared.errors import TransientError
-from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
+from shared.messages import (
+    EVENTS_EXCHANGE,
+    TASKS_EXCHANGE,
+    IssueSnapshot,
+    TaskMessage,
+    decode,
+    decode_each,
+    encode_batch,
+)
 from tests.builders import consume_until
 
 
@@ -87,3 +95,31 @@ def test_requeued_messages_hit_the_delivery_limit():
     assert b.queue_depth("events.dispatcher") == 0
     [dead] = b.get("dead", 1)
     assert dead.headers["x-wcml-reason"] == "delivery limit exceeded"
+
+
+def test_a_crashing_item_of_a_batch_body_is_dead_lettered_alone_and_requeued_alone():
+    """One body of 50 task messages: the handler crashes on any body holding item 17; the other 49 are
+    handled, item 17 is dead-lettered by itself, and requeued it fails once more and goes back."""
+    b = broker()
+    tasks = [TaskMessage(task="issuetype", delivery_id=f"d{i}", position=i, event="issues", action="opened",
+                         issue=IssueSnapshot("o/r", i, "", "t", "b", None)) for i in range(50)]
+    b.publish([Outgoing(TASKS_EXCHANGE, "issuetype", encode_batch(tasks))])
+    handled = []
+
+    def handler(batch):
+        items = [i.message for d in batch for i in decode_each(d.body, TaskMessage)]
+        if any(t.delivery_id == "d17" for t in items):
+            raise KeyError("boom")
+        handled.extend(t.delivery_id for t in items)
+        return []
+
+    consume_until(b, "tasks.issuetype", handler, 1)
+    assert sorted(handled) == sorted(f"d{i}" for i in range(50) if i != 17)
+    [dead] = b.get("dead", 10)
+    assert decode(dead.body, TaskMessage) == tasks[17] and "KeyError" in dead.headers["x-wcml-reason"]
+    b.settle([dead], requeue=True)
+    assert dead_letters.requeue(b, 10) == 1
+    consume_until(b, "tasks.issuetype", handler, 1)
+    [again] = b.get("dead", 10)
+    assert decode(again.body, TaskMessage) == tasks[17]
+    assert b.queue_depth("tasks.issuetype") == 0
