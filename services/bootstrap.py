@@ -107,8 +107,10 @@ def latest(a: Adapters) -> Service:
 
 def api(a: Adapters) -> Service:
     from services.store import service as store_service
+    from shared.known import Known
 
-    return store_service.api(a.migrated_engine, a.settings.api_keys, a.broker)
+    known = Known.read(a.settings.routes_file, a.settings.models_dir)
+    return store_service.api(a.migrated_engine, a.settings.api_keys, a.broker, known)
 
 
 def actions(a: Adapters, live: bool | None = None) -> Service:
@@ -196,11 +198,17 @@ def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:
     """``wcml replay``: the replay source, run here; it publishes into the broker the settings name
     (the embedded instance's queue file, when run in its folder)."""
     from services.ingest.commands import replay as run_replay
+    from services.store.comparison import stored_versions
+    from shared.known import Known
     from shared.routing import load_rules, tasks_of
 
     _shared_broker(a, "a replay")
     rules = load_rules(a.settings.routes_file)
     try:
+        if not resume:  # a new run names only known tasks and model versions, else none is recorded
+            known = Known(tuple(tasks_of(rules)), a.settings.models_dir)
+            known.check_replay(request["tasks"], request["model"],
+                               lambda task: stored_versions(a.migrated_engine, task))
         engine, stop = a.migrated_engine, stop_on_signals()
         topology.declare(a.broker, tasks_of(rules))  # it publishes task messages straight to them
         return run_replay(engine, a.broker, stop, resume=resume, quiet=quiet, rules=rules, **request)

@@ -35,18 +35,20 @@ def make(i: int, **changes) -> Prediction:
     return Prediction(**values)
 
 
-def api_app(engine, keys=KEYS, broker=None):
+def api_app(engine, keys=KEYS, broker=None, models_dir=None):
     """The query API as ``wcml api`` serves it; a replay it is asked for goes to ``broker`` (default: the
-    embedded mode's in-process broker, with the topology declared)."""
+    embedded mode's in-process broker, with the topology declared). It knows the packaged rules' tasks
+    and the bundles under ``models_dir`` (None: none readable, as in the API's Kubernetes pod)."""
     from services.store.api import create_app
     from services.store.service import control_messages_to
     from shared.broker import topology
     from shared.broker.memory import MemoryBroker
+    from shared.known import Known
 
     if broker is None:
         broker = MemoryBroker()
         topology.declare(broker)
-    return create_app(engine, keys, control_messages_to(broker))
+    return create_app(engine, keys, control_messages_to(broker), Known.read(None, models_dir))
 
 
 def store(engine, tmp_path, messages) -> None:

@@ -25,6 +25,7 @@ from services.ingest.event_log import EventLog, LogFilter
 from services.ingest.replay_runs import ReplayRun, ReplayRuns
 from shared.broker import Broker, Delivery, Outgoing, Rejection
 from shared.broker.topology import RESULTS_QUEUE, task_queue
+from shared.known import UnknownName, check
 from shared.messages import (
     EVENTS_EXCHANGE,
     EventEnvelope,
@@ -35,7 +36,7 @@ from shared.messages import (
     replace,
 )
 from shared.replays import FILTER_FIELDS, ReplayRequestError, check_filters, default_user, request_from
-from shared.routing import TASKS_PER_MESSAGE, NotAnIssueEvent, Rule, route, task_messages
+from shared.routing import TASKS_PER_MESSAGE, NotAnIssueEvent, Rule, route, task_messages, tasks_of
 from shared.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,12 @@ class Replayer:
         return self.record(request_from(body, requested_by=created_by or default_user()), "running")
 
     def record(self, request: ReplayRequest, state: str = "requested") -> ReplayRun:
+        """Record a run; with the rules at hand, one naming a task they do not route to is refused
+        (``UnknownName``) and nothing is recorded."""
         request = replace(request, filters=check_filters(request.filters))
+        if self.rules is not None:
+            for task in request.tasks:
+                check("task", task, tasks_of(self.rules))
         return self.runs.record(request, self.log.count(log_filter(request.filters)), state)
 
     def run(self, run_id: str, stop: threading.Event, *, rate: float | None = None,
@@ -203,7 +209,7 @@ class ReplaySource:
         for d in deliveries:
             try:
                 self.replayer.record(decode(d.body, ReplayRequest))
-            except (MessageError, ReplayRequestError) as exc:
+            except (MessageError, ReplayRequestError, UnknownName) as exc:
                 rejections.append(Rejection(d, str(exc)))
         self.arrived.set()
         return rejections

@@ -26,6 +26,7 @@ from shared import actions
 from shared.broker import PublishError
 from shared.database import ping
 from shared.http import app_for
+from shared.known import Known
 from shared.messages import ScoreRequest
 from shared.times import iso, utcnow
 
@@ -59,8 +60,10 @@ def _only(*names: str) -> None:
         raise FilterError(f"unknown parameter {unknown[0][:40]!r}; this route takes {known}")
 
 
-def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendRequest) -> Blueprint:
-    """``send_request`` hands a checked request upstream (a replay, an issue to score now) to the broker."""
+def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendRequest,
+                  known: Known) -> Blueprint:
+    """``send_request`` hands a checked request upstream (a replay, an issue to score now) to the broker;
+    a replay request may name only the tasks and model versions ``known`` lists (``shared.known``)."""
     keys = ApiKeys(api_keys)  # digests only from here on
     if not len(keys):
         log.warning("no API keys configured: every /api/ request will be refused")
@@ -128,7 +131,8 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendReq
     @bp.post("/api/v1/replays")
     def request_replay():
         _only()
-        run = queries.request_run(send_request, request.get_json(silent=True), requested_by="api")
+        run = queries.request_run(engine, send_request, request.get_json(silent=True), requested_by="api",
+                                  known=known)
         return jsonify(run), 202
 
     @bp.get("/api/v1/replays/<replay_id>")
@@ -143,7 +147,8 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendReq
     def comparison(replay_id: str):
         _only(*COMPARISON_PARAMS)
         params = {k: request.args.get(k, "") for k in COMPARISON_PARAMS}
-        queries.check_comparison(**params)  # a bad request is a 400 even for an unknown run
+        queries.check_comparison(**params)  # a bad request is a 400 even for an unknown run,
+        queries.check_stored(engine, **params)  # and so is a name that has no predictions
         run = _run(replay_id)
         if run is None:
             return _error(404, f"no replay run {replay_id[:80]!r}")
@@ -192,6 +197,6 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendReq
     return bp
 
 
-def create_app(engine: Engine, api_keys: Sequence[str], send_request: SendRequest) -> Flask:
+def create_app(engine: Engine, api_keys: Sequence[str], send_request: SendRequest, known: Known) -> Flask:
     """The API on its own: the blueprint plus /healthz and /metrics."""
-    return app_for("wcml-api", [api_blueprint(engine, api_keys, send_request)], lambda: ping(engine))
+    return app_for("wcml-api", [api_blueprint(engine, api_keys, send_request, known)], lambda: ping(engine))

@@ -107,8 +107,14 @@ def predictions(engine: Engine, values: Mapping[str, Any], *, latest: bool = Fal
 
 def compare(engine: Engine, run_id: str, *, task: str, model_a: str, model_b: str,
             truth: dict | None = None, as_json: bool = False, out: TextIO | None = None) -> int:
-    """Two model versions on the events of one replay; with ``truth``, accuracy, precision and recall."""
+    """Two model versions on the events of one replay; with ``truth``, accuracy, precision and recall.
+    A name the store has no predictions of stops it with one line listing those it has."""
     out = out or sys.stdout
+    try:
+        queries.check_comparison(task, model_a, model_b)
+        queries.check_stored(engine, task, model_a, model_b)
+    except FilterError as exc:
+        raise QueryError(str(exc)) from None
     report = queries.compare_models(engine, run_id, task=task, model_a=model_a, model_b=model_b, truth=truth)
     if as_json:
         print(json.dumps(report, indent=1), file=out)

@@ -3,7 +3,8 @@
 Predictions are paired on (delivery id, task): the same event scored by both models, which is
 what a replay with a new model produces beside the live row of the old one. With a replay id,
 the events are those that replay scored for the task (either model's row may be live or
-replayed); without one, every event both models scored.
+replayed); without one, every event both models scored. A comparison names a task and two versions
+that have predictions (``check_stored``), else it is a 400 listing those that have (``shared.known``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from services.store.filters import FilterError, check_name
 from services.store.tables import predictions as t
+from shared.known import unknown
 
 Truth = Mapping[Hashable, str]
 """Known labels keyed by delivery id or by (repo, issue number); a delivery id wins over its issue."""
@@ -43,6 +45,33 @@ def check_comparison(task: str, model_a: str, model_b: str) -> tuple[str, str, s
     if model_a == model_b:
         raise FilterError("model_a and model_b are the same model")
     return task, model_a, model_b
+
+
+def stored_tasks(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(t.c.task).distinct()).scalars())
+
+
+def stored_versions(engine: Engine, task: str) -> list[str]:
+    """The model versions that have predictions of ``task``."""
+    with engine.connect() as conn:
+        return sorted(conn.execute(sa.select(t.c.model_version).where(t.c.task == task).distinct()).scalars())
+
+
+def check_stored(engine: Engine, task: str, model_a: str, model_b: str) -> None:
+    """``FilterError`` naming the first of the task, model_a, model_b that has no predictions, with the
+    ones that have (looked up only then: the check itself is an indexed probe per name)."""
+    def some(*where) -> bool:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(t.c.id).where(*where).limit(1)).first() is not None
+
+    where = " (with predictions)"
+    if not some(t.c.task == task):
+        raise FilterError(str(unknown("task", task, stored_tasks(engine), where=where)))
+    for name, model in (("model_a", model_a), ("model_b", model_b)):
+        if not some(t.c.model_version == model, t.c.task == task):
+            raise FilterError(str(unknown(name, model, stored_versions(engine, task), of=f" for task {task}",
+                                          where=where)))
 
 
 def compare_models(engine: Engine, replay_id: str | None = None, *, task: str, model_a: str, model_b: str,

@@ -210,8 +210,12 @@ _SCHEMAS = {
             "to_position": {"type": "integer", "minimum": 1, "maximum": 2**62},
             "since": {"type": "string", "format": "date-time"},
             "until": {"type": "string", "format": "date-time"},
-            **{k: _SHORT_NAME for k in ("repo", "event", "action", "model_version", "created_by")},
-            "tasks": {"type": "array", "items": _SHORT_NAME}}},
+            **{k: _SHORT_NAME for k in ("repo", "event", "action", "created_by")},
+            "model_version": {**_SHORT_NAME, "description": "Score with this version instead of each task's "
+                              "default: one installed for every task replayed (where the API reads no bundle "
+                              "of a task, one with predictions of it)."},
+            "tasks": {"type": "array", "items": _SHORT_NAME,
+                      "description": "Tasks the routing rules route to (none: every routed task)."}}},
     "ReplayList": {"type": "object", "additionalProperties": False, "required": ["items"],
                    "properties": {"items": {"type": "array", "items": _ref("ReplayRun")}}},
     "TruthScores": {
@@ -264,6 +268,8 @@ _RESPONSES = {
 }
 _R = {code: {"$ref": f"#/components/responses/{name}"}
       for code, name in (("400", "BadRequest"), ("401", "Unauthorized"), ("404", "NotFound"))}
+_UNKNOWN_NAME = _json(_ERROR, "A parameter is not valid, or names a task or model version that is not known: "
+                      "the error names it and lists the known ones (at most 12); nothing was started.")
 _PUBLIC: list[dict[str, list]] = []
 
 
@@ -325,7 +331,7 @@ def _document() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(
                     "ReplayRequest")}}},
                 "responses": {"202": _json(_ref("ReplayRun"), "The queued run."),
-                              "400": _R["400"], "401": _R["401"]}}},
+                              "400": _UNKNOWN_NAME, "401": _R["401"]}}},
             "/api/v1/replays/{replay_id}": {"get": {
                 "operationId": "replayRun", "summary": "One replay run and its progress",
                 "parameters": [_REPLAY_ID],
@@ -338,11 +344,11 @@ def _document() -> dict[str, Any]:
                     {"name": name, "in": "query", "required": True, "schema": _NAME, "description": text,
                      "example": example}
                     for name, text, example in (
-                        ("task", "Task name.", "needsdiagnosis"),
-                        ("model_a", "One model version, e.g. the live one.", "m1"),
-                        ("model_b", "Another model version, e.g. the replay's.", "m2")))],
+                        ("task", "Task name, one with stored predictions.", "needsdiagnosis"),
+                        ("model_a", "A model version with predictions of the task, e.g. the live one.", "m1"),
+                        ("model_b", "Another, e.g. the replay's.", "m2")))],
                 "responses": {"200": _json(_ref("Comparison"), "Counts, agreement and label distributions."),
-                              "400": _R["400"], "401": _R["401"], "404": _R["404"]}}},
+                              "400": _UNKNOWN_NAME, "401": _R["401"], "404": _R["404"]}}},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": _PUBLIC,
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0 document.")}}},

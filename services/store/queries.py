@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.store.comparison import check_comparison, compare_models
+from services.store.comparison import check_comparison, check_stored, compare_models
 from services.store.filters import (
     ANY_REPLAY,
     LIVE,
@@ -31,8 +31,9 @@ from services.store.tables import LIVE_RECORD
 from services.store.tables import predictions as t
 from shared.times import iso
 
-__all__ = ["FilterError", "Filters", "Page", "check_comparison", "compare_models", "get_run", "label_counts",
-           "latest_for_issue", "list_predictions", "list_runs", "model_versions", "request_run"]
+__all__ = ["FilterError", "Filters", "Page", "check_comparison", "check_stored", "compare_models", "get_run",
+           "label_counts", "latest_for_issue", "list_predictions", "list_runs", "model_versions",
+           "request_run"]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Replay runs as the API and the dashboard show them: the replay source's record plus progress.
 
 The replay source (ingest) alone writes ``replay_runs``; the store reads it. A new run is asked
-for with a ``ReplayRequest`` message, which ``request_run`` checks and hands to the broker.
+for with a ``ReplayRequest`` message, which ``request_run`` checks (its fields, and that it names
+only known tasks and model versions: ``shared.known``) and hands to the broker.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services.store.comparison import stored_versions
 from services.store.filters import FilterError, parse_limit
+from shared.known import Known, UnknownName
 from shared.messages import ReplayRequest, ScoreRequest
 from shared.replays import ReplayRequestError, replay_runs, request_from
 from shared.times import iso, parse_time
@@ -55,11 +58,14 @@ def get_run(engine: Engine, replay_id: str) -> dict[str, Any] | None:
     return run_record(row) if row is not None else None
 
 
-def request_run(send: SendRequest, body: Any, requested_by: str) -> dict[str, Any]:
-    """Ask the replay source for a run; the answer is the run as it stands until the source takes it."""
+def request_run(engine: Engine, send: SendRequest, body: Any, requested_by: str,
+                known: Known) -> dict[str, Any]:
+    """Ask the replay source for a run; the answer is the run as it stands until the source takes it.
+    A request that cannot run, or names what is not ``known``, is a ``FilterError`` and sends nothing."""
     try:
         request = request_from(body, requested_by=requested_by)
-    except ReplayRequestError as exc:
+        known.check_replay(request.tasks, request.model_version, lambda task: stored_versions(engine, task))
+    except (ReplayRequestError, UnknownName) as exc:
         raise FilterError(str(exc)) from None
     send(request)
     return run_record(SimpleNamespace(  # the run as a replay_runs row will hold it

@@ -13,6 +13,7 @@ from services.store.writer import PredictionWriter
 from shared.blobs import BlobStore
 from shared.broker import Broker, ConsumeOptions, Outgoing, topology
 from shared.database import ping
+from shared.known import Known
 from shared.messages import CONTROL_EXCHANGE, CONTROL_KEYS, ReplayRequest, ScoreRequest, encode
 from shared.service import Consumer, Service
 
@@ -39,10 +40,12 @@ def latest(engine: sa.Engine, blobs: BlobStore) -> Service:
     return Service("latest", loops=(("latest-documents", LatestDocuments(engine, blobs).run),))
 
 
-def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker) -> Service:
-    """The query API and dashboard; a replay asked for there is a message to the replay source."""
+def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known) -> Service:
+    """The query API and dashboard; a replay asked for there (naming only what is ``known``) is a
+    message to the replay source."""
     send = control_messages_to(broker)
-    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send), ping=lambda: ping(engine))
+    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send, known),
+                   ping=lambda: ping(engine))
 
 
 def control_messages_to(broker: Broker) -> SendRequest:

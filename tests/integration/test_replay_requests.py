@@ -1,6 +1,10 @@
-"""A replay asked for over the query API is a message to the replay source, which records and runs it."""
+"""A replay asked for over the query API is a message to the replay source, which records and runs it;
+one naming an unknown task or model version is refused (400, the known ones listed) and starts nothing."""
 
 import threading
+
+import pytest
+import sqlalchemy as sa
 
 from services.ingest.event_log import EventLog
 from services.ingest.replay import Replayer, ReplaySource
@@ -8,9 +12,14 @@ from services.ingest.replay_runs import ReplayRuns
 from services.ingest.webhook import WebhookDelivery
 from services.store.api import create_app
 from services.store.service import control_messages_to
-from shared.broker import topology
+from shared.broker import dead_letters, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
+from shared.known import Known
+from shared.messages import ReplayRequest
+from shared.replays import replay_runs
+from shared.routing import load_rules
+from tests.builders import make, store
 from tests.waiting import eventually
 
 KEY = "replay-key"
@@ -23,7 +32,7 @@ def test_api_asks_the_replay_source_which_runs_the_replay_and_reports(pg_url, am
         log.append(WebhookDelivery(f"d{i}", None, "issues", "opened", "a/b", i + 1, "s", '{"issue": {}}'))
     broker = RabbitBroker(amqp_url)
     topology.declare(broker, ["issuetype"])
-    client = create_app(engine, [KEY], control_messages_to(broker)).test_client()
+    client = create_app(engine, [KEY], control_messages_to(broker), Known.read(None, None)).test_client()
     auth = {"Authorization": f"Bearer {KEY}"}
 
     bad = client.post("/api/v1/replays", json={"from_position": "one"}, headers=auth)
@@ -54,5 +63,135 @@ def test_api_asks_the_replay_source_which_runs_the_replay_and_reports(pg_url, am
     assert broker.queue_depth("events.dispatcher") == 20
     assert replayer.run_requested(threading.Event()) == 0  # nothing left queued
     assert broker.queue_depth(topology.REPLAYS_QUEUE.name) == 0  # the request was acknowledged
+    broker.close()
+    engine.dispose()
+
+
+def install(models, task: str, *versions: str) -> None:
+    """Version directories as a bundle is installed: what makes one installed is its manifest."""
+    for version in versions:
+        (models / task / version).mkdir(parents=True)
+        (models / task / version / "manifest.json").write_text("{}")
+
+
+def runs(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(replay_runs)).scalar_one()
+
+
+@pytest.fixture
+def asked(pg_url, amqp_url, tmp_path):
+    """The API over a database with issuetype predictions of it-1 and it-2, and needsdiagnosis bundles
+    v1 and v2 installed where it reads them (none of issuetype)."""
+    engine = create_engine(pg_url)
+    store(engine, tmp_path, [make(i, task="issuetype", model_version=f"it-{1 + i % 2}") for i in range(4)])
+    models = tmp_path / "models"
+    install(models, "needsdiagnosis", "v1", "v2")
+    (models / "needsdiagnosis" / ".tmp-v3-x").mkdir()  # a bundle being written: not installed yet
+    (models / "needsdiagnosis" / "v4").mkdir()  # no manifest: not a bundle
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker, ["issuetype", "needsdiagnosis"])
+    client = create_app(engine, [KEY], control_messages_to(broker), Known.read(None, models)).test_client()
+    yield client, engine, broker, models
+    broker.close()
+    engine.dispose()
+
+
+INSTALLED = "known (installed in {models}/needsdiagnosis): v1, v2"
+STORED = "known (with predictions; no bundle of issuetype readable here): it-1, it-2"
+
+
+@pytest.mark.parametrize("body, error", [
+    ({"tasks": ["nope"]}, "unknown task 'nope'; known: issuetype, needsdiagnosis"),
+    ({"tasks": ["needsdiagnosis", "nope"], "model_version": "v1"},
+     "unknown task 'nope'; known: issuetype, needsdiagnosis"),
+    ({"tasks": ["needsdiagnosis"], "model_version": "v9"},
+     f"unknown model version 'v9' for task needsdiagnosis; {INSTALLED}"),
+    ({"tasks": ["needsdiagnosis"], "model_version": "v4"},
+     f"unknown model version 'v4' for task needsdiagnosis; {INSTALLED}"),
+    ({"tasks": ["issuetype"], "model_version": "v1"},  # no issuetype bundle here: its stored versions
+     f"unknown model version 'v1' for task issuetype; {STORED}"),
+    ({"model_version": "v1"},  # every routed task: v1 is needsdiagnosis' only
+     f"unknown model version 'v1' for task issuetype; {STORED}"),
+])
+def test_a_replay_naming_an_unknown_task_or_model_is_refused_listing_the_known(asked, body, error):
+    client, engine, broker, models = asked
+    answer = client.post("/api/v1/replays", json=body, headers={"Authorization": f"Bearer {KEY}"})
+    assert (answer.status_code, answer.json) == (400, {"error": error.format(models=models)})
+    assert broker.queue_depth(topology.REPLAYS_QUEUE.name) == 0  # nothing asked of the replay source
+    assert runs(engine) == 0
+
+
+def test_a_replay_naming_known_ones_is_asked_for(asked):
+    client, engine, broker, _ = asked
+    auth = {"Authorization": f"Bearer {KEY}"}
+    for body in ({"tasks": ["needsdiagnosis"], "model_version": "v2"}, {"tasks": ["issuetype"]},
+                 {"tasks": ["issuetype"], "model_version": "it-1"}):
+        answer = client.post("/api/v1/replays", json=body, headers=auth)
+        assert answer.status_code == 202, answer.json
+    assert broker.queue_depth(topology.REPLAYS_QUEUE.name) == 3
+
+
+def test_the_list_of_known_ones_is_bounded(asked):
+    client, _, _, models = asked
+    install(models, "needsdiagnosis", *(f"v{n:02d}" for n in range(30)))
+    answer = client.post("/api/v1/replays", json={"tasks": ["needsdiagnosis"], "model_version": "x" * 255},
+                         headers={"Authorization": f"Bearer {KEY}"})
+    error = answer.json["error"]
+    listed = "v00, v01, v02, v03, v04, v05, v06, v07, v08, v09, v1, v10 and 20 more"  # sorted, 12 of 32
+    assert answer.status_code == 400 and error.endswith(listed)
+    assert f"'{'x' * 64}'" in error and len(error) < 400 + len(str(models)) and "\n" not in error
+
+
+def test_the_replay_source_refuses_a_request_naming_a_task_its_rules_do_not_route(pg_url, amqp_url):
+    """A request that did not come through the API's check (an older API, a hand-sent message)."""
+    engine = create_engine(pg_url)
+    broker = RabbitBroker(amqp_url)
+    topology.declare(broker, ["issuetype", "needsdiagnosis"])
+    send = control_messages_to(broker)
+    send(ReplayRequest(run_id="r-nope", filters={}, tasks=["nope"], model_version=None, created_by="x",
+                       requested_at="2026-01-01T00:00:00+00:00"))
+    replayer = Replayer(EventLog(engine), broker, ReplayRuns(engine), rules=load_rules())
+    source, stop = ReplaySource(replayer), threading.Event()
+    queue = topology.REPLAYS_QUEUE.name
+    consumer = threading.Thread(target=broker.consume, args=(queue, source.handle, stop))
+    consumer.start()
+    try:
+        eventually(lambda: broker.queue_depth(topology.DEAD_QUEUE.name) == 1, timeout=30,
+                   message="the request dead-lettered")
+    finally:
+        stop.set()
+        consumer.join(10)
+    [dead] = dead_letters.listing(broker, 10)
+    assert dead["reason"] == "unknown task 'nope'; known: issuetype, needsdiagnosis"
+    assert runs(engine) == 0 and replayer.run_requested(threading.Event()) == 0
+    broker.close()
+    engine.dispose()
+
+
+def test_wcml_replay_naming_an_unknown_task_or_model_stops_with_one_line(pg_url, amqp_url, tmp_path,
+                                                                          monkeypatch, capsys):
+    from services import cli
+
+    engine, broker = create_engine(pg_url), RabbitBroker(amqp_url)
+    topology.declare(broker, ["issuetype", "needsdiagnosis"])  # as the running pipeline has
+    install(tmp_path, "needsdiagnosis", "v1")
+    for name, value in (("BROKER_URL", amqp_url), ("DATABASE_URL", pg_url), ("MODELS_DIR", str(tmp_path))):
+        monkeypatch.setenv(f"WCML_{name}", value)
+    monkeypatch.setattr(cli.wcml_log, "setup", lambda *_: None)
+    for args, error in (
+        (["--task", "nope"], "unknown task 'nope'; known: issuetype, needsdiagnosis"),
+        (["--task", "needsdiagnosis", "--model", "v9"],
+         f"unknown model version 'v9' for task needsdiagnosis; known (installed in {tmp_path}/"
+         "needsdiagnosis): v1"),
+        (["--model", "v1"],  # every routed task; no issuetype bundle here and none of its predictions stored
+         "unknown model version 'v1' for task issuetype; known (with predictions; no bundle of issuetype "
+         "readable here): none"),
+    ):
+        assert cli.main(["replay", "--quiet", *args]) == 2
+        out = capsys.readouterr()
+        assert (out.out, out.err) == ("", f"wcml replay: {error}\n")
+    assert runs(engine) == 0
+    assert all(broker.queue_depth(f"tasks.{t}") == 0 for t in ("issuetype", "needsdiagnosis"))
     broker.close()
     engine.dispose()

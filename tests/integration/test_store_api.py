@@ -15,6 +15,7 @@ from services.store import queries
 from services.store.api import api_blueprint
 from services.store.filters import Filters
 from shared.database import create_engine
+from shared.known import Known
 from tests.builders import AUTH, KEYS, api_app, make, store
 
 
@@ -365,7 +366,7 @@ def test_blueprint_mounts_beside_other_routes(engine):
 
     app = Flask("combined")
     unused = lambda _: pytest.fail("no replay is asked for")  # noqa: E731
-    app.register_blueprint(api_blueprint(engine, KEYS, send_request=unused))
+    app.register_blueprint(api_blueprint(engine, KEYS, send_request=unused, known=Known(("needsdiagnosis",))))
 
     @app.post("/webhooks/github")
     def webhook():

@@ -127,10 +127,36 @@ def test_comparison_route(client, engine, scored):
     ("/api/v1/replays?limit=0", 400, "limit"),
     ("/api/v1/replays?state=done", 400, "state"),
     ("/api/v1/replays/r1?x=1", 400, "x"),
-    ("/api/v1/replays/r7/comparison?task=t&model_a=m1&model_b=m2", 404, "r7"),
+    ("/api/v1/replays/r7/comparison?task=needsdiagnosis&model_a=m1&model_b=m2", 404, "r7"),
+    ("/api/v1/replays/r7/comparison?task=t&model_a=m1&model_b=m2", 400, "unknown task"),
 ])
-def test_comparison_and_replay_errors(client, engine, url, status, word):
+def test_comparison_and_replay_errors(client, engine, scored, url, status, word):
     add_run(engine, "r1")
     answer = client.get(url, headers=AUTH)
     assert answer.status_code == status and word in answer.json["error"]
     assert client.get(url).status_code == 401
+
+
+@pytest.mark.parametrize("query, error", [
+    ("task=nope&model_a=m1&model_b=m2",
+     "unknown task 'nope'; known (with predictions): issuetype, needsdiagnosis"),
+    ("task=needsdiagnosis&model_a=m9&model_b=m2",
+     "unknown model_a 'm9' for task needsdiagnosis; known (with predictions): m1, m2"),
+    ("task=needsdiagnosis&model_a=m1&model_b=m9",
+     "unknown model_b 'm9' for task needsdiagnosis; known (with predictions): m1, m2"),
+    ("task=issuetype&model_a=m1&model_b=m2",  # m1 has predictions, but none of issuetype
+     "unknown model_a 'm1' for task issuetype; known (with predictions): m2"),
+])
+def test_a_comparison_names_only_what_has_predictions(client, engine, scored, query, error):
+    add_run(engine, "r1")
+    answer = client.get(f"/api/v1/replays/r1/comparison?{query}", headers=AUTH)
+    assert (answer.status_code, answer.json) == (400, {"error": error})
+
+
+def test_wcml_compare_names_the_unknown_and_the_known(engine, scored, capsys):
+    from services.store import commands
+    from shared.errors import UserError
+
+    with pytest.raises(UserError, match="^unknown model_b 'm9' for task needsdiagnosis; known .*: m1, m2$"):
+        commands.compare(engine, "r1", task=ND, model_a="m1", model_b="m9")
+    assert capsys.readouterr().out == ""

@@ -37,12 +37,13 @@ from services.predictor.hashing import accelerate
 from services.predictor.routing import RepoRouter, model_inputs
 from services.predictor.tasks import Task, get_task
 from shared.errors import UserError
+from shared.known import MANIFEST, installed_versions
 from shared.messages import IssueSnapshot
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.skops"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = MANIFEST  # what makes a version directory an installed bundle (shared.known)
 VERSION_FORMAT = "%Y%m%dT%H%M%SZ"  # UTC; sorts lexicographically in time order
 
 # Types skops does not trust by itself that our pipelines contain (sklearn estimators it trusts).
@@ -224,13 +225,10 @@ def write_bundle(models_dir: Path, task: Task, pipeline: Any, *, data_fingerprin
 
 
 def list_versions(models_dir: Path, task_name: str) -> list[str]:
-    """Installed versions of a task, oldest first; temp dirs and dirs without a manifest are ignored."""
+    """Installed versions of a task, oldest first; temp dirs and dirs without a manifest are ignored
+    (``shared.known.installed_versions``, which the API reads too)."""
     _check_name("task", task_name)
-    task_dir = Path(models_dir) / task_name
-    if not task_dir.is_dir():
-        return []
-    return sorted(p.name for p in task_dir.iterdir()
-                  if _SAFE_NAME.match(p.name) and (p / MANIFEST_FILE).is_file())
+    return installed_versions(models_dir, task_name)
 
 
 def _read_manifest(path: Path, where: str) -> dict[str, Any]:
