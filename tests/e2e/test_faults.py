@@ -19,30 +19,11 @@ from shared.broker import Outgoing, topology
 from shared.broker.port import Queue
 from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE
-from tests.faults import TASKS, FaultPipeline, check
+from tests.faults import TASKS, check
 from tests.harness import RabbitControl
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def pipeline(request, amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
-    """The distributed pipeline, running; an indirect parameter gives ``start_all``'s options."""
-    env = {"WCML_BROKER_URL": amqp_url, "WCML_DATABASE_URL": pg_url, "WCML_BLOB_URL": s3_url,
-           "WCML_MODELS_DIR": str(tmp_path / "models"), **s3_endpoint.env}
-    p = FaultPipeline(env, tmp_path, pg_url)
-    try:
-        p.start_all(**getattr(request, "param", {}))
-        yield p
-    except BaseException:
-        print(p.diagnostics())
-        raise
-    finally:
-        codes = p.close()
-    if any(codes.values()):
-        print(codes, p.diagnostics())
-    assert not any(codes.values()), codes
 
 
 def assert_clean(report: dict) -> None:

@@ -31,7 +31,7 @@ from shared.broker import topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.routing import load_rules, route
 from tests import hostile
-from tests.faults import RESULTS, SECRET, FaultPipeline
+from tests.faults import RESULTS, SECRET
 from tests.harness import free_port
 from tests.processes import wait_http
 from tests.waiting import eventually, settled
@@ -136,22 +136,6 @@ def test_embedded_mode_isolates_every_hostile_delivery(tmp_path):
 
 
 # -- the distributed mode ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pipeline(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
-    env = {"WCML_BROKER_URL": amqp_url, "WCML_DATABASE_URL": pg_url, "WCML_BLOB_URL": s3_url,
-           "WCML_MODELS_DIR": str(tmp_path / "models"), **s3_endpoint.env}
-    p = FaultPipeline(env, tmp_path, pg_url)
-    try:
-        p.start_all()
-        yield p
-    except BaseException:
-        print(p.diagnostics())
-        raise
-    finally:
-        codes = p.close()
-    assert not any(codes.values()), codes
 
 
 def test_distributed_mode_isolates_every_hostile_delivery(pipeline, amqp_url, pg_url, s3_url):
