@@ -115,15 +115,22 @@ class ImportState:
 
     def advance(self, repo: str, since: str, next_url: str | None, *, pages: int, issues: int,
                 events: int) -> None:
-        """Record that everything before ``next_url`` is in the log (None: the run is done)."""
+        """Record that everything before ``next_url`` is in the log (None: every page is; what is
+        left is to ask again for the issues skipped before the run began, then ``finish``)."""
+        with self.engine.begin() as conn:
+            conn.execute(github_imports.update().where(
+                github_imports.c.repo == repo, github_imports.c.since == since).values(
+                next_url=next_url, updated_at=utcnow(),
+                pages=github_imports.c.pages + pages, issues=github_imports.c.issues + issues,
+                events=github_imports.c.events + events))
+
+    def finish(self, repo: str, since: str, *, events: int) -> None:
+        """The run is done: every page and every earlier skipped issue was asked for."""
         now = utcnow()
         with self.engine.begin() as conn:
             conn.execute(github_imports.update().where(
                 github_imports.c.repo == repo, github_imports.c.since == since).values(
-                next_url=next_url, updated_at=now, state="running" if next_url else "done",
-                finished_at=None if next_url else now,
-                pages=github_imports.c.pages + pages, issues=github_imports.c.issues + issues,
-                events=github_imports.c.events + events))
+                state="done", updated_at=now, finished_at=now, events=github_imports.c.events + events))
 
     def validators(self, url: str) -> Validators | None:
         with self.engine.connect() as conn:
