@@ -169,3 +169,26 @@ def test_an_issue_imported_by_number_is_no_longer_skipped(engine):
             now = Importer(EventLog(engine), c, ImportState(engine)).run_issues(REPO, [12])
     assert now.recovered == [12] and ImportState(engine).skips(REPO) == []
     assert [e for e in logged(engine) if e[0] == 12] == [e for e in repo.expected_deliveries() if e[0] == 12]
+
+
+def test_the_command_line_says_it_in_its_exit_status(tmp_path, monkeypatch, capsys):
+    """`wcml github import OWNER/REPO --json`, as a script runs it: 3, then 0 once GitHub serves all."""
+    from services import cli
+
+    repo = SyntheticRepo(issues=30)
+    repo.transfer(12)
+    for name, value in (("WCML_DATABASE_URL", f"sqlite:///{tmp_path}/wcml.db"), ("GITHUB_TOKEN", TOKEN)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cli.wcml_log, "setup", lambda *_: None)
+    with FakeGitHub() as gh:
+        gh.add_repo(repo)
+        monkeypatch.setenv("GITHUB_API_URL", gh.url)
+        assert cli.main(["github", "import", REPO, "--json", "--quiet"]) == 3
+        said = json.loads(capsys.readouterr().out)
+        assert said["skipped"][0] | {"first_at": None, "tried_at": None} == {
+            "number": 12, "status": 404, "message": "Not Found", "attempts": 1, "first_at": None,
+            "tried_at": None}
+        repo.readable(12)
+        assert cli.main(["github", "import", REPO, "--json", "--quiet"]) == 0
+        said = json.loads(capsys.readouterr().out)
+    assert (said["outcome"], said["recovered"], said["skipped"]) == ("complete", [12], [])
