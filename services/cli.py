@@ -86,7 +86,8 @@ def operate(args) -> int:
         return bootstrap.github_redeliver(a, args.repo, args.hook, app=args.app, watch=args.watch)
     if args.command == "github":
         return bootstrap.github_import(a, args.repo, since=args.since, issues=args.max_issues,
-                                       resume=args.resume, numbers=args.issue, quiet=args.quiet)
+                                       resume=args.resume, numbers=args.issue, quiet=args.quiet,
+                                       as_json=args.json)
     return bootstrap.dataset_build(a, args.task, args.out, repo=args.repo, export=args.export,
                                    quiet=args.quiet)
 

@@ -44,7 +44,8 @@ DEFAULT_BASE_URL = "https://api.github.com"
 PER_PAGE = 100
 RESET_MARGIN = 1.0  # seconds past X-RateLimit-Reset: GitHub's clock and ours differ a little
 MAX_RATE_LIMIT_WAITS = 20  # for one request; each wait lasts until GitHub said the budget is back
-MAX_SERVER_RETRIES = 3
+MAX_SERVER_RETRIES = 3  # a 5xx is asked again after SERVER_BACKOFF x 1, 4, 9 s, then refused
+SERVER_BACKOFF = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,10 @@ class Validators:
 class GitHubError(UserError):
     """GitHub refused or could not be reached: one line, said as is (exit status 2)."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None):
         super().__init__(message)
         self.status = status  # GitHub's HTTP status, when it answered
+        self.reason = reason  # GitHub's own ``message`` (else the status's phrase), when it answered
 
 
 class GitHubUnreachable(GitHubError, TransientError):
@@ -126,10 +128,13 @@ class GitHubClient:
 
     def __init__(self, token: str | None, *, base_url: str = DEFAULT_BASE_URL,
                  on_wait: Callable[[str], None] | None = None, timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep, app: tuple[str, str] | None = None):
+                 sleep: Callable[[float], None] = time.sleep, app: tuple[str, str] | None = None,
+                 server_backoff: float = SERVER_BACKOFF):
         """``app``: (App id, private key PEM): authenticate as the GitHub App itself (a JWT githubkit
-        signs and renews), which its own webhook's deliveries need; ``token`` is then unused."""
+        signs and renews), which its own webhook's deliveries need; ``token`` is then unused.
+        ``server_backoff``: the first wait before asking again after a 5xx (then 4x, 9x)."""
         self.base_url = base_url.rstrip("/")
+        self.server_backoff = server_backoff
         self.budget = Budget()
         self.counters = Counters()
         self._on_wait = on_wait or (lambda line: None)
@@ -291,8 +296,9 @@ class GitHubClient:
             return RetryOption(True, timedelta(seconds=seconds))
         if (isinstance(exc, RequestFailed) and exc.response.status_code >= 500
                 and count < MAX_SERVER_RETRIES):
-            seconds = float((count + 1) ** 2)
-            self._on_wait(f"GitHub answered {exc.response.status_code}: retrying in {seconds:.0f} s")
+            seconds = self.server_backoff * (count + 1) ** 2
+            self._on_wait(f"GitHub answered {exc.response.status_code}: retrying in {seconds:.0f} s "
+                          f"({count + 1} of {MAX_SERVER_RETRIES})")
             self.counters.waits.append(seconds)
             return RetryOption(True, timedelta(seconds=seconds))
         return RetryOption(False)
@@ -310,6 +316,7 @@ def _refusal(exc: RequestFailed, what: str, need: str = "read") -> GitHubError:
     except Exception:  # noqa: BLE001 - a body that is not JSON says nothing more
         message = ""
     said = f" ({status}{': ' + message if message else ''})"
+    reason = " ".join(str(message or exc.response.raw_response.reason_phrase or "").split())[:300]
     if isinstance(exc, RateLimitExceeded):
         line = f"GitHub's rate limit is still used up after {MAX_RATE_LIMIT_WAITS} waits{said}"
     elif status == 401:
@@ -320,10 +327,10 @@ def _refusal(exc: RequestFailed, what: str, need: str = "read") -> GitHubError:
     elif status == 404:
         line = f"{what} was not found on GitHub{said}: check the name, or give a token that can see it"
     elif status >= 500:
-        return GitHubUnreachable(f"GitHub failed on {what}{said}", status)
+        return GitHubUnreachable(f"GitHub failed on {what}{said}", status, reason)
     else:
         line = f"GitHub refused the request for {what}{said}"
-    return GitHubError(line, status)
+    return GitHubError(line, status, reason)
 
 
 def _cause(exc: RequestError) -> str:

@@ -5,8 +5,9 @@ into .cache/; ``Link`` URLs rewritten to this server) and (b) synthetic reposito
 shapes (``SyntheticRepo``: thousands of issues, their events, pull requests among them), with what
 GitHub's REST API does around them: ``Link`` pagination, ``ETag`` and 304 answers that cost no
 rate limit, a primary rate limit (``X-RateLimit-*``; 403 with ``remaining 0`` when spent), secondary
-limits (429/403 with ``Retry-After``), 401 on a wrong token, and injected failures (a connection
-dropped without an answer: an interrupted import).
+limits (429/403 with ``Retry-After``), 401 on a wrong token, issues GitHub will not serve (deleted:
+410, transferred: 404, 451, a lasting 5xx) and injected failures (a connection dropped without an
+answer: an interrupted import).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class SyntheticRepo:
         self.rng = random.Random(seed)
         self.next_event_id = 1_000_000_000
         self.issues: dict[int, SyntheticIssue] = {}
+        self.refused: dict[int, tuple[int, str, int]] = {}  # number -> (status, message, from page)
         self.lock = threading.Lock()
         number = 0
         made = 0
@@ -179,6 +181,28 @@ class SyntheticRepo:
             issue.updated = at
             return event
 
+    # issues GitHub will not serve, though the list of issues still has them
+    def refuse(self, number: int, status: int, message: str, *, from_page: int = 1) -> None:
+        """Answer ``status`` with GitHub's ``message`` for the issue's events from page ``from_page``
+        on (and for the issue itself when that is the first page); ``readable`` lifts it."""
+        self.refused[number] = (status, message, from_page)
+
+    def delete(self, number: int) -> None:
+        self.refuse(number, 410, "This issue was deleted")
+
+    def transfer(self, number: int) -> None:
+        self.refuse(number, 404, "Not Found")
+
+    def readable(self, number: int) -> None:
+        self.refused.pop(number, None)
+
+    def refusal(self, number: int, page: int | None) -> tuple[int, str] | None:
+        """GitHub's answer for the issue (``page`` None) or a page of its events, if it refuses."""
+        status, message, from_page = self.refused.get(number, (0, "", 0))
+        if not status or (page or 1) < from_page or (page is None and from_page > 1):
+            return None
+        return status, message
+
     # the REST shapes
     def repository(self) -> dict[str, Any]:
         return {"id": self.id, "node_id": "R_web_bugs", "name": self.name, "full_name": self.full_name,
@@ -225,12 +249,13 @@ class SyntheticRepo:
             return chosen
 
     def expected_deliveries(self) -> list[tuple[int, str]]:
-        """(issue number, GitHub event id or ``opened``) for every event the import must log."""
+        """(issue number, GitHub event id or ``opened``) for every event the import must log: pull
+        requests and issues GitHub refuses left out."""
         from services.ingest.github.history import ACTIONS
 
         out = []
         for issue in sorted(self.issues.values(), key=lambda i: i.created):
-            if issue.pull_request:
+            if issue.pull_request or issue.number in self.refused:
                 continue
             out.append((issue.number, "opened"))
             out.extend((issue.number, str(e["id"])) for e in issue.events if e["event"] in ACTIONS)
@@ -497,6 +522,11 @@ class FakeGitHub:
         rest = parts[3:]
         if not rest:
             return self._json(200, repo.repository(), counted=True)
+        if len(rest) in (2, 3) and rest[0] == "issues" and rest[1].isdigit() and rest[2:] in ([], ["events"]):
+            refused = repo.refusal(int(rest[1]), int(query.get("page", 1)) if rest[2:] else None)
+            if refused is not None:
+                body = {"message": refused[1], "documentation_url": "https://docs.github.com/rest"}
+                return self._json(refused[0], body, counted=True)
         if len(rest) == 2 and rest[0] == "issues" and rest[1].isdigit() and int(rest[1]) in repo.issues:
             return self._json(200, repo.issue_json(repo.issues[int(rest[1])]), counted=True)
         if len(rest) == 3 and rest[0] == "hooks" and rest[2] == "deliveries" \

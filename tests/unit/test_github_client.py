@@ -135,3 +135,31 @@ def test_labels_are_added_as_in_githubs_recorded_exchange(gh):
     assert gh.writes == [("POST", "/repos/octokit-fixture-org/add-labels-to-issue/issues/1/labels",
                           {"labels": ["Foo", "bAr", "baZ"]})]
     assert gh.statuses("/labels") == [200]
+
+
+@pytest.mark.parametrize("status, message", [(410, "This issue was deleted"), (404, "Not Found"),
+                                             (451, "Unavailable For Legal Reasons")])
+def test_a_refusal_keeps_githubs_status_and_message(gh, status, message):
+    gh.add_repo(SyntheticRepo(issues=3))
+    gh.answer("/repos/webcompat/web-bugs/issues/2/events", status, {"message": message})
+    with client(gh) as c, pytest.raises(GitHubError) as caught:
+        c.page(c.events_url("webcompat/web-bugs", 2), what="webcompat/web-bugs#2")
+    assert (caught.value.status, caught.value.reason) == (status, message)
+    assert gh.statuses() == [status]  # asked once: a refusal is not retried
+
+
+def test_a_5xx_is_asked_again_a_bounded_number_of_times_with_backoff(gh):
+    from shared.github import MAX_SERVER_RETRIES
+
+    gh.add_repo(SyntheticRepo(issues=3))
+    gh.answer("/repos/webcompat/web-bugs/issues/2/events", 502, None)  # no body: the status's phrase
+    said: list[str] = []
+    with GitHubClient(TOKEN, base_url=gh.url, on_wait=said.append, server_backoff=0.05) as c:
+        with pytest.raises(GitHubError) as caught:
+            c.page(c.events_url("webcompat/web-bugs", 2), what="webcompat/web-bugs#2")
+    assert (caught.value.status, caught.value.reason) == (502, "Bad Gateway")
+    assert gh.statuses() == [502] * (1 + MAX_SERVER_RETRIES)
+    assert c.counters.waits == pytest.approx([0.05, 0.2, 0.45])
+    assert said[0] == f"GitHub answered 502: retrying in 0 s (1 of {MAX_SERVER_RETRIES})"
+    times = [t for t, _, _ in gh.log]
+    assert times[-1] - times[0] >= 0.05 + 0.2 + 0.45 - 0.01

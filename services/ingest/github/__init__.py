@@ -1,2 +1,3 @@
 """GitHub history import: the REST API's issues and issue events appended to the event log as
-``issues`` deliveries marked ``import`` (client.py, history.py, state.py, importer.py, commands.py)."""
+``issues`` deliveries marked ``import`` (history.py, state.py, importer.py, report.py, commands.py,
+over the REST client in shared/github.py)."""

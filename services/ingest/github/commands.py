@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from tqdm import tqdm
@@ -16,14 +17,16 @@ from shared.times import TimeFormatError, parse_time
 
 def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
                    since: str | None = None, issues: int | None = None, resume: bool = False,
-                   numbers: list[int] | None = None, quiet: bool = False) -> int:
+                   numbers: list[int] | None = None, quiet: bool = False, as_json: bool = False) -> int:
     """Import every issue of ``repo`` (open and closed, pull requests left out) and its events.
 
     ``since``: only issues updated at or after this time (ISO 8601); ``issues``: stop after this many
     issues (the run can be continued with ``resume``); ``resume``: continue the last unfinished run
     from its page instead of starting again at the first (which costs only 304s for what is there).
     ``numbers``: just these issues, with their events (their predictions follow within seconds).
-    Prints one summary line; 0 when the import is complete, 1 when it stopped at ``issues``."""
+    Prints the report (``as_json``: as one JSON object): a summary line, then one line per issue
+    left out (``skipped OWNER/REPO#N: STATUS MESSAGE``). Returns the exit status (report.py):
+    0 complete, 3 complete with skipped issues, 1 stopped at ``issues``."""
     try:
         since_text = parse_time(since).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
     except TimeFormatError as exc:
@@ -37,15 +40,16 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
             if p.last_page and (bar.total or 0) < p.last_page:
                 bar.total = p.last_page
             bar.n = p.page
-            bar.set_postfix(issues=p.issues, events=p.appended, budget=p.budget, refresh=False)
+            bar.set_postfix(issues=p.issues, events=p.appended, skipped=p.skipped, budget=p.budget,
+                            refresh=False)
             bar.refresh()
 
         with GitHubClient(token, base_url=base_url, on_wait=say) as client:
             importer = Importer(EventLog(engine), client, ImportState(engine))
             report = importer.run_issues(repo, numbers) if numbers else importer.run(
                 repo, since=since_text, resume=resume, max_issues=issues, on_progress=progress)
-    print(report.summary())
-    return 0 if report.done else 1
+    print(json.dumps(report.as_dict()) if as_json else report.summary())
+    return report.status
 
 
 def _stderr(line: str) -> None:

@@ -6,6 +6,14 @@ then are the page's validators saved and the cursor moved past it (state.py). So
 anywhere (Ctrl-C, a lost connection, a crash) resumes at the page it was on, and whatever of that
 page was already appended comes back as a known delivery id: nothing lost, nothing twice.
 
+No single issue stops an import: when GitHub will not serve an issue's events (404: transferred or
+gone, 410: deleted, 451: unavailable for legal reasons, or a 5xx after the client's bounded
+retries), the issue is recorded as skipped with GitHub's status and message and the page goes on.
+A skipped issue adds nothing to the log, not even its opening: an issue is appended whole or not at
+all. After its last page, a run asks again for every issue an earlier run skipped (one request each
+while GitHub still refuses) and appends those it can now read. Anything else (a bad token, a lost
+connection, a page of issues GitHub will not serve) stops the run as before; ``--resume`` goes on.
+
 A second import asks every page with ``If-None-Match``: an unchanged page of issues is a 304 (no
 rate limit spent) and its issues are not read at all; a changed page reads its issues' events
 conditionally, so only issues with new events cost a request each.
@@ -15,36 +23,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from services.ingest.event_log import EventLog
 from services.ingest.github import history
-from services.ingest.github.state import ImportState
+from services.ingest.github.report import ImportReport
+from services.ingest.github.state import ImportState, Skip
 from services.ingest.webhook import WebhookDelivery
-from shared.github import GitHubClient, Page, Validators, page_number
+from shared.github import GitHubClient, GitHubError, Page, Validators, page_number
 
 BATCH = 1000  # deliveries per append_many transaction
+SKIPPED_STATUSES = frozenset({404, 410, 451})  # and any 5xx the client's retries did not outlast
 
 
-@dataclass
-class ImportReport:
-    repo: str
-    pages: int = 0  # pages of issues read (200 or 304)
-    issues: int = 0  # issues read (pull requests left out)
-    pull_requests: int = 0  # left out
-    appended: int = 0  # new events in the log
-    duplicates: int = 0  # deliveries already logged (a resumed page, an overlapping --since)
-    not_modified: int = 0  # 304 answers (issue pages and event pages)
-    requests: int = 0
-    waits: list[float] = field(default_factory=list)  # seconds waited (rate limits, retries)
-    done: bool = False  # False: stopped at the issue limit; resume with --resume
-
-    def summary(self) -> str:
-        waited = f", waited {sum(self.waits):.0f} s ({len(self.waits)}x)" if self.waits else ""
-        return (f"{self.repo}: {self.appended} event(s) appended, {self.duplicates} already logged, "
-                f"{self.issues} issue(s) ({self.pull_requests} pull request(s) left out), "
-                f"{self.pages} page(s), {self.requests} request(s), {self.not_modified} not modified"
-                f"{waited}" + ("" if self.done else " (stopped early: continue with --resume)"))
+def skip_of(number: int, exc: GitHubError) -> Skip | None:
+    """The skip this refusal of one issue's reads is, or None when it must stop the import (no answer
+    at all, a bad token, a missing permission, a rate limit still spent)."""
+    if exc.status is None or (exc.status not in SKIPPED_STATUSES and exc.status < 500):
+        return None
+    return Skip(number, exc.status, exc.reason or "")
 
 
 @dataclass
@@ -56,6 +54,19 @@ class Progress:
     issues: int
     appended: int
     budget: str
+    skipped: int = 0
+
+
+@dataclass
+class Work:
+    """What reading some issues gave: deliveries to append, then the skips to record and the issues
+    read whole, then the validators to save; ``complete`` False when the issue limit stopped it."""
+
+    deliveries: list[WebhookDelivery] = field(default_factory=list)
+    validators: list[Validators] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    read: list[int] = field(default_factory=list)
+    complete: bool = True
 
 
 class Importer:
@@ -75,10 +86,10 @@ class Importer:
         key = since or ""
         first = self.client.issues_url(repo, since)
         run = self.state.get(repo, key) if resume else None
-        url = run.next_url if run is not None and run.state == "running" and run.next_url else None
-        if url is None:
-            self.state.start(repo, key, first)
-            url = first
+        if run is None or run.state != "running":  # running with no next page: the retries are left
+            run = self.state.start(repo, key, first)
+        url = run.next_url
+        pending = {s.number for s in self.state.skips(repo)}  # skipped before: read whole, forgotten
         while url:
             page = self.client.page(url, self.state.validators(url), what=repo)
             report.pages += 1
@@ -87,28 +98,29 @@ class Importer:
                 url = page.next_url
                 self._progress(on_progress, page, report)
                 continue
-            deliveries, validators, complete = self._page(repo, page, repository, report, max_issues)
-            appended = self._append(deliveries, report)
-            if not complete:
+            work = self._page(repo, page, repository, report, max_issues)
+            appended = self._settle(repo, work, pending, report)
+            if not work.complete:
                 self.state.advance(repo, key, url, pages=0, issues=0, events=appended)
-                self._finish(report)
-                return report
-            self.state.save_validators([*validators, page.validators])
+                return self._finish(report, self.state.skips(repo))
+            self.state.save_validators([*work.validators, page.validators])
             issues = sum(1 for issue in page.items or [] if not issue.get("pull_request"))
             self.state.advance(repo, key, page.next_url, pages=1, issues=issues, events=appended)
             url = page.next_url
             self._progress(on_progress, page, report)
+        appended = self._retry_skipped(repo, repository, run.started_at, pending, report)
+        self.state.finish(repo, key, events=appended)
         report.done = True
-        self._finish(report)
-        return report
+        return self._finish(report, self.state.skips(repo))
 
     def run_issues(self, repo: str, numbers: list[int]) -> ImportReport:
         """Just these issues with their events (score them now, as bugbug's predict endpoint does); what
-        the log already holds is not appended again."""
+        the log already holds is not appended again. A refusal stops it (the caller says GitHub's
+        answer); an issue read whole is no longer a skipped one."""
         report = ImportReport(repo)
         repository = self.client.repository(repo)
         report.repo = repo = repository.get("full_name") or repo
-        deliveries: list[WebhookDelivery] = []
+        work = Work()
         for number in numbers:
             issue = self.client.issue(repo, number)
             if issue.get("pull_request"):
@@ -116,28 +128,72 @@ class Importer:
                 continue
             report.issues += 1
             events, _ = self._events(repo, number, conditional=False)
-            deliveries.extend(history.deliveries(issue, events or [], repository))
-        self._append(deliveries, report)
+            work.deliveries.extend(history.deliveries(issue, events or [], repository))
+            work.read.append(number)
+        self._settle(repo, work, {s.number for s in self.state.skips(repo)}, report)
         report.done = True
-        self._finish(report)
-        return report
+        return self._finish(report)  # the repository's other skipped issues are not this answer
 
     def _page(self, repo: str, page: Page, repository: dict[str, Any], report: ImportReport,
-              max_issues: int | None) -> tuple[list[WebhookDelivery], list[Validators], bool]:
-        deliveries: list[WebhookDelivery] = []
-        validators: list[Validators] = []
+              max_issues: int | None) -> Work:
+        work = Work()
         for issue in page.items or []:
             if issue.get("pull_request"):
                 report.pull_requests += 1
                 continue
             if max_issues is not None and report.issues >= max_issues:
-                return deliveries, validators, False
+                work.complete = False
+                return work
             report.issues += 1
-            events, read = self._events(repo, issue["number"])
-            validators.extend(read)
+            number = issue["number"]
+            try:
+                events, read = self._events(repo, number)
+            except GitHubError as exc:
+                if (skip := skip_of(number, exc)) is None:
+                    raise
+                work.skipped.append(skip)
+                continue
+            work.validators.extend(read)
+            work.read.append(number)
             if events is not None:
-                deliveries.extend(history.deliveries(issue, events, repository))
-        return deliveries, validators, True
+                work.deliveries.extend(history.deliveries(issue, events, repository))
+        return work
+
+    def _retry_skipped(self, repo: str, repository: dict[str, Any], started: datetime | None,
+                       pending: set[int], report: ImportReport) -> int:
+        """Ask again for each issue skipped before this run began and not met by it since (a resumed
+        run's earlier parts included): its events, then the issue itself when they changed."""
+        work = Work()
+        for old in self.state.skips(repo, tried_before=started):
+            report.retried += 1
+            try:
+                events, read = self._events(repo, old.number)
+                if events is not None:
+                    issue = self.client.issue(repo, old.number)
+                    if not issue.get("pull_request"):
+                        work.deliveries.extend(history.deliveries(issue, events, repository))
+            except GitHubError as exc:
+                if (skip := skip_of(old.number, exc)) is None:
+                    raise
+                work.skipped.append(skip)
+                continue
+            work.validators.extend(read)
+            work.read.append(old.number)
+        appended = self._settle(repo, work, pending, report)
+        self.state.save_validators(work.validators)
+        return appended
+
+    def _settle(self, repo: str, work: Work, pending: set[int], report: ImportReport) -> int:
+        """Append the work's deliveries, then record its skips and forget the skipped issues it read
+        whole (before any validator of theirs is saved: a 304 never hides a skip)."""
+        appended = self._append(work.deliveries, report)
+        recovered = [n for n in work.read if n in pending]
+        self.state.settle_skips(repo, work.skipped, recovered)
+        pending.difference_update(recovered)
+        pending.update(s.number for s in work.skipped)
+        report.recovered.extend(recovered)
+        report.met += len(work.skipped)
+        return appended
 
     def _events(self, repo: str, number: int, conditional: bool = True
                 ) -> tuple[list[dict[str, Any]] | None, list[Validators]]:
@@ -171,12 +227,14 @@ class Importer:
         report.appended += appended
         return appended
 
-    def _finish(self, report: ImportReport) -> None:
+    def _finish(self, report: ImportReport, skipped: list[Skip] | None = None) -> ImportReport:
         counters = self.client.counters
         report.requests, report.not_modified = counters.requests, counters.not_modified
         report.waits = list(counters.waits)
+        report.skipped = skipped or []
+        return report
 
     def _progress(self, on_progress, page: Page, report: ImportReport) -> None:
         if on_progress is not None:
             on_progress(Progress(page_number(page.url) or 1, page.last_page, report.issues, report.appended,
-                                 self.client.budget.show()))
+                                 self.client.budget.show(), report.met))

@@ -1,14 +1,18 @@
-"""What an import remembers between runs, in two tables owned by ingest, beside the event log.
+"""What an import remembers between runs, in three tables owned by ingest, beside the event log.
 
 - ``github_imports``: one row per (repository, since): the next page of issues to read (the
   ``--resume`` cursor), counts, state.
 - ``github_validators``: per URL read (a page of issues, a page of an issue's events), the
   ``ETag`` / ``Last-Modified`` GitHub sent and the page's ``next`` link, for conditional requests.
+- ``github_import_skips``: per (repository, issue number), an issue the import could not read
+  (GitHub's status and message: 404, 410, 451, or a 5xx that outlasted its retries). None of its
+  events is in the log on its account; the row goes when a later run reads the issue whole.
 
 Why tables and not a JSON file: the cursor describes the event log, so it lives in the same
 database (the distributed mode's PostgreSQL, the embedded SQLite file) whichever machine runs the
 command, and it is written just after the events it covers are committed. Validators are saved
-only after the events they stand for are in the log: a 304 then safely means "already imported".
+only after the events they stand for are in the log: a 304 then safely means "already imported";
+a page's skipped issues are recorded before its validators, so a 304 never hides one.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.database import utcnow
+from shared.database import as_utc, utcnow
 from shared.github import Validators
 
 metadata = sa.MetaData()
@@ -46,6 +51,28 @@ github_validators = sa.Table(
     sa.Column("next_url", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+github_import_skips = sa.Table(
+    "github_import_skips", metadata,
+    sa.Column("repo", sa.String(255), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("status", sa.Integer, nullable=False),  # GitHub's HTTP status
+    sa.Column("message", sa.Text, nullable=False),  # GitHub's own message, one line
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("tried_at", sa.DateTime(timezone=True), nullable=False),  # the last attempt
+)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An issue left out: its number and GitHub's answer (``attempts`` runs so far)."""
+
+    number: int
+    status: int
+    message: str
+    attempts: int = 1
+    first_at: datetime | None = None
+    tried_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,7 @@ class ImportRun:
     pages: int
     issues: int
     events: int
+    started_at: datetime | None = None  # kept by --resume: the run's first part
 
 
 def _key(url: str) -> str:
@@ -72,8 +100,8 @@ class ImportState:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(github_imports).where(
                 github_imports.c.repo == repo, github_imports.c.since == since)).first()
-        return None if row is None else ImportRun(row.repo, row.since, row.state, row.next_url,
-                                                   row.pages, row.issues, row.events)
+        return None if row is None else ImportRun(row.repo, row.since, row.state, row.next_url, row.pages,
+                                                   row.issues, row.events, as_utc(row.started_at))
 
     def start(self, repo: str, since: str, first_url: str) -> ImportRun:
         """A fresh run from the first page (the counts start again; validators are kept)."""
@@ -83,19 +111,26 @@ class ImportState:
         statement = self._insert(github_imports).values(repo=repo, since=since, **values)
         with self.engine.begin() as conn:
             conn.execute(statement.on_conflict_do_update(index_elements=["repo", "since"], set_=values))
-        return ImportRun(repo, since, "running", first_url, 0, 0, 0)
+        return ImportRun(repo, since, "running", first_url, 0, 0, 0, now)
 
     def advance(self, repo: str, since: str, next_url: str | None, *, pages: int, issues: int,
                 events: int) -> None:
-        """Record that everything before ``next_url`` is in the log (None: the run is done)."""
+        """Record that everything before ``next_url`` is in the log (None: every page is; what is
+        left is to ask again for the issues skipped before the run began, then ``finish``)."""
+        with self.engine.begin() as conn:
+            conn.execute(github_imports.update().where(
+                github_imports.c.repo == repo, github_imports.c.since == since).values(
+                next_url=next_url, updated_at=utcnow(),
+                pages=github_imports.c.pages + pages, issues=github_imports.c.issues + issues,
+                events=github_imports.c.events + events))
+
+    def finish(self, repo: str, since: str, *, events: int) -> None:
+        """The run is done: every page and every earlier skipped issue was asked for."""
         now = utcnow()
         with self.engine.begin() as conn:
             conn.execute(github_imports.update().where(
                 github_imports.c.repo == repo, github_imports.c.since == since).values(
-                next_url=next_url, updated_at=now, state="running" if next_url else "done",
-                finished_at=None if next_url else now,
-                pages=github_imports.c.pages + pages, issues=github_imports.c.issues + issues,
-                events=github_imports.c.events + events))
+                state="done", updated_at=now, finished_at=now, events=github_imports.c.events + events))
 
     def validators(self, url: str) -> Validators | None:
         with self.engine.connect() as conn:
@@ -114,3 +149,36 @@ class ImportState:
             name: statement.excluded[name] for name in ("etag", "last_modified", "next_url", "updated_at")})
         with self.engine.begin() as conn:
             conn.execute(statement, rows)
+
+    # -- skipped issues ------------------------------------------------------------------------
+
+    def skips(self, repo: str, *, tried_before: datetime | None = None) -> list[Skip]:
+        """The repository's skipped issues by number; with ``tried_before``, those last tried earlier."""
+        query = sa.select(github_import_skips).where(github_import_skips.c.repo == repo)
+        if tried_before is not None:
+            query = query.where(github_import_skips.c.tried_at < tried_before)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(github_import_skips.c.number)).all()
+        return [Skip(r.number, r.status, r.message, r.attempts, as_utc(r.first_at), as_utc(r.tried_at))
+                for r in rows]
+
+    def settle_skips(self, repo: str, skipped: Iterable[Skip], read: Iterable[int] = ()) -> None:
+        """One transaction: record ``skipped`` (a known one counts one more attempt) and forget the
+        issues now ``read`` whole (call it once their events are in the log)."""
+        now = utcnow()
+        rows = [{"repo": repo, "number": s.number, "status": s.status, "message": s.message,
+                 "attempts": 1, "first_at": now, "tried_at": now} for s in skipped]
+        read = sorted(set(read))
+        if not rows and not read:
+            return
+        with self.engine.begin() as conn:
+            if read:
+                conn.execute(github_import_skips.delete().where(
+                    github_import_skips.c.repo == repo, github_import_skips.c.number.in_(read)))
+            if rows:
+                statement = self._insert(github_import_skips)
+                conn.execute(statement.on_conflict_do_update(
+                    index_elements=["repo", "number"],
+                    set_={"status": statement.excluded.status, "message": statement.excluded.message,
+                          "tried_at": statement.excluded.tried_at,
+                          "attempts": github_import_skips.c.attempts + 1}), rows)
