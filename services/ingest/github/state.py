@@ -18,9 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.database import utcnow
+from shared.database import backend_of, utcnow
 from shared.github import Validators
 
 metadata = sa.MetaData()
@@ -66,7 +65,7 @@ def _key(url: str) -> str:
 class ImportState:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self.backend = backend_of(engine)
 
     def get(self, repo: str, since: str) -> ImportRun | None:
         with self.engine.connect() as conn:
@@ -80,9 +79,10 @@ class ImportState:
         now = utcnow()
         values = {"state": "running", "next_url": first_url, "pages": 0, "issues": 0, "events": 0,
                   "started_at": now, "updated_at": now, "finished_at": None}
-        statement = self._insert(github_imports).values(repo=repo, since=since, **values)
+        statement = (self.backend.upsert(github_imports, ["repo", "since"], set_=values)
+                     .values(repo=repo, since=since, **values))
         with self.engine.begin() as conn:
-            conn.execute(statement.on_conflict_do_update(index_elements=["repo", "since"], set_=values))
+            conn.execute(statement)
         return ImportRun(repo, since, "running", first_url, 0, 0, 0)
 
     def advance(self, repo: str, since: str, next_url: str | None, *, pages: int, issues: int,
@@ -109,8 +109,7 @@ class ImportState:
                 if v.etag or v.last_modified]
         if not rows:
             return
-        statement = self._insert(github_validators)
-        statement = statement.on_conflict_do_update(index_elements=["key"], set_={
-            name: statement.excluded[name] for name in ("etag", "last_modified", "next_url", "updated_at")})
+        statement = self.backend.upsert(github_validators, ["key"],
+                                        updating=("etag", "last_modified", "next_url", "updated_at"))
         with self.engine.begin() as conn:
             conn.execute(statement, rows)
