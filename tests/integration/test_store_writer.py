@@ -410,8 +410,8 @@ def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, b
     """The follower's lookup of an issue's best live row reads the issue index in the query's order
     and stops at the first entry, on a table PostgreSQL never analysed: no sort, no scan of the task's
     rows (with the id last in the index, the planner scanned every row of the task, 0009)."""
-    from services.store.latest import _BEST_LIVE
-    from shared.array_params import arrays
+    from services.store.latest import BEST_LIVE
+    from shared.database.postgresql import arrays
 
     writer = PredictionWriter(engine, blobs)
     for start in range(0, 1000, 250):
@@ -423,8 +423,9 @@ def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, b
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
                                     "WHERE relname = 'predictions'")).one() == (None, None)
-        plan = list(nodes(explain(conn, _BEST_LIVE, params)))
-        found = conn.execute(_BEST_LIVE, params).all()
+        best_live = BEST_LIVE(conn).statement
+        plan = list(nodes(explain(conn, best_live, params)))
+        found = conn.execute(best_live, params).all()
     assert "Sort" not in {node["Node Type"] for node in plan}
     assert {node["Index Name"] for node in plan if "Index Name" in node} == {"ix_predictions_issue_position"}
     assert sorted((row.task, row.number) for row in found) == sorted((t, n) for t, _, n in issues)
