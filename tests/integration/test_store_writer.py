@@ -14,6 +14,7 @@ from services.store.documents import history_lines, latest_key, legacy_history_k
 from services.store.latest import LatestDocuments
 from services.store.records import record
 from services.store.tables import latest_due, predictions
+from services.store.validation import check
 from services.store.writer import PredictionWriter, repair
 from shared.blobs import FileBlobStore, open_blob_store
 from shared.broker.port import Delivery
@@ -327,6 +328,23 @@ def test_table_matches_the_migration(request, backend):
     indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("predictions")
                if i["name"].startswith("ix_")}
     assert indexes == {i.name: [c.name for c in i.columns] for i in predictions.indexes}
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["pg_url", "sqlite_url"])
+def test_the_records_of_an_all_new_batch_are_what_the_database_holds(request, backend, tmp_path):
+    """A batch of new rows is not read back: its records (history, due issues) are what was sent, with
+    id and stored_at. On both databases they are what reading the rows back gives."""
+    from services.store.writer import _insert, _row
+
+    engine = create_engine(request.getfixturevalue(backend))
+    sent = [_row(p, check(p), "history/batch.jsonl") for p in (
+        prediction(), prediction(delivery_id="d-2", replay_id="r-1", probability=None, precision=None),
+        prediction(delivery_id="d-3", predicted_at="2024-05-01T10:00:00.123456+02:00"))]
+    with engine.begin() as conn:
+        stored, inserted = _insert(conn, sent)
+    assert len(inserted) == 3
+    assert stored == [record(row) for row in rows(engine)]
     engine.dispose()
 
 
