@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from services.actions.policy import Intent
 from shared.actions import KINDS, actions
+from shared.database import backend_of
 from shared.messages import Prediction
 from shared.times import utcnow
 
@@ -38,7 +38,7 @@ class Claim:
 class Ledger:
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._claim = backend_of(engine).insert_ignoring(actions, IDENTITY)
 
     def claim(self, wanted: Sequence[tuple[Prediction, Intent]], *, live: bool) -> list[Claim]:
         """Record each wanted action not yet recorded (``pending`` when live, ``dry-run`` otherwise);
@@ -58,8 +58,7 @@ class Ledger:
         # One lock order for concurrent claimers; per issue, actions in the order they must happen.
         keys = sorted(rows, key=lambda k: (k[0], k[1], k[2], KINDS.index(k[3])))
         with self.engine.begin() as conn:
-            conn.execute(self._insert(actions).on_conflict_do_nothing(index_elements=list(IDENTITY)),
-                         [rows[k] for k in keys])
+            conn.execute(self._claim, [rows[k] for k in keys])
             if not live:
                 return []
             identity = sa.tuple_(*(actions.c[name] for name in IDENTITY))

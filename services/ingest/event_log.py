@@ -1,9 +1,9 @@
 """The append-only event log: every accepted delivery, with a global increasing position.
 
-On PostgreSQL appends are serialised with a transaction-scoped advisory lock, so
-positions commit in order: a reader that follows the log by position (relay,
-replay) never skips an event that commits late under a lower position. A commit
-that appended anything notifies ``APPENDED``, which wakes the relay.
+Appends are serialised (``APPEND_LOCK``; the database port's ``append``: on PostgreSQL a
+transaction-scoped advisory lock, on SQLite the file's write lock), so positions commit in order: a
+reader that follows the log by position (relay, replay) never skips an event that commits late under
+a lower position. A commit that appended anything notifies ``APPENDED``, which wakes the relay.
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from services.ingest.webhook import WebhookDelivery
-from shared.array_params import arrays, unnest
-from shared.database import as_utc, ping, utcnow
+from shared.database import Backend, as_utc, once_per_backend, ping, utcnow
 from shared.messages import EventEnvelope
 
 APPEND_LOCK = 726374
-AUTOCOMMIT = "AUTOCOMMIT"
 APPENDED = "wcml_event_log"  # the NOTIFY channel of a commit that appended events (the relay listens)
 metadata = sa.MetaData()
 event_log = sa.Table(
@@ -86,9 +83,7 @@ class LogFilter:
 class EventLog:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._append = (insert(event_log).on_conflict_do_nothing(index_elements=["delivery_id"])
-                        .returning(event_log.c.delivery_id, event_log.c.position))
+        self._append = append_statement(engine)
 
     def append(self, delivery: WebhookDelivery) -> Appended:
         """Commit the delivery (or find it already logged) before anyone answers GitHub."""
@@ -121,19 +116,11 @@ class EventLog:
         return out
 
     def _insert(self, conn: Connection, rows: list[dict]) -> tuple[dict[str, int], dict[str, int]]:
-        """The new rows' positions, and the known ones'. PostgreSQL: the append is one statement in a
-        transaction of its own (autocommit), so the server commits it, and frees the append lock,
-        before it answers; with ``COMMIT`` sent after, the lock was held while this thread waited for
-        the interpreter's lock among the request threads, and the workers' appends queued on it."""
-        postgresql = conn.dialect.name == "postgresql"
-        if postgresql and conn.get_execution_options().get("isolation_level") != AUTOCOMMIT:
-            conn.execution_options(isolation_level=AUTOCOMMIT)
+        """The new rows' positions, and the known ones'. On PostgreSQL the append commits as it runs
+        (``Append.ready``), so the append lock is freed before the server answers."""
+        self._append.ready(conn)
         with conn.begin():
-            if postgresql:
-                inserted = dict(conn.execute(APPEND_FROM_ARRAYS, arrays([tuple(r[n] for n in COLUMNS)
-                                                                          for r in rows], COLUMNS)).all())
-            else:  # one cached statement, executemany: SQLAlchemy batches it into multi-row VALUES
-                inserted = dict(conn.execute(self._append, rows).all())
+            inserted = dict(self._append.execute(conn, rows).all())
             known = [r["delivery_id"] for r in rows if r["delivery_id"] not in inserted]
             existing = dict(conn.execute(sa.select(event_log.c.delivery_id, event_log.c.position)
                                          .where(event_log.c.delivery_id.in_(known))).all()) if known else {}
@@ -206,25 +193,14 @@ COLUMNS = ("delivery_id", "hook_id", "event", "action", "repo", "issue_number", 
            "payload", "source")
 
 
-def _append_from_arrays():
-    """PostgreSQL: a whole append in one statement, compiled once. ``INSERT … SELECT`` from one array
-    per column, in the batch's order, joined to a one-row ``SELECT pg_advisory_xact_lock(…),
-    pg_notify(…)``: no row, so no position, exists before the lock is held, and the commit tells the
-    relay. It was three statements (the lock, a ``VALUES`` insert SQLAlchemy compiled for each batch
-    size, the notice) before the commit, all inside the lock that lets one append at a time."""
-    from sqlalchemy.dialects.postgresql import insert
-
-    wanted = unnest(*((name, event_log.c[name].type) for name in COLUMNS), ordinality="ord")
-    hold = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK).label("locked"),
-                     sa.func.pg_notify(APPENDED, "").label("notified")).subquery("hold")
-    rows = (sa.select(*(wanted.c[name] for name in COLUMNS)).select_from(hold.join(wanted, sa.true()))
-            .order_by(wanted.c.ord))
-    return (insert(event_log).from_select(list(COLUMNS), rows)
-            .on_conflict_do_nothing(index_elements=["delivery_id"])
-            .returning(event_log.c.delivery_id, event_log.c.position))
+@once_per_backend
+def append_statement(backend: Backend):
+    """A whole append in one statement, compiled once (on PostgreSQL: from one array per column,
+    holding the append lock and notifying ``APPENDED`` before any row exists)."""
+    return backend.append(event_log, COLUMNS, conflict_on=["delivery_id"],
+                          returning=["delivery_id", "position"], lock=APPEND_LOCK, notify=APPENDED)
 
 
-APPEND_FROM_ARRAYS = _append_from_arrays()
 # Built once: a statement object keeps its cache key, so each call skips generating it again.
 # After ``after``, the last position the relay published: appends hold the append lock through their
 # commit, so positions become readable in order, and none can appear below one already read. Without

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from services.ingest.event_log import APPENDED, EventLog, positions
 from shared import metrics
 from shared.broker import Broker, Outgoing, PublishError
+from shared.database import backend_of
 from shared.lifecycle import pause
 from shared.messages import EVENTS_EXCHANGE, encode
 from shared.notices import listen
@@ -100,50 +101,33 @@ class OutboxRelay:
 
 
 class _RelayLock:
-    """A session-level advisory lock on PostgreSQL; SQLite has one process anyway.
+    """The relay lock: a session lock of the database port (on PostgreSQL an advisory lock held by a
+    session of its own; SQLite has one process anyway).
 
-    The lock lives as long as its database session, so the session is detached from the
-    engine's pool: closing it ends the session for real. A pooled connection would go back
-    to the pool still holding the lock, and the next acquire, handed another pooled
-    connection, would be refused by this very process's lock, forever.
-
-    The relay reads and marks the log on this session (``conn``, in autocommit): whoever holds
-    the lock is the one publishing, and a session that breaks ends both at once.
+    The relay reads and marks the log on this session (``conn``, in autocommit; None where the
+    backend needs no session): whoever holds the lock is the one publishing, and a session that
+    breaks ends both at once.
     """
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        self.conn = None
+        self.lock = backend_of(engine).session_lock(engine, RELAY_LOCK)
         self.standing_by = False
 
+    @property
+    def conn(self) -> sa.Connection | None:
+        return self.lock.conn
+
     def acquire(self) -> bool:
-        if self.engine.dialect.name != "postgresql":
-            return True
-        if self.conn is not None:
-            return True
-        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        conn.detach()
-        if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RELAY_LOCK}).scalar():
-            self.conn = conn
+        if self.lock.acquire():
             if self.standing_by:
                 log.info("relay lock acquired: this relay publishes now")
             self.standing_by = False
             return True
-        conn.close()
         if not self.standing_by:
             log.info("another relay holds the relay lock: standing by")
         self.standing_by = True
         return False
 
     def release(self) -> None:
-        if self.conn is not None:
-            try:  # freed now: a closed session frees it only once its server process has ended
-                if not self.conn.invalidated:
-                    self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RELAY_LOCK})
-            except sa.exc.SQLAlchemyError:
-                pass  # a broken session: its end frees the lock
-            try:
-                self.conn.close()  # a detached session: closing it ends it
-            except sa.exc.SQLAlchemyError:
-                pass
-            self.conn = None
+        self.lock.release()

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from shared.database import backend_of
 from shared.messages import ReplayRequest
 from shared.replays import RESUMABLE, replay_runs
 from shared.times import parse_time, utcnow
@@ -37,8 +37,7 @@ class ReplayRun:
 class ReplayRuns:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._record = insert(replay_runs).on_conflict_do_nothing(index_elements=["id"])
+        self._record = backend_of(engine).insert_ignoring(replay_runs, ["id"])
 
     def record(self, request: ReplayRequest, total: int, state: str) -> ReplayRun:
         """The run a request asks for; a request seen before (a redelivery) keeps its first record."""

@@ -5,10 +5,10 @@ The consumer stores a batch's rows and its history object, and in the same trans
 follower takes due rows in order, asks the database for each issue's best live row (by position,
 then id), writes those documents, and only then lets the due rows go: a crash or an S3 outage leaves
 them due, so every live prediction's latest document is written at least once, and an issue seen
-many times while the follower was busy is written once. On PostgreSQL several store replicas each
-run one follower: ``FOR UPDATE SKIP LOCKED`` gives each its own due rows. SQLite has one process,
-and there the due rows are read, written, then deleted, so a follower never holds the only write
-lock while it writes files.
+many times while the follower was busy is written once. The database port's ``take_oldest`` takes
+them: on PostgreSQL several store replicas each run one follower, and ``FOR UPDATE SKIP LOCKED``
+gives each its own due rows; SQLite has one process, and there the due rows are read, written, then
+deleted, so a follower never holds the only write lock while it writes files.
 
 One file per issue is a few system calls (50-70 µs on the benchmark machine's disk): inside the
 consumer it was nearly half the store's time in a replay, and every batch waited on it.
@@ -27,8 +27,8 @@ from services.store.bulk import each
 from services.store.documents import DOCUMENTS, write_latest
 from services.store.records import record
 from services.store.tables import LIVE_RECORD, latest_due, predictions
-from shared.array_params import arrays, unnest
 from shared.blobs import BlobStore
+from shared.database import Backend, backend_of, once_per_backend
 from shared.errors import is_transient
 from shared.lifecycle import pause
 
@@ -44,31 +44,21 @@ def mark_due(conn: Connection, rows: Sequence[dict]) -> None:
                              if r["replay_id"] is None or r["fills_live"]))
     if not due:
         return
-    if conn.dialect.name == "postgresql":
-        conn.execute(_MARK_DUE, arrays(due, _ISSUE))
-    else:
-        conn.execute(sa.insert(latest_due), [dict(zip(_ISSUE, issue, strict=True)) for issue in due])
+    MARK_DUE(conn).execute(conn, due)
 
 
 _ISSUE = ("task", "repo", "number")
+_ISSUE_KEYS = (("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
 
 
-def _issues():
-    """PostgreSQL: the issues given as one array per column (``_ISSUE``), as rows."""
-    return unnest(("task", sa.String()), ("repo", sa.String()), ("number", sa.Integer()))
-
-
-def _mark_due():
-    """PostgreSQL: the due rows from one array per column, one statement compiled once (a row of
-    parameters each was a tenth of the store's time in a replay). No ``NOTIFY`` for a follower in
-    another process: PostgreSQL lets one notifying transaction commit at a time (a lock held through
-    its commit's flush), so the store's commits would queue behind ingest's appends, which notify the
-    relay (at 100 webhooks/s p50 rose 6 ms). That follower polls (``idle``); it lingers as long anyway."""
-    wanted = _issues()
-    return sa.insert(latest_due).from_select(list(_ISSUE), sa.select(*(wanted.c[name] for name in _ISSUE)))
-
-
-_MARK_DUE = _mark_due()
+@once_per_backend
+def MARK_DUE(backend: Backend):  # noqa: N802 - a statement, built once per backend
+    """The due rows of a batch of issues (``_ISSUE`` tuples); on PostgreSQL from one array per column,
+    one statement compiled once. No ``NOTIFY`` for a follower in another process: PostgreSQL lets one
+    notifying transaction commit at a time (a lock held through its commit's flush), so the store's
+    commits would queue behind ingest's appends, which notify the relay (at 100 webhooks/s p50 rose
+    6 ms). That follower polls (``idle``); it lingers as long anyway."""
+    return backend.insert_many(latest_due, _ISSUE_KEYS)
 
 
 class LatestDocuments:
@@ -89,32 +79,23 @@ class LatestDocuments:
 
     def write_due(self) -> int:
         """Write the latest documents of one page of due issues; return how many due rows it took."""
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.begin() as conn:  # the due rows are deleted only if every write succeeds
-                taken = list(conn.execute(_TAKE_DUE, {"limit": self.batch}))
-                self._write(conn, {(r.task, r.repo, r.number) for r in taken})
-            self.taken_since_vacuum += len(taken)
-            if self.taken_since_vacuum >= self.vacuum_every:
-                self.vacuum()
-            return len(taken)
-        with self.engine.connect() as conn:
-            taken = list(conn.execute(sa.select(latest_due).order_by(latest_due.c.id).limit(self.batch)))
-            self._write(conn, {(r.task, r.repo, r.number) for r in taken})
-        if taken:
-            with self.engine.begin() as conn:
-                conn.execute(sa.delete(latest_due).where(latest_due.c.id.in_([r.id for r in taken])))
+        with TAKE_DUE(self.engine)(self.engine, self.batch) as (conn, taken):
+            self._write(conn, {(r.task, r.repo, r.number) for r in taken})  # taken for good if it succeeds
+        self.taken_since_vacuum += len(taken)
+        if self.taken_since_vacuum >= self.vacuum_every:
+            self.vacuum()
         return len(taken)
 
     def vacuum(self) -> None:
-        """PostgreSQL: give back the space of the due rows taken. Each one taken leaves a dead row and
-        its index entry until a vacuum; where autovacuum is off (this benchmark machine) nothing else
-        runs one, and taking the oldest due rows walked every entry ever taken (1.1 ms a take after
-        200,000, growing). Where autovacuum is on this is one more, on a table of a few live rows.
-        ``SKIP_LOCKED``: a replica's follower vacuuming it already is not waited for."""
+        """Give back the space of the due rows taken (PostgreSQL; SQLite reuses it). Each one taken
+        leaves a dead row and its index entry until a vacuum; where autovacuum is off (this benchmark
+        machine) nothing else runs one, and taking the oldest due rows walked every entry ever taken
+        (1.1 ms a take after 200,000, growing). Where autovacuum is on this is one more, on a table of
+        a few live rows. ``SKIP_LOCKED``: a replica's follower vacuuming it already is not waited
+        for."""
         self.taken_since_vacuum = 0
         try:
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM (SKIP_LOCKED) latest_due")
+            backend_of(self.engine).vacuum(self.engine, latest_due.name)
         except sa.exc.SQLAlchemyError as exc:  # never worth stopping the documents for
             log.warning("latest_due not vacuumed: %s", str(exc).splitlines()[0][:200])
 
@@ -153,16 +134,15 @@ class LatestDocuments:
         DOCUMENTS.labels("latest").inc(sum(written))
 
 
-def _take_due():
-    """PostgreSQL: delete the oldest due rows no other follower holds, returning them."""
-    oldest = (sa.select(latest_due.c.id).order_by(latest_due.c.id).limit(sa.bindparam("limit"))
-              .with_for_update(skip_locked=True))
-    return (sa.delete(latest_due).where(latest_due.c.id.in_(oldest.scalar_subquery()))
-            .returning(latest_due.c.task, latest_due.c.repo, latest_due.c.number))
+@once_per_backend
+def TAKE_DUE(backend: Backend):  # noqa: N802 - a statement, built once per backend
+    """The oldest due rows no other follower holds, gone once their documents are written."""
+    return backend.take_oldest(latest_due, order_by="id", returning=_ISSUE)
 
 
-def _best_live():
-    """PostgreSQL: for each issue given as three arrays, its best live row, by one index lookup
+@once_per_backend
+def BEST_LIVE(backend: Backend):  # noqa: N802 - a statement, built once per backend
+    """For each issue, its best live row (by position, then id). On PostgreSQL by one index lookup
     (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1``), the first entry of
     ``ix_predictions_issue_position`` read backwards. A window over ``(task, repo, number) IN (…)``
     was planned on the table's statistics, and where they were stale (autovacuum off, as on the
@@ -170,27 +150,11 @@ def _best_live():
     rate falling as the table grew (docs/benchmarks.md). The lookup needs no statistics only because
     the index is in its order: with the id last (``ix_predictions_issue`` until 0009) each issue's
     rows had to be sorted, and on a small new table the planner scanned the task's rows instead."""
-    wanted = _issues()
-    best = (sa.select(predictions)
-            .where(predictions.c.repo == wanted.c.repo, predictions.c.number == wanted.c.number,
-                   predictions.c.task == wanted.c.task, LIVE_RECORD)
-            .order_by(predictions.c.position.desc(), predictions.c.id.desc()).limit(1).lateral("best"))
-    return sa.select(best).select_from(wanted.join(best, sa.true()))
-
-
-_TAKE_DUE = _take_due()
-_BEST_LIVE = _best_live()
+    return backend.first_per_key(predictions, _ISSUE_KEYS, where=LIVE_RECORD,
+                                 order_by=(predictions.c.position.desc(), predictions.c.id.desc()))
 
 
 def best_live_rows(conn: Connection, issues: Sequence[Issue]) -> list[sa.Row]:
     """Each issue's best live row: what its latest document holds."""
-    if conn.dialect.name == "postgresql":
-        return list(conn.execute(_BEST_LIVE, arrays(issues, _ISSUE)))
-    order = sa.func.row_number().over(
-        partition_by=(predictions.c.task, predictions.c.repo, predictions.c.number),
-        order_by=(predictions.c.position.desc(), predictions.c.id.desc())).label("rank")
-    issue = sa.tuple_(predictions.c.task, predictions.c.repo, predictions.c.number)
-    ranked = sa.select(predictions, order).where(issue.in_(issues), LIVE_RECORD).subquery()
-    return list(conn.execute(sa.select(*(ranked.c[c.name] for c in predictions.columns))
-                             .where(ranked.c.rank == 1)))
+    return BEST_LIVE(conn).rows(conn, issues)
 

@@ -29,6 +29,7 @@ from services.store.records import record
 from services.store.replay_runs import get_run, list_runs, request_run
 from services.store.tables import LIVE_RECORD
 from services.store.tables import predictions as t
+from shared.database import backend_of
 from shared.times import iso
 
 __all__ = ["FilterError", "Filters", "Page", "check_comparison", "check_stored", "compare_models", "get_run",
@@ -98,13 +99,6 @@ def latest_for_issue(engine: Engine, repo: str, number: int) -> dict[str, dict[s
         return {row.task: record(row) for row in conn.execute(query)}
 
 
-def _day(column, dialect: str):
-    """The UTC calendar day of a timestamp as 'YYYY-MM-DD', in either database."""
-    if dialect == "sqlite":  # stored as UTC text
-        return sa.func.strftime("%Y-%m-%d", column)
-    return sa.func.to_char(sa.func.timezone("UTC", column), "YYYY-MM-DD")
-
-
 def label_counts(engine: Engine, filters: Filters | Mapping[str, str] | None = None, *, days: int = 14,
                  now: datetime | None = None) -> list[dict[str, Any]]:
     """Predictions per task, UTC day and label over the last ``days`` days (today included)."""
@@ -112,7 +106,7 @@ def label_counts(engine: Engine, filters: Filters | Mapping[str, str] | None = N
         raise FilterError(f"days must be from 1 to 366, got {days}")
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     start = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=days - 1)
-    day = _day(t.c.predicted_at, engine.dialect.name).label("day")
+    day = backend_of(engine).day(t.c.predicted_at).label("day")
     query = (sa.select(t.c.task, day, t.c.label, sa.func.count().label("count"))
              .where(t.c.predicted_at >= start, *_where(_filters(filters)))
              .group_by(t.c.task, day, t.c.label).order_by(t.c.task, day, t.c.label))

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -36,10 +35,9 @@ from services.store.records import record
 from services.store.tables import IDENTITY, predictions
 from services.store.validation import InvalidPrediction, check
 from shared import metrics
-from shared.array_params import arrays, unnest
 from shared.blobs import BlobStore
 from shared.broker.port import Delivery, Rejection
-from shared.database import as_utc, utcnow
+from shared.database import Backend, as_utc, once_per_backend, utcnow
 from shared.messages import MessageError, Prediction, decode_each
 from shared.times import iso, parse_time
 
@@ -120,70 +118,33 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> tuple[list[dict[str
     """Insert what is new, ignore what is known; return the records (``records.record``) of every row
     of these identities, in id order, and the new rows' ids."""
     now = utcnow()
-    if conn.dialect.name == "postgresql":
-        new = conn.execute(INSERT_FROM_JSON, {"rows": orjson.dumps(rows).decode(), "stored_at": now}).all()
-        inserted = {row.id for row in new}
-        if len(new) == len(rows):  # all new: their records are what was sent, with id and stored_at
-            ids = {(row.delivery_id, row.task, row.model_version): row.id for row in new}
-            stored_at = iso(now)
-            return sorted(({**row, "id": ids[_identity(row)], "stored_at": stored_at} for row in rows),
-                          key=lambda r: r["id"]), inserted
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-
-        statement = (insert(predictions).on_conflict_do_nothing(index_elements=list(IDENTITY))
-                     .returning(predictions.c.id))
-        inserted = set(conn.execute(statement, [{**row, "predicted_at": parse_time(row["predicted_at"]),
-                                                 "stored_at": now} for row in rows]).scalars())
-    return [record(r) for r in _select(conn, [_identity(r) for r in rows])], inserted
+    new = INSERT_NEW(conn).execute(conn, rows, stored_at=now).all()
+    inserted = {row.id for row in new}
+    if len(new) == len(rows):  # all new: their records are what was sent, with id and stored_at
+        ids = {(row.delivery_id, row.task, row.model_version): row.id for row in new}
+        stored_at = iso(now)
+        return sorted(({**row, "id": ids[_identity(row)], "stored_at": stored_at} for row in rows),
+                      key=lambda r: r["id"]), inserted
+    return [record(r) for r in ROWS_BY_IDENTITY(conn).rows(conn, [_identity(r) for r in rows])], inserted
 
 
 def _identity(row: dict[str, Any]) -> tuple[str, str, str]:
     return (row["delivery_id"], row["task"], row["model_version"])
 
 
-_INSERTED = [c.name for c in predictions.columns if c.name != "id"]
+@once_per_backend
+def INSERT_NEW(backend: Backend):  # noqa: N802 - a statement, built once per backend
+    """The batch's rows but those whose identity is known, returning the new rows' ids and identities
+    (on PostgreSQL: one statement compiled once, the batch one JSON text)."""
+    return backend.insert_new(predictions, conflict_on=IDENTITY, returning=("id", *IDENTITY),
+                              given=("stored_at",))
 
 
-def _insert_from_json():
-    """PostgreSQL: ``INSERT … SELECT FROM json_populate_recordset(NULL::predictions, :rows) ON CONFLICT
-    DO NOTHING RETURNING`` the new rows' ids: one statement compiled once, the batch one JSON text.
-    Bound as one array per column, psycopg2 adapted every value in Python (27 µs a row; a fifth of the
-    store's time in a replay, with reading the new rows back whole), where ``orjson.dumps`` takes 1."""
-    from sqlalchemy.dialects.postgresql import insert
-
-    source = sa.func.json_populate_recordset(sa.literal_column("NULL::predictions"),
-                                             sa.cast(sa.bindparam("rows", type_=sa.Text()), sa.JSON()))
-    wanted = source.table_valued(*(name for name in _INSERTED if name != "stored_at")).alias("wanted")
-    columns = [sa.bindparam("stored_at", type_=predictions.c.stored_at.type) if name == "stored_at"
-               else wanted.c[name] for name in _INSERTED]
-    return (insert(predictions).from_select(_INSERTED, sa.select(*columns))
-            .on_conflict_do_nothing(index_elements=list(IDENTITY))
-            .returning(predictions.c.id, *(predictions.c[name] for name in IDENTITY)))
-
-
-INSERT_FROM_JSON = _insert_from_json()
-
-
-def _rows_by_identity():
-    """PostgreSQL: the rows of the identities given as three arrays, by one lookup of the unique
-    index per key (``LATERAL``): a tuple ``IN`` list was planned on statistics and, on a never-analysed
-    table, took 0.4-3 s a batch at 500,000 rows."""
-    wanted = unnest(*((name, sa.String()) for name in IDENTITY))
-    row = (sa.select(predictions).where(*(predictions.c[name] == wanted.c[name] for name in IDENTITY))
-           .lateral("row"))
-    return sa.select(row).select_from(wanted.join(row, sa.true())).order_by(row.c.id)
-
-
-ROWS_BY_IDENTITY = _rows_by_identity()
-
-
-def _select(conn: Connection, keys: list[tuple[str, str, str]]) -> list[sa.Row]:
-    """The rows of these identities, in id order."""
-    if conn.dialect.name == "postgresql":
-        return list(conn.execute(ROWS_BY_IDENTITY, arrays(keys, IDENTITY)))
-    identity = sa.tuple_(*(predictions.c[name] for name in IDENTITY))
-    return list(conn.execute(sa.select(predictions).where(identity.in_(keys)).order_by(predictions.c.id)))
+@once_per_backend
+def ROWS_BY_IDENTITY(backend: Backend):  # noqa: N802 - a statement, built once per backend
+    """The rows of these identities, in id order (on PostgreSQL: one lookup of the unique index per
+    key)."""
+    return backend.rows_of_keys(predictions, [(name, sa.String()) for name in IDENTITY], order_by="id")
 
 
 def _named(conn: Connection, keys: set[str]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from services.store.documents import history_lines, latest_key, legacy_history_k
 from services.store.latest import LatestDocuments
 from services.store.records import record
 from services.store.tables import latest_due, predictions
+from services.store.validation import check
 from services.store.writer import PredictionWriter, repair
 from shared.blobs import FileBlobStore, open_blob_store
 from shared.broker.port import Delivery
@@ -330,6 +331,23 @@ def test_table_matches_the_migration(request, backend):
     engine.dispose()
 
 
+@pytest.mark.parametrize("backend", ["pg_url", "sqlite_url"])
+def test_the_records_of_an_all_new_batch_are_what_the_database_holds(request, backend, tmp_path):
+    """A batch of new rows is not read back: its records (history, due issues) are what was sent, with
+    id and stored_at. On both databases they are what reading the rows back gives."""
+    from services.store.writer import _insert, _row
+
+    engine = create_engine(request.getfixturevalue(backend))
+    sent = [_row(p, check(p), "history/batch.jsonl") for p in (
+        prediction(), prediction(delivery_id="d-2", replay_id="r-1", probability=None, precision=None),
+        prediction(delivery_id="d-3", predicted_at="2024-05-01T10:00:00.123456+02:00"))]
+    with engine.begin() as conn:
+        stored, inserted = _insert(conn, sent)
+    assert len(inserted) == 3
+    assert stored == [record(row) for row in rows(engine)]
+    engine.dispose()
+
+
 def test_a_replay_by_the_live_model_fills_the_gap_as_the_live_record(writer, engine, blobs, tmp_path):
     """A webhook whose prediction never got stored, scored later by a replay with the live model: the
     row is the live record (listed as live, latest document written, repaired) and keeps its run id."""
@@ -410,8 +428,8 @@ def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, b
     """The follower's lookup of an issue's best live row reads the issue index in the query's order
     and stops at the first entry, on a table PostgreSQL never analysed: no sort, no scan of the task's
     rows (with the id last in the index, the planner scanned every row of the task, 0009)."""
-    from services.store.latest import _BEST_LIVE
-    from shared.array_params import arrays
+    from services.store.latest import BEST_LIVE
+    from shared.database.postgresql import arrays
 
     writer = PredictionWriter(engine, blobs)
     for start in range(0, 1000, 250):
@@ -423,8 +441,9 @@ def test_each_issues_latest_row_is_the_first_entry_of_one_index_lookup(engine, b
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
                                     "WHERE relname = 'predictions'")).one() == (None, None)
-        plan = list(nodes(explain(conn, _BEST_LIVE, params)))
-        found = conn.execute(_BEST_LIVE, params).all()
+        best_live = BEST_LIVE(conn).statement
+        plan = list(nodes(explain(conn, best_live, params)))
+        found = conn.execute(best_live, params).all()
     assert "Sort" not in {node["Node Type"] for node in plan}
     assert {node["Index Name"] for node in plan if "Index Name" in node} == {"ix_predictions_issue_position"}
     assert sorted((row.task, row.number) for row in found) == sorted((t, n) for t, _, n in issues)

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from shared.database import as_utc, utcnow
+from shared.database import as_utc, backend_of, utcnow
 from shared.github import Validators
 
 metadata = sa.MetaData()
@@ -94,7 +93,7 @@ def _key(url: str) -> str:
 class ImportState:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self.backend = backend_of(engine)
 
     def get(self, repo: str, since: str) -> ImportRun | None:
         with self.engine.connect() as conn:
@@ -108,9 +107,10 @@ class ImportState:
         now = utcnow()
         values = {"state": "running", "next_url": first_url, "pages": 0, "issues": 0, "events": 0,
                   "started_at": now, "updated_at": now, "finished_at": None}
-        statement = self._insert(github_imports).values(repo=repo, since=since, **values)
+        statement = (self.backend.upsert(github_imports, ["repo", "since"], set_=values)
+                     .values(repo=repo, since=since, **values))
         with self.engine.begin() as conn:
-            conn.execute(statement.on_conflict_do_update(index_elements=["repo", "since"], set_=values))
+            conn.execute(statement)
         return ImportRun(repo, since, "running", first_url, 0, 0, 0, now)
 
     def advance(self, repo: str, since: str, next_url: str | None, *, pages: int, issues: int,
@@ -144,9 +144,8 @@ class ImportState:
                 if v.etag or v.last_modified]
         if not rows:
             return
-        statement = self._insert(github_validators)
-        statement = statement.on_conflict_do_update(index_elements=["key"], set_={
-            name: statement.excluded[name] for name in ("etag", "last_modified", "next_url", "updated_at")})
+        statement = self.backend.upsert(github_validators, ["key"],
+                                        updating=("etag", "last_modified", "next_url", "updated_at"))
         with self.engine.begin() as conn:
             conn.execute(statement, rows)
 
@@ -176,9 +175,6 @@ class ImportState:
                 conn.execute(github_import_skips.delete().where(
                     github_import_skips.c.repo == repo, github_import_skips.c.number.in_(read)))
             if rows:
-                statement = self._insert(github_import_skips)
-                conn.execute(statement.on_conflict_do_update(
-                    index_elements=["repo", "number"],
-                    set_={"status": statement.excluded.status, "message": statement.excluded.message,
-                          "tried_at": statement.excluded.tried_at,
-                          "attempts": github_import_skips.c.attempts + 1}), rows)
+                conn.execute(self.backend.upsert(
+                    github_import_skips, ["repo", "number"], {"attempts": github_import_skips.c.attempts + 1},
+                    updating=("status", "message", "tried_at")), rows)
