@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 
 import pytest
 
@@ -98,3 +99,22 @@ def sqlite_engine(tmp_path):
     engine = create_engine(url)
     yield engine
     engine.dispose()
+
+
+_STARTED = time.time()  # reports older than this run are not its own
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The counts of every fault and hostile-input report this run wrote (tests/output/faults/), one
+    line each, so a CI log shows them even when the tests pass quietly."""
+    import json
+    from pathlib import Path
+
+    reports = sorted(p for p in (Path(__file__).parent / "output" / "faults").glob("*.json")
+                     if p.stat().st_mtime >= _STARTED)
+    if reports:
+        terminalreporter.section("fault and hostile-input counts")
+        for path in reports:
+            counts = json.loads(path.read_text())
+            shown = {k: v for k, v in counts.items() if not isinstance(v, (dict, list))}
+            terminalreporter.write_line(f"{path.stem}: {json.dumps(shown)}")
