@@ -60,5 +60,5 @@ IDENTITY = ("delivery_id", "task", "model_version")
 
 LIVE_RECORD = sa.or_(predictions.c.replay_id.is_(None), predictions.c.fills_live.is_(True))
 """The live record: a webhook's prediction, or a replay's made by the live model."""
-"""The unique key a prediction is stored under (DESIGN.md, "Identity and idempotency")."""
+"""The unique key a prediction is stored under (delivery id, task, model version): stored twice, one row."""
 

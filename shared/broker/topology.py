@@ -1,4 +1,4 @@
-"""The pipeline's exchanges and queues, named once (DESIGN.md, "Messages on the broker")."""
+"""The pipeline's exchanges and queues, named once (docs/architecture.md, "Messages")."""
 
 from __future__ import annotations
 

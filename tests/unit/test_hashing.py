@@ -27,7 +27,7 @@ ODD = ["", " ", "a", "ab", "abc", "a b  c", "\t\nUPPER lower\r\n", "Über café 
 
 @pytest.fixture(scope="module")
 def issues() -> list[str]:
-    assert NLBSE_TEST.is_file(), f"NLBSE'24 data missing: {NLBSE_TEST} (shared/datasets/README.md)"
+    assert NLBSE_TEST.is_file(), f"NLBSE'24 data missing: {NLBSE_TEST} (docs/predictor.md, Data sources)"
     found, _labels = read_labelled(NLBSE_TEST)
     return [title_and_body(i.title, i.body) for i in found] + ODD
 

@@ -215,7 +215,7 @@ def test_nlbse_csv_with_a_body_over_the_default_field_limit(tmp_path):
 
 def nlbse_file(name: str) -> Path:
     path = NLBSE / name
-    assert path.is_file(), (f"NLBSE'24 data missing: {path} (shared/datasets/README.md says where it "
+    assert path.is_file(), (f"NLBSE'24 data missing: {path} (docs/predictor.md, Data sources, says where it "
                             f"comes from)")
     return path
 
