@@ -31,8 +31,8 @@ from services.predictor.serving.worker import Predictor
 from services.predictor.training.datasets import read_labelled
 from shared.broker import topology
 from shared.broker.rabbitmq import RabbitBroker
+from shared.event_routes import task_messages
 from shared.messages import IssueSnapshot, TaskMessage
-from shared.routing import task_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared/datasets/nlbse24/issues_test.csv"

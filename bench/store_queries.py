@@ -1,7 +1,7 @@
 """Query speed of the store with 1,000,000 predictions in PostgreSQL: issue lookup and filtered pages.
 
 Loads a fresh database with COPY (the schema and indexes of the migrations, nothing added), then
-times the same functions the API calls (services.store.queries, through SQLAlchemy and a pool)
+times the same functions the API calls (services.api.queries, through SQLAlchemy and a pool)
 over a few hundred random queries each. Prints JSON; the target is p99 < 50 ms.
 
     .venv/bin/python bench/store_queries.py [--rows 1000000] [--queries 300] [--keep]
@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import fresh_database, percentile, save  # noqa: E402
-from services.store import queries  # noqa: E402
-from services.store.filters import Filters  # noqa: E402
+from services.api import queries  # noqa: E402
+from services.api.filters import Filters  # noqa: E402
 from shared.database import create_engine  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -106,11 +106,11 @@ def latest(a: Adapters) -> Service:
 
 
 def api(a: Adapters) -> Service:
-    from services.store import service as store_service
+    from services.api import service as api_service
     from shared.known import Known
 
     known = Known.read(a.settings.routes_file, a.settings.models_dir)
-    return store_service.api(a.migrated_engine, a.settings.api_keys, a.broker, known)
+    return api_service.api(a.migrated_engine, a.settings.api_keys, a.broker, known)
 
 
 def actions(a: Adapters, live: bool | None = None) -> Service:
@@ -197,10 +197,10 @@ def beside(command: str | None):
 def replay(a: Adapters, *, quiet: bool, resume: str | None, **request) -> int:
     """``wcml replay``: the replay source, run here; it publishes into the broker the settings name
     (the embedded instance's queue file, when run in its folder)."""
+    from services.api.comparison import stored_versions
     from services.ingest.commands import replay as run_replay
-    from services.store.comparison import stored_versions
+    from shared.event_routes import load_rules, tasks_of
     from shared.known import Known
-    from shared.routing import load_rules, tasks_of
 
     _shared_broker(a, "a replay")
     rules = load_rules(a.settings.routes_file)
@@ -264,8 +264,8 @@ def dataset_build(a: Adapters | None, task: str, out, *, repo: str | None, expor
 
 def compare(a: Adapters, run_id: str, *, truth_file, **models) -> int:
     """``wcml compare``, with the labels of a data set as the truth when one is given."""
+    from services.api.commands import compare as print_comparison
     from services.predictor.training.datasets import read_labelled
-    from services.store.commands import compare as print_comparison
 
     truth = None
     if truth_file:

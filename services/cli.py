@@ -64,6 +64,7 @@ def consume(args) -> int:  # relay, dispatcher, predictor, store, latest, action
 def operate(args) -> int:
     """replay, predictions, actions list, compare, store repair, dead, dataset build, github."""
     from services import bootstrap
+    from services.api import commands as queries
     from services.store import commands as store
 
     a = adapters(args)
@@ -74,7 +75,7 @@ def operate(args) -> int:
     if args.command == "actions":
         return bootstrap.actions_list(a, vars(args), as_json=args.json)
     if args.command == "predictions":
-        return store.predictions(a.engine, vars(args), latest=args.latest, as_json=args.json)
+        return queries.predictions(a.engine, vars(args), latest=args.latest, as_json=args.json)
     if args.command == "compare":
         return bootstrap.compare(a, args.run_id, task=args.task, model_a=args.model_a, model_b=args.model_b,
                                  truth_file=args.truth, as_json=args.json)

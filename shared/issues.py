@@ -16,6 +16,16 @@ from shared.messages import IssueSnapshot
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}\Z")
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
+
+
+def valid_repo(repo: str) -> bool:
+    """``owner/name`` as GitHub allows them (and safe as parts of S3 keys)."""
+    owner, _, name = repo.partition("/")
+    return bool(_OWNER.match(owner) and _NAME.match(name) and name not in (".", ".."))
+
+
 def representable(text: str) -> str:
     """``text`` with each lone surrogate (valid JSON, ``"\\ud800"``, but no character: nothing can
     encode it) as U+FFFD, the replacement character. Ingest refuses webhooks that hold one; this is the

@@ -11,7 +11,7 @@ is known (``UnknownName``, at most ``MAX_LISTED`` names). Known means:
   the bundles (in Kubernetes they are in the predictor's image, not the API's): known are then the
   versions that have stored predictions of the task, what a predictor has loaded before;
 - a **task and model versions of a comparison**: those with predictions in the store, what a
-  comparison reads (``services/store/comparison.py``).
+  comparison reads (``services/api/comparison.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.errors import UserError
-from shared.routing import load_rules, tasks_of
+from shared.event_routes import load_rules, tasks_of
 
 MANIFEST = "manifest.json"
 MAX_LISTED = 12

@@ -39,8 +39,8 @@ def api_app(engine, keys=KEYS, broker=None, models_dir=None):
     """The query API as ``wcml api`` serves it; a replay it is asked for goes to ``broker`` (default: the
     embedded mode's in-process broker, with the topology declared). It knows the packaged rules' tasks
     and the bundles under ``models_dir`` (None: none readable, as in the API's Kubernetes pod)."""
-    from services.store.api import create_app
-    from services.store.service import control_messages_to
+    from services.api.routes import create_app
+    from services.api.service import control_messages_to
     from shared.broker import topology
     from shared.broker.memory import MemoryBroker
     from shared.known import Known

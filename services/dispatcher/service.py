@@ -6,7 +6,7 @@ from pathlib import Path
 
 from services.dispatcher.worker import Dispatcher
 from shared.broker import Broker, ConsumeOptions, topology
-from shared.routing import load_rules, tasks_of
+from shared.event_routes import load_rules, tasks_of
 from shared.service import Consumer, Service
 
 # Large batches: routing is cheap, and one confirm wait covers a whole batch of task messages.

@@ -1,5 +1,5 @@
 """Dispatcher consumer: events in, a task message per matching task out (a consumed batch's for one
-task together, in batches: ``shared.routing.task_messages``), ack after confirm."""
+task together, in batches: ``shared.event_routes.task_messages``), ack after confirm."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 
 from shared import metrics
 from shared.broker import Broker, Delivery, Rejection
+from shared.event_routes import NotAnIssueEvent, Rule, route, task_messages
 from shared.messages import EventEnvelope, MessageError, decode
-from shared.routing import NotAnIssueEvent, Rule, route, task_messages
 
 log = logging.getLogger(__name__)
 routed_total = metrics.counter("wcml_dispatcher_tasks_total", "Task messages published", ("task",))

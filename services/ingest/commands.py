@@ -12,7 +12,7 @@ from services.ingest.replay import Replayer
 from services.ingest.replay_runs import ReplayNotFound, ReplayRuns
 from shared.broker import Broker
 from shared.errors import UserError
-from shared.routing import Rule
+from shared.event_routes import Rule
 
 
 def replay(engine, broker: Broker, stop: threading.Event, *, filters: dict[str, Any], tasks=(),

@@ -1,7 +1,7 @@
 """Replay: republish a slice of the event log, page by page, as a recorded, resumable run.
 
 Replayed events carry the run id (and any forced model version). With the routing rules at hand
-(``shared.routing``, as the dispatcher applies them) the replay source routes each event itself and
+(``shared.event_routes``, as the dispatcher applies them) the replay source routes each event itself and
 publishes its task messages straight to ``wcml.tasks``, up to 50 in a message (``task_messages``):
 one broker hop and one process fewer per event, and one broker message for 50 tasks, which is most
 of what a replay of history costs. An event the rules cannot route (no issue
@@ -25,6 +25,7 @@ from services.ingest.event_log import EventLog, LogFilter
 from services.ingest.replay_runs import ReplayRun, ReplayRuns
 from shared.broker import Broker, Delivery, Outgoing, Rejection
 from shared.broker.topology import RESULTS_QUEUE, task_queue
+from shared.event_routes import TASKS_PER_MESSAGE, NotAnIssueEvent, Rule, route, task_messages, tasks_of
 from shared.known import UnknownName, check
 from shared.messages import (
     EVENTS_EXCHANGE,
@@ -36,7 +37,6 @@ from shared.messages import (
     replace,
 )
 from shared.replays import FILTER_FIELDS, ReplayRequestError, check_filters, default_user, request_from
-from shared.routing import TASKS_PER_MESSAGE, NotAnIssueEvent, Rule, route, task_messages, tasks_of
 from shared.times import parse_time
 
 log = logging.getLogger(__name__)

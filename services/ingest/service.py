@@ -15,7 +15,7 @@ from services.ingest.outbox_relay import OutboxRelay
 from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns
 from shared.broker import Broker, ConsumeOptions, topology
-from shared.routing import load_rules, tasks_of
+from shared.event_routes import load_rules, tasks_of
 from shared.service import Consumer, Service
 
 REPLAY_REQUESTS = ConsumeOptions(prefetch=10, max_batch=10)

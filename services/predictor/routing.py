@@ -15,6 +15,9 @@ answered by ``fallback``, fitted on all repositories' issues: a model chosen for
 With ``shared``, a transformer fitted once on all repositories' issues (the tuned model's encoder,
 ``tuned.WithEmbeddings``) turns the texts into what every sub-model reads: tuning an encoder once per
 repository would cost five times as much, and would see a fifth of the pairs.
+
+Every saved bundle names ``services.predictor.routing.RepoRouter`` by its path (skops records it): moving
+or renaming this module would make installed bundles, the packaged starter among them, unloadable.
 """
 
 from __future__ import annotations

@@ -25,12 +25,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from services.store.bulk import each
 from services.store.documents import DOCUMENTS, write_latest
-from services.store.records import record
-from services.store.tables import LIVE_RECORD, latest_due, predictions
+from services.store.tables import latest_due
 from shared.blobs import BlobStore
 from shared.database import Backend, backend_of, once_per_backend
 from shared.errors import is_transient
 from shared.lifecycle import pause
+from shared.predictions import LIVE_RECORD, predictions, record
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,14 @@
-"""The store, declared: predictions in (database row, then blob documents), and the query API."""
+"""The store, declared: predictions in (database row, then blob documents), and the follower that
+writes each issue's latest document."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 
-from services.store.api import api_blueprint
 from services.store.latest import LatestDocuments
-from services.store.replay_runs import SendRequest
 from services.store.writer import PredictionWriter
 from shared.blobs import BlobStore
-from shared.broker import Broker, ConsumeOptions, Outgoing, topology
-from shared.database import ping
-from shared.known import Known
-from shared.messages import CONTROL_EXCHANGE, CONTROL_KEYS, ReplayRequest, ScoreRequest, encode
+from shared.broker import ConsumeOptions, topology
 from shared.service import Consumer, Service
 
 # Large batches: one multi-row INSERT and one commit per batch (of up to 2,000 rows) is where the
@@ -38,21 +32,3 @@ def writer(engine: sa.Engine, blobs: BlobStore, *, follower: bool = True) -> Ser
 def latest(engine: sa.Engine, blobs: BlobStore) -> Service:
     """The latest-documents follower alone: it polls the due rows (``LatestDocuments.idle``)."""
     return Service("latest", loops=(("latest-documents", LatestDocuments(engine, blobs).run),))
-
-
-def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known) -> Service:
-    """The query API and dashboard; a replay asked for there (naming only what is ``known``) is a
-    message to the replay source."""
-    send = control_messages_to(broker)
-    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send, known),
-                   ping=lambda: ping(engine))
-
-
-def control_messages_to(broker: Broker) -> SendRequest:
-    """Requests upstream (run this replay, score this issue now) as messages on ``wcml.control``."""
-    def send(request: ReplayRequest | ScoreRequest) -> None:
-        message_id = request.run_id if isinstance(request, ReplayRequest) else request.request_id
-        broker.publish([Outgoing(CONTROL_EXCHANGE, CONTROL_KEYS[type(request)], encode(request),
-                                 message_id=message_id)])
-
-    return send

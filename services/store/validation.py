@@ -12,13 +12,12 @@ import re
 from datetime import datetime
 from typing import Any
 
+from shared.issues import valid_repo
 from shared.messages import Prediction
 from shared.times import TimeFormatError, parse_time
 
 # Parts of S3 keys: no "/", never "." or "..", nothing a shell or URL must escape.
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@=-]{0,63}\Z")
-_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}\Z")
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1
 RESERVED_TASKS = frozenset({"history"})  # the history documents' top-level prefix
@@ -26,11 +25,6 @@ RESERVED_TASKS = frozenset({"history"})  # the history documents' top-level pref
 
 class InvalidPrediction(ValueError):
     """A well-formed prediction message whose values the store cannot keep."""
-
-
-def valid_repo(repo: str) -> bool:
-    owner, _, name = repo.partition("/")
-    return bool(_OWNER.match(owner) and _NAME.match(name) and name not in (".", ".."))
 
 
 def _segment(name: str, value: str) -> None:

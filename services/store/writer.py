@@ -31,14 +31,13 @@ from services.store.documents import (
     write_latest,
 )
 from services.store.latest import best_live_rows, mark_due
-from services.store.records import record
-from services.store.tables import IDENTITY, predictions
 from services.store.validation import InvalidPrediction, check
 from shared import metrics
 from shared.blobs import BlobStore
 from shared.broker.port import Delivery, Rejection
 from shared.database import Backend, as_utc, once_per_backend, utcnow
 from shared.messages import MessageError, Prediction, decode_each
+from shared.predictions import IDENTITY, predictions, record
 from shared.times import iso, parse_time
 
 log = logging.getLogger(__name__)

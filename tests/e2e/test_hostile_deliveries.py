@@ -29,7 +29,7 @@ from services.store.documents import latest_key
 from shared.blobs import BlobStore, open_blob_store
 from shared.broker import topology
 from shared.broker.rabbitmq import RabbitBroker
-from shared.routing import load_rules, route
+from shared.event_routes import load_rules, route
 from tests import hostile
 from tests.faults import RESULTS, SECRET
 from tests.harness import free_port

@@ -15,8 +15,8 @@ from services.samples import issue_payload
 from shared.broker import ConsumeOptions, Outgoing, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
+from shared.event_routes import load_rules
 from shared.messages import EVENTS_EXCHANGE, TaskMessage, decode_each
-from shared.routing import load_rules
 from tests.octokit import examples
 from tests.waiting import eventually
 

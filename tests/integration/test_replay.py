@@ -19,7 +19,7 @@ from shared.blobs import FileBlobStore
 from shared.broker import ConsumeOptions, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine, utcnow
-from shared.routing import load_rules
+from shared.event_routes import load_rules
 from tests.waiting import eventually, settled
 
 EVENTS = 10_000

@@ -6,19 +6,19 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from services.api.routes import create_app
+from services.api.service import control_messages_to
 from services.ingest.event_log import EventLog
 from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns
 from services.ingest.webhook import WebhookDelivery
-from services.store.api import create_app
-from services.store.service import control_messages_to
 from shared.broker import dead_letters, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
+from shared.event_routes import load_rules
 from shared.known import Known
 from shared.messages import ReplayRequest
 from shared.replays import replay_runs
-from shared.routing import load_rules
 from tests.builders import make, store
 from tests.waiting import eventually
 

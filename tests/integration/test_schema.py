@@ -13,9 +13,10 @@ from services.ingest.github.state import metadata as import_tables
 from services.store.tables import metadata as store_tables
 from shared.actions import metadata as action_tables
 from shared.database import create_engine, migrate
+from shared.predictions import metadata as prediction_tables
 from shared.replays import metadata as replay_tables
 
-RUNTIME = [ingest_tables, import_tables, store_tables, replay_tables, action_tables]
+RUNTIME = [ingest_tables, import_tables, store_tables, prediction_tables, replay_tables, action_tables]
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

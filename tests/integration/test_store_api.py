@@ -11,9 +11,9 @@ import pytest
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate as validate_spec
 
-from services.store import queries
-from services.store.api import api_blueprint
-from services.store.filters import Filters
+from services.api import queries
+from services.api.filters import Filters
+from services.api.routes import api_blueprint
 from shared.database import create_engine
 from shared.known import Known
 from tests.builders import AUTH, KEYS, api_app, make, store

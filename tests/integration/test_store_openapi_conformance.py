@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from werkzeug.serving import make_server
 
-from services.store.api import COMPARISON_PARAMS
-from services.store.filters import FilterError, Filters, decode_cursor
-from services.store.openapi import openapi_document
+from services.api.filters import FilterError, Filters, decode_cursor
+from services.api.openapi import openapi_document
+from services.api.routes import COMPARISON_PARAMS
 from shared.database import create_engine
 from tests.builders import AUTH, add_run, api_app, make, store
 from tests.harness import free_port

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from services.store import queries
+from services.api import queries
 from shared.database import create_engine
 from tests.builders import make, store
 

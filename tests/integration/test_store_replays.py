@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.store import queries
-from services.store.filters import FilterError
+from services.api import queries
+from services.api.filters import FilterError
 from tests.builders import AUTH, add_run, api_app, make, store
 
 REPO = "webcompat/web-bugs"
@@ -154,7 +154,7 @@ def test_a_comparison_names_only_what_has_predictions(client, engine, scored, qu
 
 
 def test_wcml_compare_names_the_unknown_and_the_known(engine, scored, capsys):
-    from services.store import commands
+    from services.api import commands
     from shared.errors import UserError
 
     with pytest.raises(UserError, match="^unknown model_b 'm9' for task needsdiagnosis; known .*: m1, m2$"):

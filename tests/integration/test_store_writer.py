@@ -12,8 +12,7 @@ import sqlalchemy as sa
 
 from services.store.documents import history_lines, latest_key, legacy_history_key, read_history
 from services.store.latest import LatestDocuments
-from services.store.records import record
-from services.store.tables import latest_due, predictions
+from services.store.tables import latest_due
 from services.store.validation import check
 from services.store.writer import PredictionWriter, repair
 from shared.blobs import FileBlobStore, open_blob_store
@@ -21,6 +20,7 @@ from shared.broker.port import Delivery
 from shared.database import create_engine
 from shared.errors import is_transient
 from shared.messages import Prediction, encode, encode_batch, replace, to_dict
+from shared.predictions import predictions, record
 from tests.plans import explain, nodes
 
 REPO = "webcompat/web-bugs"
@@ -351,7 +351,7 @@ def test_the_records_of_an_all_new_batch_are_what_the_database_holds(request, ba
 def test_a_replay_by_the_live_model_fills_the_gap_as_the_live_record(writer, engine, blobs, tmp_path):
     """A webhook whose prediction never got stored, scored later by a replay with the live model: the
     row is the live record (listed as live, latest document written, repaired) and keeps its run id."""
-    from services.store import queries
+    from services.api import queries
 
     filled = prediction(delivery_id="d-gap", number=777, position=70, replay_id="r-fill", fills_live=True)
     writer.handle([delivery(filled)])

@@ -23,8 +23,8 @@ from shared.blobs import FileBlobStore
 from shared.broker import Delivery, topology
 from shared.broker.memory import MemoryBroker
 from shared.database import create_engine, migrate
+from shared.event_routes import load_rules
 from shared.messages import EventEnvelope, IssueSnapshot, Prediction, TaskMessage, encode
-from shared.routing import load_rules
 
 SECRET = "property-secret"
 LIMIT = 4096

@@ -13,9 +13,9 @@ import pytest
 from services.ingest.webhook import parse
 from services.predictor.tasks import get_task
 from services.predictor.training.datasets import build, histories_from_log, read_labelled, write_dataset
+from shared.event_routes import NotAnIssueEvent, load_rules, route
 from shared.issues import NotAnIssueError, issue_url, representable, snapshot_of_issue, snapshot_of_record
 from shared.messages import EventEnvelope, TaskMessage, decode, encode
-from shared.routing import NotAnIssueEvent, load_rules, route
 
 SECRET = "s3cret"
 REPO = "webcompat/web-bugs"

@@ -54,8 +54,8 @@ def test_bad_bodies_are_refused_with_a_reason(body, fragment):
 
 
 def test_where_an_event_came_from_is_its_routing_prefix_and_is_carried_to_the_prediction():
+    from shared.event_routes import load_rules, route
     from shared.messages import replace
-    from shared.routing import load_rules, route
 
     imported = replace(EVENT, source="import", payload={"issue": {"number": 3, "title": "t"}})
     assert imported.routing_key == "import.issues.opened"

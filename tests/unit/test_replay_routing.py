@@ -14,8 +14,8 @@ from services.samples import issue_payload
 from shared.broker import topology
 from shared.broker.memory import MemoryBroker
 from shared.database import utcnow
+from shared.event_routes import load_rules, route
 from shared.messages import EventEnvelope, TaskMessage, decode, decode_each, replace
-from shared.routing import load_rules, route
 
 TASKS = ["issuetype", "needsdiagnosis"]
 

@@ -37,8 +37,8 @@ def test_a_replay_waits_while_the_queues_on_its_path_are_full():
     from services.ingest.replay import Backlog, Replayer
     from shared.broker import Outgoing, topology
     from shared.broker.memory import MemoryBroker
+    from shared.event_routes import load_rules
     from shared.messages import TASKS_EXCHANGE
-    from shared.routing import load_rules
 
     broker = MemoryBroker()
     topology.declare(broker, ["issuetype", "needsdiagnosis"])

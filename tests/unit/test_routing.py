@@ -1,8 +1,8 @@
 import pytest
 
 from services.samples import issue_payload
+from shared.event_routes import NotAnIssueEvent, RulesError, load_rules, matching_tasks, parse_rules, route
 from shared.messages import EventEnvelope
-from shared.routing import NotAnIssueEvent, RulesError, load_rules, matching_tasks, parse_rules, route
 
 RULES = load_rules()
 

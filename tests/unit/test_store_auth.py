@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.store.auth import ApiKeys
+from services.api.auth import ApiKeys
 
 
 def test_known_keys_pass_and_others_do_not():

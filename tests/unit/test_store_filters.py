@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.store.filters import (
+from services.api.filters import (
     MAX_LIMIT,
     FilterError,
     Filters,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.store.replay_runs import progress
+from services.api.replay_requests import progress
 
 
 @pytest.mark.parametrize("state, total, published, expected", [

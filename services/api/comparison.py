@@ -16,9 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.store.filters import FilterError, check_name
-from services.store.tables import predictions as t
+from services.api.filters import FilterError, check_name
 from shared.known import unknown
+from shared.predictions import predictions as t
 
 Truth = Mapping[Hashable, str]
 """Known labels keyed by delivery id or by (repo, issue number); a delivery id wins over its issue."""

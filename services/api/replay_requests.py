@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.store.comparison import stored_versions
-from services.store.filters import FilterError, parse_limit
+from services.api.comparison import stored_versions
+from services.api.filters import FilterError, parse_limit
 from shared.known import Known, UnknownName
 from shared.messages import ReplayRequest, ScoreRequest
 from shared.replays import ReplayRequestError, replay_runs, request_from

@@ -16,16 +16,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from services.store import dashboard, queries
-from services.store.auth import ApiKeys
-from services.store.filters import CONTROL, FilterError, Filters
-from services.store.openapi import openapi_document
-from services.store.replay_runs import SendRequest
-from services.store.validation import valid_repo
+from services.api import dashboard, queries
+from services.api.auth import ApiKeys
+from services.api.filters import CONTROL, FilterError, Filters
+from services.api.openapi import openapi_document
+from services.api.replay_requests import SendRequest
 from shared import actions
 from shared.broker import PublishError
 from shared.database import ping
 from shared.http import app_for
+from shared.issues import valid_repo
 from shared.known import Known
 from shared.messages import ScoreRequest
 from shared.times import iso, utcnow

@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 from flask import render_template
 from sqlalchemy.engine import Engine
 
-from services.store import queries
-from services.store.filters import FilterError, Filters
+from services.api import queries
+from services.api.filters import FilterError, Filters
 from shared.actions import list_actions
 
 DAYS = 14

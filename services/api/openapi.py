@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.store.filters import DEFAULT_LIMIT, MAX_LIMIT
+from services.api.filters import DEFAULT_LIMIT, MAX_LIMIT
 from shared import actions
 from shared.replays import STATES
 

@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.store.comparison import check_comparison, check_stored, compare_models
-from services.store.filters import (
+from services.api.comparison import check_comparison, check_stored, compare_models
+from services.api.filters import (
     ANY_REPLAY,
     LIVE,
     FilterError,
@@ -25,11 +25,10 @@ from services.store.filters import (
     encode_cursor,
     parse_limit,
 )
-from services.store.records import record
-from services.store.replay_runs import get_run, list_runs, request_run
-from services.store.tables import LIVE_RECORD
-from services.store.tables import predictions as t
+from services.api.replay_requests import get_run, list_runs, request_run
 from shared.database import backend_of
+from shared.predictions import LIVE_RECORD, record
+from shared.predictions import predictions as t
 from shared.times import iso
 
 __all__ = ["FilterError", "Filters", "Page", "check_comparison", "check_stored", "compare_models", "get_run",
