@@ -27,8 +27,8 @@ class BlobStore(ABC):
     def keys(self, prefix: str = "") -> list[str]: ...
 
     def put_json(self, key: str, document) -> None:
-        # compact, keys sorted, by orjson: json's encoder (its C one; with an indent, its pure-Python
-        # one) was a large part of a store's CPU in a replay that writes a latest document per issue
+        # compact, keys sorted, by orjson: the store writes one document per issue, and json's encoder
+        # costs several times its time (docs/benchmarks.md)
         self.put(key, orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
 
     def get_json(self, key: str):

@@ -44,9 +44,9 @@ def pause(wakeup: threading.Event, stop: threading.Event, seconds: float) -> Non
 def keep_startup_objects() -> None:
     """Once a process has built its service (models loaded, modules imported), before it serves:
     collect once, then leave every object alive now out of later collections (``gc.freeze``). A full
-    collection walks every tracked object, and a predictor holds 246,000 of them: 86-170 ms with the
-    interpreter's lock held, once or twice a run, in every process, early under load (measured at
-    100 webhooks/s), every message in flight waiting. Frozen, it walks only what came since."""
+    collection walks every tracked object with the interpreter's lock held, every message in flight
+    waiting, and a predictor holds hundreds of thousands (docs/benchmarks.md). Frozen, it walks only
+    what came since."""
     gc.collect()
     gc.freeze()
 

@@ -1,12 +1,11 @@
 """Group commit: concurrent webhook requests share one database commit.
 
-Commit latency, not CPU, limits one-commit-per-request ingest (about 650/s
-against 2,300/s for the bare app on 2 cores). Each request thread queues its delivery and
-waits; one writer thread commits whatever is queued in one transaction, so a lone
-request waits only for its own commit and a burst shares commits.
+Commit latency, not CPU, limits one-commit-per-request ingest (docs/benchmarks.md measures it). Each
+request thread queues its delivery and waits; one writer thread commits whatever is queued in one
+transaction, so a lone request waits only for its own commit and a burst shares commits.
 
-The writer keeps its database connection: a connection from the pool is pinged
-before each use (a round trip per commit, a fifth of the writer's time under load).
+The writer keeps its database connection: a connection from the pool would be pinged
+before each use, a round trip per commit.
 A kept connection found broken is replaced and the batch tried once more on the new
 one, which is what the ping would have done, only after the fact.
 """

@@ -35,8 +35,8 @@ def coefficients_by_column(estimator: Any) -> int:
 
     ``decision_function`` multiplies the sparse features by ``coef_.T``. Row-major, that transpose is
     not contiguous, and scipy copies it whole on every call (``other.ravel()`` in
-    ``_matmul_multivector``): 3 classes x 2^19 hashed features, 9 MB, for a batch of one issue, which
-    was 40 % of a single issue's predict time (docs/benchmarks.md). Column-major, the transpose is the
+    ``_matmul_multivector``): 3 classes x 2^19 hashed features, 9 MB, for a batch of one issue
+    (docs/benchmarks.md). Column-major, the transpose is the
     same memory read in place: the same numbers, added in the same order.
     """
     changed = 0

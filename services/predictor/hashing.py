@@ -14,8 +14,7 @@ from services.predictor.char_hashing import char_wb_matrix, supported
 from services.predictor.estimators import parts
 from services.predictor.word_hashing import tokens_of, word_matrix, word_supported
 
-# From how many texts numpy is faster than scikit-learn's loops (measured on NLBSE'24 issues: one
-# issue's words took 571 us in numpy against 153; 64 issues' took 46 us each against 89).
+# From how many texts numpy is faster than scikit-learn's loops (docs/benchmarks.md).
 CHAR_BATCH = 4
 WORD_BATCH = 32
 

@@ -10,8 +10,8 @@ them: on PostgreSQL several store replicas each run one follower, and ``FOR UPDA
 gives each its own due rows; SQLite has one process, and there the due rows are read, written, then
 deleted, so a follower never holds the only write lock while it writes files.
 
-One file per issue is a few system calls (50-70 µs on the benchmark machine's disk): inside the
-consumer it was nearly half the store's time in a replay, and every batch waited on it.
+One file per issue is a few system calls: the follower writes them apart from the consumer, so no
+batch of predictions waits on them (docs/benchmarks.md, "Latest documents by a follower of the table").
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def MARK_DUE(backend: Backend):  # noqa: N802 - a statement, built once per back
     """The due rows of a batch of issues (``_ISSUE`` tuples); on PostgreSQL from one array per column,
     one statement compiled once. No ``NOTIFY`` for a follower in another process: PostgreSQL lets one
     notifying transaction commit at a time (a lock held through its commit's flush), so the store's
-    commits would queue behind ingest's appends, which notify the relay (at 100 webhooks/s p50 rose
-    6 ms). That follower polls (``idle``); it lingers as long anyway."""
+    commits would queue behind ingest's appends, which notify the relay. That follower polls
+    (``idle``)."""
     return backend.insert_many(latest_due, _ISSUE_KEYS)
 
 
@@ -87,12 +87,11 @@ class LatestDocuments:
         return len(taken)
 
     def vacuum(self) -> None:
-        """Give back the space of the due rows taken (PostgreSQL; SQLite reuses it). Each one taken
-        leaves a dead row and its index entry until a vacuum; where autovacuum is off (this benchmark
-        machine) nothing else runs one, and taking the oldest due rows walked every entry ever taken
-        (1.1 ms a take after 200,000, growing). Where autovacuum is on this is one more, on a table of
-        a few live rows. ``SKIP_LOCKED``: a replica's follower vacuuming it already is not waited
-        for."""
+        """Give back the space of the due rows taken (PostgreSQL; SQLite reuses it). Each one taken leaves
+        a dead row and its index entry until a vacuum; where autovacuum is off nothing else runs one, and
+        taking the oldest due rows would walk every entry ever taken, slower as they grow. Where
+        autovacuum is on this is one more, on a table of a few live rows. ``SKIP_LOCKED``: a replica's
+        follower vacuuming it already is not waited for."""
         self.taken_since_vacuum = 0
         try:
             backend_of(self.engine).vacuum(self.engine, latest_due.name)
@@ -144,11 +143,10 @@ def TAKE_DUE(backend: Backend):  # noqa: N802 - a statement, built once per back
 def BEST_LIVE(backend: Backend):  # noqa: N802 - a statement, built once per backend
     """For each issue, its best live row (by position, then id). On PostgreSQL by one index lookup
     (``LATERAL … ORDER BY position DESC, id DESC LIMIT 1``), the first entry of
-    ``ix_predictions_issue_position`` read backwards. A window over ``(task, repo, number) IN (…)``
-    was planned on the table's statistics, and where they were stale (autovacuum off, as on the
-    benchmark machine) it scanned every row of the repository: 2.5 s a batch at 220,000 rows, the
-    rate falling as the table grew (docs/benchmarks.md). The lookup needs no statistics only because
-    the index is in its order: with the id last (``ix_predictions_issue`` until 0009) each issue's
+    ``ix_predictions_issue_position`` read backwards. A window over ``(task, repo, number) IN (…)`` was
+    planned on the table's statistics, and where they were stale (autovacuum off) it scanned every row of
+    the repository, slower as the table grew (docs/benchmarks.md). The lookup needs no statistics only
+    because the index is in its order: with the id last (``ix_predictions_issue`` until 0009) each issue's
     rows had to be sorted, and on a small new table the planner scanned the task's rows instead."""
     return backend.first_per_key(predictions, _ISSUE_KEYS, where=LIVE_RECORD,
                                  order_by=(predictions.c.position.desc(), predictions.c.id.desc()))

@@ -84,10 +84,8 @@ class ConsumeOptions:
     max_batch: int = 64
     # Seconds a partial batch may wait for more, only while the consumer is busy (messages arrived
     # while it handled the last batch) and only while they keep coming (none for ``arrival_gap``: the
-    # batch is what came). An idle consumer handles a lone message at once: at 100 webhooks/s a
-    # 5 ms wait in each of three hops was 15 ms of every webhook's latency and saved no CPU. A busy
-    # one fills its batches: one predictor through RabbitMQ did 5,268 tasks/s with the wait, 4,237
-    # without.
+    # batch is what came). An idle consumer handles a lone message at once: a wait in each hop would
+    # add to every webhook's latency and save no CPU. A busy one fills its batches (docs/benchmarks.md).
     max_wait: float = 0.005
     arrival_gap: float = 0.001  # seconds without a new message that end a busy consumer's wait
 

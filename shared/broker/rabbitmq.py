@@ -344,14 +344,14 @@ def _delivery(method, props, body) -> Delivery:
 class _ConfirmingChannel:
     """Publish a batch, then wait once for all its confirms (asynchronous confirms, bounded window).
 
-    A blocking channel in confirm mode waits for each message in turn (~760/s here);
-    this keeps up to WINDOW messages in flight on pika's underlying channel instead.
+    A blocking channel in confirm mode waits for each message in turn; this keeps up to WINDOW
+    messages in flight on pika's underlying channel instead.
 
-    The confirms arrive as callbacks on that underlying channel, which the blocking connection does
-    not know about: ``process_data_events(time_limit=…)`` went on polling until its time limit, so
-    every publish took at least 10 ms however soon RabbitMQ confirmed it (~1 ms here), three times
-    per webhook on the live path. When the wait is over, the callback asks the connection to return
-    (``add_callback_threadsafe``, pika's way to end its loop from inside it).
+    The confirms arrive as callbacks on that underlying channel, which the blocking connection does not
+    know about: ``process_data_events(time_limit=…)`` would go on polling until its time limit, so a
+    publish would take that long however soon RabbitMQ confirmed it. When the wait is over, the callback
+    asks the connection to return (``add_callback_threadsafe``, pika's way to end its loop from inside
+    it).
     """
 
     WINDOW = 4096

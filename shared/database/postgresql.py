@@ -34,8 +34,8 @@ IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may rest before its next c
 
 def unnest(*columns: Key, ordinality: str | None = None):
     """``unnest(:a, :b, …) AS wanted(a, b, …)``: rows from one array parameter per column, so a
-    statement over a batch's keys is built and compiled once (a ``VALUES`` list of literals was
-    compiled anew for each batch: a quarter of the store's CPU in a replay). ``ordinality``: the name of
+    statement over a batch's keys is built and compiled once (a ``VALUES`` list of literals would be
+    compiled anew for each batch). ``ordinality``: the name of
     a column numbering the rows from 1, in the arrays' order."""
     arrays_ = (sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in columns)  # bound as kind[]
     names = [name for name, _ in columns]
@@ -201,8 +201,7 @@ class PostgreSQL(Backend):
         return _Append(statement, columns)
 
     def insert_many(self, table, columns) -> Batch:
-        """From one array per column, one statement compiled once (a row of parameters each was a
-        tenth of the store's time in a replay)."""
+        """From one array per column, one statement compiled once, not a row of parameters each."""
         wanted = unnest(*columns)
         names = [name for name, _ in columns]
         return _FromArrays(sa.insert(table).from_select(names, sa.select(*(wanted.c[n] for n in names))),
@@ -210,9 +209,8 @@ class PostgreSQL(Backend):
 
     def insert_new(self, table, *, conflict_on, returning, given=()) -> Batch:
         """``INSERT … SELECT FROM json_populate_recordset(NULL::table, :rows) ON CONFLICT DO NOTHING
-        RETURNING``: one statement compiled once, the batch one JSON text. Bound as one array per
-        column, psycopg2 adapted every value in Python (27 µs a row; a fifth of the store's time in a
-        replay, with reading the new rows back whole), where ``orjson.dumps`` takes 1."""
+        RETURNING``: one statement compiled once, the batch one JSON text (``orjson``), not one array
+        per column, whose every value psycopg2 adapts in Python (docs/benchmarks.md)."""
         inserted = [c.name for c in table.columns if not c.primary_key]
         source = sa.func.json_populate_recordset(sa.literal_column(f"NULL::{table.name}"),
                                                  sa.cast(sa.bindparam("rows", type_=sa.Text()), sa.JSON()))
@@ -224,8 +222,8 @@ class PostgreSQL(Backend):
                          .returning(*(table.c[name] for name in returning)))
 
     def rows_of_keys(self, table, keys, order_by) -> Lookup:
-        """By one lookup of a unique index per key (``LATERAL``): a tuple ``IN`` list was planned on
-        statistics and, on a never-analysed table, took 0.4-3 s a batch at 500,000 rows."""
+        """By one lookup of a unique index per key (``LATERAL``): a tuple ``IN`` list is planned on
+        statistics, and on a never-analysed table scans (docs/benchmarks.md)."""
         wanted = unnest(*keys)
         names = [name for name, _ in keys]
         row = sa.select(table).where(*(table.c[n] == wanted.c[n] for n in names)).lateral("row")

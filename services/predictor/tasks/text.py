@@ -8,13 +8,12 @@ import re
 # cost throughput (what longer bodies score: docs/predictor.md).
 MAX_BODY_CHARS = 500
 # GitHub's own limit on an issue's title: a real title is never cut; a longer one (no GitHub issue has
-# one: hostile input) costs no more than a real one. 100,000 characters took 0.7 s a model, uncut.
+# one: hostile input) costs no more than a real one.
 MAX_TITLE_CHARS = 256
 # The start of a body every cleanup reads: its first 500 characters, cleaned, come from the first few
 # hundred raw ones in practice (a report template's comment and fields included). The cleanups' regexes
-# are quadratic on some inputs ("<!--" repeated: 24 s a model over 100,000 characters), so what they
-# read is bounded, identically in training and serving: at this bound the worst such body costs
-# a few tens of milliseconds.
+# are quadratic on some inputs ("<!--" repeated), so what they read is bounded, identically in
+# training and serving (docs/predictor.md gives the worst cases, bounded and not).
 MAX_RAW_BODY_CHARS = 8 * MAX_BODY_CHARS
 
 _URL = re.compile(r"https?://([^/\s)<>\]\"']+)[^\s)<>\]\"']*")
