@@ -123,12 +123,13 @@ def service_needs(spec: topology.ServiceSpec) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*spec.needs, *beside)))
 
 
-def service_command(p: argparse.ArgumentParser, spec: topology.ServiceSpec, http) -> None:
+def service_command(p: argparse.ArgumentParser, spec: topology.ServiceSpec) -> None:
     """A declared service's flags: what its entry implies (``--bind``/``--workers`` for an HTTP one,
     ``--task`` for one run per task, ``--no-<service>`` for what it starts beside it), then its own
     (``SERVICE_FLAGS``), whose values go to its builder."""
     if spec.http:
-        http(p, spec.http)
+        p.add_argument("--bind", default=f"127.0.0.1:{spec.http}", help="host:port (default %(default)s)")
+        p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     if spec.per_task:
         p.add_argument("--task", required=True)
     if spec.beside:
@@ -177,17 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     def group(name, text):
         return add(name, None, text).add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
-    def http(p, port: int):
-        p.add_argument("--bind", default=f"127.0.0.1:{port}", help="host:port (default %(default)s)")
-        p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-        return p
-
     p = add("run", serve, "embedded mode: every service in one process, its files under var/", embedded=True)
     p.add_argument("--bind", default=RUN_BIND, help="host:port (default %(default)s)")
     add("migrate", tool, "bring the database schema up to date", needs=(DATABASE,))
     for spec in topology.SERVICES:  # a command for each declared service, in the declaration's order
         service_command(add(spec.name, run_service, spec.help, service_needs(spec), requires=spec.requires),
-                        spec, http)
+                        spec)
     q = add("list", operate, "recorded actions, done and would-be, newest first", (DATABASE,),
             parent=sub.choices["actions"].add_subparsers(dest="actions_command", metavar="ACTION"))
     for name, text in {**ACTION_FILTERS, "cursor": "next_cursor of the last page", "limit": "1-500"}.items():

@@ -99,13 +99,16 @@ class ServiceSpec:
     needs: tuple[str, ...] = ()  # the adapters' URLs it is given (BROKER, DATABASE, BLOBS)
     requires: tuple[str, ...] = ()  # settings it refuses to start without, outside the embedded mode
     batches: str = ""  # "module:NAME": its ConsumeOptions (prefetch, batch size, wait), beside its handlers
-    http: int | None = None  # the port of its HTTP surface (gunicorn workers; embedded: one shared app)
+    http: int | None = None  # its HTTP surface's default port (gunicorn workers; embedded: one shared app)
     beside: str | None = None  # a service its command starts in a process beside it (`--no-<that>`: not)
     per_task: bool = False  # one instance per routed task, each reading tasks.<task> (builder gets task=)
     replicas: str = ""  # whether instances may run side by side, and why
     embedded: bool = True  # runs in `wcml run`
+    # what its builder is given in the embedded mode (the distributed process: its command's flags)
     embedded_options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
-    wakes: tuple[str, ...] = ()  # in one process, new input of its wakes these (else they poll)
+    # in one process, the services it wakes when it has new input for them (else they poll); its
+    # builder is given that as ``wake``
+    wakes: tuple[str, ...] = ()
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
