@@ -1,4 +1,6 @@
-"""`wcml`: the one command. Argument parsing and dispatch; the wiring is in ``bootstrap`` and ``embedded``."""
+"""`wcml`: the one command. Argument parsing and dispatch: a command for each service the system
+declares (``shared/topology.py``), run by ``distributed``; ``wcml run`` by ``embedded``; the one-shot
+commands by ``commands`` or the service that owns them."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ from pathlib import Path
 
 from shared import log as wcml_log
 from shared import settings as wcml_settings
+from shared import topology
 from shared.actions import FILTERS as ACTION_FILTERS
 from shared.errors import UserError
 from shared.replays import FILTER_HELP
 from shared.times import time_argument
+from shared.topology import BLOBS, BROKER, DATABASE
 
-BROKER, DATABASE, BLOBS = "WCML_BROKER_URL", "WCML_DATABASE_URL", "WCML_BLOB_URL"
 RUN_BIND = "127.0.0.1:8080"  # where `wcml run` serves, and where `wcml sample-webhook` posts
 
 
@@ -30,67 +33,60 @@ def adapters(args):
     return Adapters(settings_of(args))
 
 
-# -- dispatch: one function a command, each a call into the service or bootstrap that owns it ------
+# -- dispatch: one function a command, each a call into the service or module that owns it -------
 
-def serve(args) -> int:
-    if args.command == "run":
-        from services import embedded
+def serve(args) -> int:  # `wcml run`
+    from services import embedded
 
-        return embedded.serve(args.bind)
-    from shared.wsgi import multiprocess_metrics
-
-    multiprocess_metrics()  # before any service module imports prometheus_client
-    from services import bootstrap
-
-    ingest = args.command == "ingest"
-    build = bootstrap.webhooks if ingest else bootstrap.api
-    return bootstrap.serve_http(adapters(args), build, bind=args.bind, workers=args.workers,
-                                threads=args.threads if ingest else 1, relay=ingest and not args.no_relay)
+    return embedded.serve(args.bind)
 
 
-def consume(args) -> int:  # relay, dispatcher, predictor, store, latest, actions: until SIGTERM
-    from services import bootstrap
+def run_service(args) -> int:
+    """A declared service as this process, until SIGTERM (``services.distributed``)."""
+    spec = topology.service(args.command)
+    if spec.http:
+        from shared.wsgi import multiprocess_metrics
 
-    a = adapters(args)
-    if args.command == "store":
-        return bootstrap.store_with_follower(a, follower_beside=not args.no_latest)
-    if args.command != "predictor":
-        live = {"live": args.live or None} if args.command == "actions" else {}
-        return bootstrap.consume(a, getattr(bootstrap, args.command)(a, **live))
-    return bootstrap.consume(a, bootstrap.predictor(a, args.task, args.model, prefetch=args.prefetch,
-                                                    max_batch=args.batch, max_wait=args.max_wait))
+        multiprocess_metrics()  # before any service module imports prometheus_client
+    from services import distributed
+
+    beside = spec.beside is not None and not getattr(args, f"no_{spec.beside.replace('-', '_')}")
+    return distributed.run(spec, adapters(args), task=getattr(args, "task", None),
+                           options={name: getattr(args, name) for name in args.options}, beside=beside,
+                           bind=getattr(args, "bind", ""), workers=getattr(args, "workers", 1),
+                           threads=getattr(args, "threads", 1))
 
 
 def operate(args) -> int:
     """replay, predictions, actions list, compare, store repair, dead, dataset build, github."""
-    from services import bootstrap
+    from services import commands
     from services.api import commands as queries
     from services.store import commands as store
 
     a = adapters(args)
     if args.command == "replay":
         filters = {k: getattr(args, k) for k in FILTER_HELP}  # the replay filters (shared.replays)
-        return bootstrap.replay(a, filters=filters, tasks=args.task or (), model=args.model, rate=args.rate,
-                                created_by=args.by, resume=args.resume, quiet=args.quiet)
+        return commands.replay(a, filters=filters, tasks=args.task or (), model=args.model, rate=args.rate,
+                               created_by=args.by, resume=args.resume, quiet=args.quiet)
     if args.command == "actions":
-        return bootstrap.actions_list(a, vars(args), as_json=args.json)
+        return commands.actions_list(a, vars(args), as_json=args.json)
     if args.command == "predictions":
         return queries.predictions(a.engine, vars(args), latest=args.latest, as_json=args.json)
     if args.command == "compare":
-        return bootstrap.compare(a, args.run_id, task=args.task, model_a=args.model_a, model_b=args.model_b,
-                                 truth_file=args.truth, as_json=args.json)
+        return commands.compare(a, args.run_id, task=args.task, model_a=args.model_a, model_b=args.model_b,
+                                truth_file=args.truth, as_json=args.json)
     if args.command == "store":
         return store.repair(a.engine, a.blobs, args.since)
     if args.command == "dead":
-        return bootstrap.dead_letters(a, args.dead_command, args.limit)
+        return commands.dead_letters(a, args.dead_command, args.limit)
     if args.command == "github" and args.github_command == "redeliver":
-        return bootstrap.github_redeliver(a, args.repo, args.hook, app=args.app, watch=args.watch)
+        return commands.github_redeliver(a, args.repo, args.hook, app=args.app, watch=args.watch)
     if args.command == "github":
-        return bootstrap.github_import(a, args.repo, since=args.since, issues=args.max_issues,
-                                       resume=args.resume, numbers=args.issue, quiet=args.quiet,
-                                       as_json=args.json)
-    return bootstrap.dataset_build(a, args.task, args.out, repo=args.repo, export=args.export,
-                                   quiet=args.quiet)
+        return commands.github_import(a, args.repo, since=args.since, issues=args.max_issues,
+                                      resume=args.resume, numbers=args.issue, quiet=args.quiet,
+                                      as_json=args.json)
+    return commands.dataset_build(a, args.task, args.out, repo=args.repo, export=args.export,
+                                  quiet=args.quiet)
 
 
 def model_command(args) -> int:  # train, evaluate, models demo
@@ -121,6 +117,52 @@ def tool(args) -> int:  # migrate, healthcheck, sample-webhook
 
 # -- argument parsing -------------------------------------------------------------
 
+def service_needs(spec: topology.ServiceSpec) -> tuple[str, ...]:
+    """The URLs a service's command needs: its own, and those of the service it starts beside it."""
+    beside = topology.service(spec.beside).needs if spec.beside else ()
+    return tuple(dict.fromkeys((*spec.needs, *beside)))
+
+
+def service_command(p: argparse.ArgumentParser, spec: topology.ServiceSpec) -> None:
+    """A declared service's flags: what its entry implies (``--bind``/``--workers`` for an HTTP one,
+    ``--task`` for one run per task, ``--no-<service>`` for what it starts beside it), then its own
+    (``SERVICE_FLAGS``), whose values go to its builder."""
+    if spec.http:
+        p.add_argument("--bind", default=f"127.0.0.1:{spec.http}", help="host:port (default %(default)s)")
+        p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    if spec.per_task:
+        p.add_argument("--task", required=True)
+    if spec.beside:
+        p.add_argument(f"--no-{spec.beside}", action="store_true",
+                       help=f"do not start `wcml {spec.beside}` beside it (run it on its own)")
+    p.set_defaults(options=SERVICE_FLAGS.get(spec.name, lambda _: ())(p))
+
+
+def ingest_flags(p: argparse.ArgumentParser) -> tuple[str, ...]:
+    p.add_argument("--threads", type=int, default=16, help="request threads per worker (they share commits)")
+    return ()  # a server setting, not the builder's
+
+
+def predictor_flags(p: argparse.ArgumentParser) -> tuple[str, ...]:
+    p.add_argument("--model", help="model version (default: the newest installed)")
+    for flag, dest, kind, text in (
+            ("prefetch", "prefetch", int, "default: as declared (so are the next two)"),
+            ("batch", "max_batch", int, "largest micro-batch"),
+            ("max-wait", "max_wait", float, "batch wait (s)")):
+        p.add_argument(f"--{flag}", dest=dest, metavar=flag.upper().replace("-", "_"), type=kind, help=text)
+    return ("model", "prefetch", "max_batch", "max_wait")
+
+
+def actions_flags(p: argparse.ArgumentParser) -> tuple[str, ...]:
+    p.add_argument("--live", action="store_const", const=True,
+                   help="act on GitHub (GITHUB_TOKEN; or WCML_ACTIONS_LIVE=1)")
+    return ("live",)
+
+
+# A service's own flags, by its name: each adds them and returns the names its builder takes.
+SERVICE_FLAGS = {"ingest": ingest_flags, "predictor": predictor_flags, "actions": actions_flags}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wcml", description="webcompat-ml pipeline: GitHub issue "
                                      "events in, ML predictions out. Configuration is by WCML_* variables.")
@@ -136,40 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
     def group(name, text):
         return add(name, None, text).add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
-    def http(p, port: int):
-        p.add_argument("--bind", default=f"127.0.0.1:{port}", help="host:port (default %(default)s)")
-        p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-        return p
-
     p = add("run", serve, "embedded mode: every service in one process, its files under var/", embedded=True)
     p.add_argument("--bind", default=RUN_BIND, help="host:port (default %(default)s)")
     add("migrate", tool, "bring the database schema up to date", needs=(DATABASE,))
-    p = http(add("ingest", serve, "webhook endpoint (gunicorn) plus its outbox relay", (BROKER, DATABASE),
-                 requires=("WCML_WEBHOOK_SECRETS",)), 8000)
-    p.add_argument("--threads", type=int, default=16, help="request threads per worker (they share commits)")
-    p.add_argument("--no-relay", action="store_true", help="do not start the outbox relay beside it")
-    add("relay", consume, "outbox relay: publish committed events, run requested replays", (BROKER, DATABASE))
-    add("dispatcher", consume, "route events to one task message per matching task", needs=(BROKER,))
-    p = add("predictor", consume, "score one task's messages with its model bundle", needs=(BROKER,))
-    p.add_argument("--task", required=True)
-    p.add_argument("--model", help="model version (default: the newest installed)")
-    for flag, kind, text in (("prefetch", int, "default: as declared (so are the next two)"),
-                             ("batch", int, "largest micro-batch"), ("max-wait", float, "batch wait (s)")):
-        p.add_argument(f"--{flag}", type=kind, help=text)
-    p = add("actions", consume, "label, comment, close by policy (dry run unless --live)", (BROKER, DATABASE))
-    p.add_argument("--live", action="store_true", help="act on GitHub (GITHUB_TOKEN; or WCML_ACTIONS_LIVE=1)")
+    for spec in topology.SERVICES:  # a command for each declared service, in the declaration's order
+        service_command(add(spec.name, run_service, spec.help, service_needs(spec), requires=spec.requires),
+                        spec)
     q = add("list", operate, "recorded actions, done and would-be, newest first", (DATABASE,),
-            parent=p.add_subparsers(dest="actions_command", metavar="ACTION"))
+            parent=sub.choices["actions"].add_subparsers(dest="actions_command", metavar="ACTION"))
     for name, text in {**ACTION_FILTERS, "cursor": "next_cursor of the last page", "limit": "1-500"}.items():
         q.add_argument(f"--{name}", help=text)
-    store = add("store", consume, "persist predictions to the database and the blob store, with its "
-                "latest-documents follower in a process beside it")
-    store.add_argument("--no-latest", action="store_true", help="no follower beside it (run `wcml latest`)")
-    add("latest", consume, "write the latest document of each issue the store marked due", (DATABASE, BLOBS))
-    q = add("repair", operate, "rewrite blob documents missing or behind the database",
-            needs=(DATABASE, BLOBS), parent=store.add_subparsers(dest="store_command", metavar="ACTION"))
+    q = add("repair", operate, "rewrite blob documents missing or behind the database", (DATABASE, BLOBS),
+            parent=sub.choices["store"].add_subparsers(dest="store_command", metavar="ACTION"))
     q.add_argument("--since", type=time_argument, help="only predictions stored since (ISO 8601)")
-    http(add("api", serve, "query API and dashboard", (BROKER, DATABASE), requires=("WCML_API_KEYS",)), 8001)
     p = add("replay", operate, "republish a slice of the event log as a recorded run", (BROKER, DATABASE))
     for name, text in FILTER_HELP.items():  # the replay filters, as shared.replays defines them
         kind = int if name.endswith("position") else time_argument if name in ("since", "until") else str

@@ -1,10 +1,11 @@
 """Embedded mode: every service in one process on SQLite, queues in a SQLite file, a local directory.
 
-The services are the distributed mode's, built from the same declarations (``bootstrap.pipeline``)
-with the same batch settings; only the adapters differ. Consumers and loops run in threads, the
-HTTP surfaces share one Flask app behind waitress. The queues are durable (``shared.broker.sqlite``):
-what was between services when the process stopped, however it stopped, is delivered again at the
-next start. ``var/instance.json`` tells the ``wcml`` commands in the same folder where it serves.
+The services are the distributed mode's: every entry of ``shared/topology.py`` marked ``embedded``,
+built by ``bootstrap.pipeline`` with the same batch settings; only the adapters differ. Consumers
+and loops run in threads, the HTTP surfaces share one Flask app behind waitress. The queues are
+durable (``shared.broker.sqlite``): what was between services when the process stopped, however it
+stopped, is delivered again at the next start. ``var/instance.json`` tells the ``wcml`` commands in
+the same folder where it serves.
 """
 
 from __future__ import annotations

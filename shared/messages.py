@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-SCHEMA_VERSION = 1
+from shared.topology import (  # the exchanges, named in the system's declaration
+    CONTROL_EXCHANGE,
+    DEAD_EXCHANGE,
+    EVENTS_EXCHANGE,
+    RESULTS_EXCHANGE,
+    TASKS_EXCHANGE,
+)
 
-EVENTS_EXCHANGE = "wcml.events"
-TASKS_EXCHANGE = "wcml.tasks"
-RESULTS_EXCHANGE = "wcml.results"
-DEAD_EXCHANGE = "wcml.dead"
-CONTROL_EXCHANGE = "wcml.control"
+SCHEMA_VERSION = 1
 
 
 class MessageError(ValueError):

@@ -3,8 +3,8 @@ it runs beside them, and its HTTP blueprint.
 
 Each service builds its ``Service`` in its own ``service.py`` from the adapters it is handed; the
 distributed commands (one service a process) and the embedded mode (all in one process) are two
-runners of the same declarations (``services/bootstrap.py``), so both run the same code with the
-same settings.
+runners of the same declarations (``services/bootstrap.py``, from the system's map in
+``shared/topology.py``), so both run the same code with the same settings.
 """
 
 from __future__ import annotations

@@ -1,37 +1,26 @@
-"""The pipeline's exchanges and queues, named once (docs/architecture.md, "Messages")."""
+"""The broker set-up, built from the system's declaration (``shared/topology.py``): what every
+process declares at start. The queue names are those of the declaration, here for its callers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.broker.port import Broker, Exchange, Queue
-from shared.messages import CONTROL_EXCHANGE, DEAD_EXCHANGE, EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE
-
-EXCHANGES = (
-    Exchange(EVENTS_EXCHANGE, "topic"),
-    Exchange(TASKS_EXCHANGE, "direct"),
-    Exchange(RESULTS_EXCHANGE, "topic"),
-    Exchange(DEAD_EXCHANGE, "fanout"),
-    Exchange(CONTROL_EXCHANGE, "direct"),
+from shared.broker.port import Broker, Queue
+from shared.topology import (  # noqa: F401 - the declaration's names, as the broker's callers use them
+    ACTIONS_QUEUE,
+    DEAD_QUEUE,
+    EVENTS_QUEUE,
+    EXCHANGES,
+    QUEUES,
+    REPLAYS_QUEUE,
+    RESULTS_QUEUE,
+    SCORES_QUEUE,
+    task_queue,
 )
-
-EVENTS_QUEUE = Queue("events.dispatcher", ((EVENTS_EXCHANGE, "github.#"), (EVENTS_EXCHANGE, "import.#"),
-                                           (EVENTS_EXCHANGE, "replay.#")))
-RESULTS_QUEUE = Queue("results.store", ((RESULTS_EXCHANGE, "#"),))
-REPLAYS_QUEUE = Queue("replays.ingest", ((CONTROL_EXCHANGE, "replay"),))
-SCORES_QUEUE = Queue("scores.ingest", ((CONTROL_EXCHANGE, "score"),))  # "score this issue now"
-# Declared by the actions service alone (a queue nobody reads would fill up), with one consumer at a
-# time: two replicas side by side (a rolling update) never work on the same issue at once.
-ACTIONS_QUEUE = Queue("results.actions", ((RESULTS_EXCHANGE, "#"),), single_consumer=True)
-DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)
-
-
-def task_queue(task: str) -> Queue:
-    return Queue(f"tasks.{task}", ((TASKS_EXCHANGE, task),))
 
 
 def declare(broker: Broker, tasks: Iterable[str] = (), extra: Iterable[Queue] = ()) -> None:
-    """Declare everything a service touches; every service calls it at start (idempotent)."""
-    queues = [EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, SCORES_QUEUE, DEAD_QUEUE, *map(task_queue, tasks),
-              *extra]
-    broker.declare(EXCHANGES, queues)
+    """Declare every exchange, the queues every process declares, the queue of each of ``tasks``
+    and ``extra`` (the queues only the services of this process read). Idempotent: every process
+    calls it at start."""
+    broker.declare(EXCHANGES, [*QUEUES, *map(task_queue, tasks), *extra])

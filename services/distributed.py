@@ -1,0 +1,83 @@
+"""Distributed mode: one declared service a process (``wcml <name>``), until SIGTERM.
+
+A consumer runs its consumers and loops (``shared.service.run``) and, at SIGTERM, finishes its
+current batch and exits 0; an HTTP service runs its blueprint under gunicorn. A service whose entry
+names another ``beside`` it (ingest: the relay; store: its latest-documents follower) starts that
+one's command as a child process once it has built itself (and so migrated the database), and stops
+it when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Callable
+
+from services.bootstrap import Adapters, build
+from shared import service as runner
+from shared.lifecycle import keep_startup_objects, stop_on_signals
+from shared.service import Service
+from shared.topology import DATABASE, ServiceSpec
+
+
+def run(spec: ServiceSpec, a: Adapters, *, task: str | None = None, options: dict | None = None,
+        beside: bool = True, bind: str = "", workers: int = 1, threads: int = 1) -> int:
+    """``spec``'s process (``task``'s instance, for a service run per task), ``options`` given to its
+    builder; with ``beside``, the service its entry names beside it. ``bind``, ``workers`` and
+    ``threads`` serve an HTTP service. For an HTTP service, the caller has set up multi-process
+    metrics (``shared.wsgi.multiprocess_metrics``) first."""
+    companion = spec.beside if beside else None
+
+    def built(adapters: Adapters) -> Service:
+        return build(spec, adapters, task, **(options or {}))
+
+    if spec.http:
+        return serve_http(a, spec, built, bind=bind, workers=workers, threads=threads, companion=companion)
+    service = built(a)
+    with beside_process(companion):
+        return consume(a, service)
+
+
+def consume(a: Adapters, *services: Service) -> int:
+    """A consumer process: run until SIGTERM, finish the current batch, exit."""
+    try:
+        return runner.run(services, a.broker, stop_on_signals())
+    finally:
+        a.close()
+
+
+def serve_http(a: Adapters, spec: ServiceSpec, build_service: Callable[[Adapters], Service], *, bind: str,
+               workers: int, threads: int = 1, companion: str | None = None) -> int:
+    """The service's blueprint under gunicorn, ``companion`` beside it."""
+    from shared import wsgi
+    from shared.http import app_for
+
+    if DATABASE in spec.needs:
+        a.migrated_engine  # noqa: B018 - once, before the workers start
+
+    def app():  # in each worker, after the fork: adapters of its own
+        service = build_service(Adapters(a.settings))
+        built = app_for(f"wcml-{service.name}", [service.blueprint()], service.ping)
+        keep_startup_objects()
+        return built
+
+    with beside_process(companion):
+        wsgi.serve(app, bind, workers, f"wcml-{spec.name}", threads=threads)
+    return 0
+
+
+@contextlib.contextmanager
+def beside_process(command: str | None):
+    """``wcml <command>`` as a child process while the block runs; stopped (SIGTERM, then SIGKILL after
+    30 s: it resumes where it was) when the block ends."""
+    child = subprocess.Popen([sys.executable, "-m", "services.cli", command]) if command else None
+    try:
+        yield child
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
