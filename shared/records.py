@@ -43,8 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -224,6 +223,10 @@ def table(name: str, metadata: sa.MetaData, cls: type, *constraints: Any) -> sa.
 
 
 # -- values ------------------------------------------------------------------------------------------
+# The functions below run per message and per row on the hot path (the store's every prediction, the
+# API's every item, the relay's every event). Each is compiled once per class from source written for
+# that class's fields, as ``dataclasses`` compiles ``__init__``: one dict display or one call, no loop
+# over fields, as fast as the same function written by hand.
 
 def _float(value: Any) -> Any:
     return None if value is None else float(value)
@@ -245,159 +248,139 @@ def _moment(value: Any) -> Any:
     return None if value is None else as_utc(value).isoformat()
 
 
-def _bool(value: Any) -> bool:
-    return bool(value)
+def _numbers(value: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in value.items()}
 
 
-# Per kind: (a value of the record -> its row value, a row value -> its JSON value,
-#            a row value -> the record's value); None where the value is kept as it is.
-_CONVERT: dict[str, tuple[Callable | None, Callable | None, Callable | None]] = {
-    "text": (None, None, None), "integer": (None, None, None), "row_id": (None, None, None),
-    "number": (_float, _float, None), "mapping": (_floats, _floats, None), "flag": (None, _bool, None),
-    "moment": (None, iso, _moment), "document": (_dumps, _loads, _loads),
-}
+_HELPERS = {"_float": _float, "_floats": _floats, "_numbers": _numbers, "_loads": _loads, "_dumps": _dumps,
+            "_moment": _moment, "iso": iso, "isfinite": math.isfinite}
+
+# Per kind, the expression of a value read by ``{}``: a record's value as its row holds it; a row's
+# value as JSON; a row's value as the record holds it. A kind not named keeps its value as it is.
+_TO_ROW = {"number": "float({})", "mapping": "_numbers({})", "document": "_dumps({})"}
+_TO_JSON = {"number": "float({})", "mapping": "_floats({})", "document": "_loads({})", "flag": "bool({})",
+            "moment": "iso({})"}
+_TO_RECORD = {"moment": "_moment({})", "document": "_loads({})"}
 _COMPILED: dict[tuple[str, type], Callable] = {}
 
 
-def _plan(cls: type, direction: int) -> tuple[tuple[str, ...], tuple[tuple[str, Callable], ...]]:
-    names = names_of(cls)
-    converters = tuple((f.name, convert) for f in fields_of(cls)
-                       if (convert := _CONVERT[f.spec.kind][direction]) is not None)
-    return names, converters
+def _converted(f: Field, expressions: dict[str, str], read: str) -> str:
+    expression = expressions.get(f.spec.kind, "{}")
+    if expression == "float({})" and f.optional:
+        expression = "_float({})"
+    return expression.format(read)
 
 
-def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
-    """The named attributes of an object, as a tuple (``attrgetter`` of one name returns it bare)."""
-    get = operator.attrgetter(*names)
-    return get if len(names) > 1 else lambda obj: (get(obj),)
+def _compile(record: type, what: str, source: str, **names: Any) -> Callable:
+    """The function ``what`` defined by ``source``, compiled once per record class and kept."""
+    derived = _COMPILED.get((what, record))
+    if derived is None:
+        namespace = {**_HELPERS, **names}
+        exec(compile(source, f"<records.{what} of {record.__qualname__}>", "exec"), namespace)  # noqa: S102
+        derived = _COMPILED[what, record] = namespace[what]
+    return derived
 
 
 def row_of(cls: type) -> Callable[[Any], dict[str, Any]]:
     """A function from a record to its row: every declared field's value as the table takes it (a
     number as float, a document as JSON text; a moment as the record's ISO 8601 text)."""
-    derived = _COMPILED.get(("row", cls))
-    if derived is None:
-        names, converters = _plan(cls, 0)
-        get = _getter(names)
-
-        def derived(obj: Any) -> dict[str, Any]:
-            out = dict(zip(names, get(obj), strict=True))
-            for name, convert in converters:
-                out[name] = convert(out[name])
-            return out
-
-        _COMPILED["row", cls] = derived
-    return derived
+    items = ", ".join(f"{f.name!r}: {_converted(f, _TO_ROW, f'record.{f.name}')}" for f in fields_of(cls))
+    return _compile(cls, "row", f"def row(record):\n    return {{{items}}}\n")
 
 
 def json_of(cls: type) -> Callable[[Any], dict[str, Any]]:
     """A function from a row (a SQLAlchemy Row or a mapping; a missing field reads as None) to its
     JSON values: every declared field, a moment as UTC ISO 8601 with a ``Z``, numbers as floats, a
     flag as bool, a document parsed."""
-    derived = _COMPILED.get(("json", cls))
-    if derived is None:
-        names, converters = _plan(cls, 1)
-
-        def derived(row: Any) -> dict[str, Any]:
-            data: Mapping[str, Any] = row._mapping if hasattr(row, "_mapping") else row
-            out = {name: data.get(name) for name in names}
-            for name, convert in converters:
-                out[name] = convert(out[name])
-            return out
-
-        _COMPILED["json", cls] = derived
-    return derived
+    items = ", ".join(f"{f.name!r}: {_converted(f, _TO_JSON, f'get({f.name!r})')}" for f in fields_of(cls))
+    return _compile(cls, "json", "def json(row):\n"
+                                 "    get = (row._mapping if hasattr(row, '_mapping') else row).get\n"
+                                 f"    return {{{items}}}\n")
 
 
 def message_of(cls: type[R]) -> Callable[[Any], R]:
     """A function from a row (anything with the fields as attributes, a SQLAlchemy Row) to the
     record: its declared fields read back (a moment as ISO 8601 with its UTC offset, a document
     parsed), its undeclared ones their defaults."""
-    derived = _COMPILED.get(("message", cls))
-    if derived is None:
-        names, converters = _plan(cls, 2)
-        get = _getter(names)
-
-        def derived(row: Any) -> R:
-            values = dict(zip(names, get(row), strict=True))
-            for name, convert in converters:
-                values[name] = convert(values[name])
-            return cls(**values)
-
-        _COMPILED["message", cls] = derived
-    return derived
+    items = ", ".join(f"{f.name}={_converted(f, _TO_RECORD, f'row.{f.name}')}" for f in fields_of(cls))
+    return _compile(cls, "message", f"def message(row):\n    return cls({items})\n", cls=cls)
 
 
 # -- checks ------------------------------------------------------------------------------------------
 
 def check(record: Any, error: type[Exception] = InvalidValue) -> None:
     """Raise ``error`` naming the first declared field whose value is outside its declaration:
-    a text's length or enum, an integer's or number's range, a number that is not finite. Types are
-    the codec's to check (``shared.messages``); a None where the annotation allows it passes."""
+    a text's length or enum, an integer's or number's range, a number that is not finite (a
+    mapping's values likewise). Types are the codec's to check (``shared.messages``): a None passes
+    where the annotation allows it, a bool is no number."""
     checks = _CHECKS.get(type(record))
     if checks is None:
-        checks = _CHECKS[type(record)] = tuple(
-            (f.name, f.optional, c) for f in fields_of(type(record)) if (c := _checker(f)) is not None)
-    for name, optional, check_value in checks:
-        value = getattr(record, name)
-        if value is None and optional:
+        checks = _CHECKS[type(record)] = _checks_of(type(record))
+    checks(record, error)
+
+
+_CHECKS: dict[type, Callable[[Any, type[Exception]], None]] = {}
+
+
+def _checks_of(cls: type) -> Callable[[Any, type[Exception]], None]:
+    """``check`` for one class: each field's condition inline, its reason built only when it fails."""
+    lines, names = ["def checks(record, error):"], {"_NUMBERS": (int, float)}
+    for n, f in enumerate(fields_of(cls)):
+        condition = f"value not in enum{n}" if f.spec.enum is not None else _refusal(f.spec, "value")
+        if condition is None:
             continue
-        reason = check_value(name, value)
-        if reason is not None:
-            raise error(reason)
+        names[f"reason{n}"] = _reason(f.name, f.spec)
+        if f.spec.enum is not None:
+            names[f"enum{n}"] = frozenset(f.spec.enum)
+        lines.append(f"    value = record.{f.name}")
+        indent = "    "
+        if f.optional:
+            lines.append("    if value is not None:")
+            indent += "    "
+        if f.spec.kind == "mapping":
+            lines.append(f"{indent}for key, item in value.items():")
+            lines.append(f"{indent}    if {_refusal(f.spec, 'item')}:")
+            lines.append(f"{indent}        raise error(reason{n}(item, key))")
+        else:
+            lines.append(f"{indent}if {condition}:")
+            lines.append(f"{indent}    raise error(reason{n}(value))")
+    lines.append("    return None")
+    return _compile(cls, "checks", "\n".join(lines) + "\n", **names)
 
 
-_CHECKS: dict[type, tuple[tuple[str, bool, Callable[[str, Any], str | None]], ...]] = {}
-
-
-def _checker(f: Field) -> Callable[[str, Any], str | None] | None:
-    spec = f.spec
+def _refusal(spec: Spec, value: str) -> str | None:
+    """The condition, on the expression ``value``, under which a value is refused; None: never."""
     if spec.kind == "text":
-        return _text_checker(spec)
+        high = "" if spec.max_length is None else f" <= {spec.max_length}"
+        return f"not {spec.min_length} <= len({value}){high}"
     if spec.kind == "integer":
         low = -INT64 - 1 if spec.minimum is None else spec.minimum
-        high = spec.maximum
-        return lambda name, value: None if low <= value <= high else f"{name} {value} is out of range"
-    if spec.kind == "number":
-        return _number_checker(spec)
-    if spec.kind == "mapping":
-        each = _number_checker(spec)
-
-        def each_value(name: str, value: dict) -> str | None:
-            for key, item in value.items():
-                if (reason := each(f"{name}[{str(key)[:40]!r}]", item)) is not None:
-                    return reason
-            return None
-
-        return each_value
+        return f"not {low} <= {value} <= {spec.maximum}"
+    if spec.kind in ("number", "mapping"):
+        # a bound refuses NaN and the infinity past it; without both bounds, isfinite refuses them
+        conditions = [] if None not in (spec.minimum, spec.maximum) else [f"isfinite({value})"]
+        if spec.minimum is not None:
+            conditions.append(f"{spec.minimum!r} <= {value}")
+        if spec.maximum is not None:
+            conditions.append(f"{value} <= {spec.maximum!r}")
+        return f"{value}.__class__ not in _NUMBERS or not ({' and '.join(conditions)})"
     return None
 
 
-def _text_checker(spec: Spec) -> Callable[[str, Any], str | None]:
-    low, high, enum = spec.min_length, spec.max_length, spec.enum
-    if enum is not None:
-        allowed = frozenset(enum)
-        listed = " or ".join(enum)
-        return lambda name, value: (None if value in allowed
-                                    else f"{name} must be {listed}, not {value[:20]!r}")
-    if high is None:
-        return lambda name, value: None if low <= len(value) else f"{name} must have {low}+ characters"
-    return lambda name, value: (None if low <= len(value) <= high
-                                else f"{name} must be {low}-{high} characters, not {len(value)}")
-
-
-def _number_checker(spec: Spec) -> Callable[[str, Any], str | None]:
-    low = -math.inf if spec.minimum is None else spec.minimum
-    high = math.inf if spec.maximum is None else spec.maximum
+def _reason(name: str, spec: Spec) -> Callable[..., str]:
+    """The one-line reason a refused value of this field is given."""
+    if spec.kind == "text" and spec.enum is not None:
+        listed = " or ".join(spec.enum)
+        return lambda value: f"{name} must be {listed}, not {value[:20]!r}"
+    if spec.kind == "text":
+        high = "" if spec.max_length is None else spec.max_length
+        return lambda value: f"{name} must be {spec.min_length}-{high} characters, not {len(value)}"
+    if spec.kind == "integer":
+        return lambda value: f"{name} {value} is out of range"
     bounds = "[{}, {}]".format(*("" if bound is None else bound for bound in (spec.minimum, spec.maximum)))
-
-    def number_in_range(name: str, value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-                or not low <= value <= high:
-            return f"{name} must be a number in {bounds}, got {value!r:.40}"
-        return None
-
-    return number_in_range
+    if spec.kind == "mapping":
+        return lambda value, key: f"{name}[{str(key)[:40]!r}] must be a number in {bounds}, got {value!r:.40}"
+    return lambda value: f"{name} must be a number in {bounds}, got {value!r:.40}"
 
 
 # -- the schema --------------------------------------------------------------------------------------
