@@ -228,46 +228,37 @@ def table(name: str, metadata: sa.MetaData, cls: type, *constraints: Any) -> sa.
 # that class's fields, as ``dataclasses`` compiles ``__init__``: one dict display or one call, no loop
 # over fields, as fast as the same function written by hand.
 
-def _float(value: Any) -> Any:
-    return None if value is None else float(value)
-
-
 def _floats(value: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in (value or {}).items()}
-
-
-def _loads(value: Any) -> Any:
-    return None if value is None else json.loads(value)
-
-
-def _dumps(value: Any) -> Any:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
-
-
-def _moment(value: Any) -> Any:
-    return None if value is None else as_utc(value).isoformat()
 
 
 def _numbers(value: dict) -> dict[str, float]:
     return {k: float(v) for k, v in value.items()}
 
 
-_HELPERS = {"_float": _float, "_floats": _floats, "_numbers": _numbers, "_loads": _loads, "_dumps": _dumps,
-            "_moment": _moment, "iso": iso, "isfinite": math.isfinite}
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+_HELPERS = {"_floats": _floats, "_numbers": _numbers, "_dumps": _dumps, "loads": json.loads, "iso": iso,
+            "as_utc": as_utc, "isfinite": math.isfinite}
 
 # Per kind, the expression of a value read by ``{}``: a record's value as its row holds it; a row's
-# value as JSON; a row's value as the record holds it. A kind not named keeps its value as it is.
+# value as JSON; a row's value as the record holds it. A kind not named keeps its value as it is; a
+# None is kept as None.
 _TO_ROW = {"number": "float({})", "mapping": "_numbers({})", "document": "_dumps({})"}
-_TO_JSON = {"number": "float({})", "mapping": "_floats({})", "document": "_loads({})", "flag": "bool({})",
+_TO_JSON = {"number": "float({})", "mapping": "_floats({})", "document": "loads({})", "flag": "bool({})",
             "moment": "iso({})"}
-_TO_RECORD = {"moment": "_moment({})", "document": "_loads({})"}
+_TO_RECORD = {"moment": "as_utc({}).isoformat()", "document": "loads({})"}
 _COMPILED: dict[tuple[str, type], Callable] = {}
 
 
 def _converted(f: Field, expressions: dict[str, str], read: str) -> str:
-    expression = expressions.get(f.spec.kind, "{}")
-    if expression == "float({})" and f.optional:
-        expression = "_float({})"
+    expression = expressions.get(f.spec.kind)
+    if expression is None:
+        return read
+    if f.optional:
+        return f"(None if (value := {read}) is None else {expression.format('value')})"
     return expression.format(read)
 
 

@@ -213,12 +213,7 @@ MARK_PUBLISHED = (event_log.update()
                   .values(published_at=sa.bindparam("now")))
 
 
-_envelope = records.message_of(EventEnvelope)
-
-
-def envelope(row) -> EventEnvelope:
-    """An event-log row as the envelope the relay and replays publish."""
-    return _envelope(row)
+envelope = records.message_of(EventEnvelope)  # an event-log row as the envelope relay and replays publish
 
 
 def positions(envelopes: Iterable[EventEnvelope]) -> list[int]:
