@@ -280,9 +280,9 @@ def row_of(cls: type) -> Callable[[Any], dict[str, Any]]:
 
 
 def json_of(cls: type) -> Callable[[Any], dict[str, Any]]:
-    """A function from a row (a SQLAlchemy Row or a mapping; a missing field reads as None) to its
-    JSON values: every declared field, a moment as UTC ISO 8601 with a ``Z``, numbers as floats, a
-    flag as bool, a document parsed."""
+    """A function from a row (a SQLAlchemy Row or a mapping; a field it lacks reads as None, which
+    only a field that may be null can be) to its JSON values: every declared field, a moment as UTC
+    ISO 8601 with a ``Z``, numbers as floats, a flag as bool, a document parsed."""
     items = ", ".join(f"{f.name!r}: {_converted(f, _TO_JSON, f'get({f.name!r})')}" for f in fields_of(cls))
     return _compile(cls, "json", "def json(row):\n"
                                  "    get = (row._mapping if hasattr(row, '_mapping') else row).get\n"
