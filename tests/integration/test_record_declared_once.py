@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DECLARATION = "shared/messages.py"
-BEFORE = "    @property\n    def key(self) -> tuple[str, str, str]:\n"  # Prediction's first line after its fields
+BEFORE = "    @property\n    def key(self) -> tuple[str, str, str]:\n"  # what follows Prediction's fields
 LINE = '    role: str = records.text(16, enum=("primary", "shadow"), default="primary")\n'
 
 MIGRATION = '''"""predictions.role (a test's).
@@ -82,7 +82,8 @@ try:
 except MessageError as exc:
     seen["message"] = seen["encoded"] = f"refused: {exc}"
 blobs = FileBlobStore(work / "blobs")
-rejected = PredictionWriter(engine, blobs).handle([Delivery(body, "needsdiagnosis", "wcml.results", {}, False, 1)])
+delivery = Delivery(body, "needsdiagnosis", "wcml.results", {}, False, 1)
+rejected = PredictionWriter(engine, blobs).handle([delivery])
 seen["writer"] = [r.reason for r in rejected]
 with engine.connect() as conn:
     seen["row"] = conn.execute(sa.text(f"SELECT {field} FROM predictions")).scalars().all()
@@ -117,7 +118,8 @@ def add_migration(copy: Path) -> None:
     versions = copy / "shared" / "migrations" / "versions"
     head = ScriptDirectory(str(versions.parent)).get_current_head()
     revision = f"{int(head) + 1:04d}"
-    (versions / f"{revision}_test_prediction_role.py").write_text(MIGRATION.format(revision=revision, head=head))
+    migration = MIGRATION.format(revision=revision, head=head)
+    (versions / f"{revision}_test_prediction_role.py").write_text(migration)
 
 
 def declare_field(copy: Path) -> None:
