@@ -35,7 +35,10 @@ row_id     int, given by the table   BIGINT (SQLite INTEGER),  -
                                      primary key
 ========== ========================= ========================= ====================================
 
-Every derivation is worked out once per class and cached.
+Derived from a declaration: ``columns_of`` and ``table`` (its table), ``row_of`` (a record as the row
+its table takes), ``json_of`` (a row as JSON values), ``message_of`` (a row as the record), ``check``
+(the values' lengths, ranges, enums) and ``schema_of`` (the OpenAPI 3.0 schema of ``json_of``'s
+output). Each is worked out once per class and kept.
 """
 
 from __future__ import annotations
