@@ -2,6 +2,11 @@
 
 Every message carries ``{"v": 1, "kind": ...}``; ``decode`` refuses anything else
 with ``MessageError`` so a consumer can dead-letter it with a one-line reason.
+
+``EventEnvelope`` and ``Prediction`` are also records kept in tables: their fields are declared with
+``shared.records`` helpers, the one place each field's column, value checks, JSON value and schema
+come from (their stored-only columns: ``services.ingest.event_log.LoggedEvent``,
+``shared.predictions.StoredPrediction``).
 """
 
 from __future__ import annotations
