@@ -2,6 +2,11 @@
 
 Every message carries ``{"v": 1, "kind": ...}``; ``decode`` refuses anything else
 with ``MessageError`` so a consumer can dead-letter it with a one-line reason.
+
+``EventEnvelope`` and ``Prediction`` are also records kept in tables: their fields are declared with
+``shared.records`` helpers, the one place each field's column, value checks, JSON value and schema
+come from (their stored-only columns: ``services.ingest.event_log.LoggedEvent``,
+``shared.predictions.StoredPrediction``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from shared import records
 from shared.topology import (  # the exchanges, named in the system's declaration
     CONTROL_EXCHANGE,
     DEAD_EXCHANGE,
@@ -29,22 +35,24 @@ class MessageError(ValueError):
 
 @dataclass(frozen=True)
 class EventEnvelope:
-    """One GitHub webhook delivery as committed to the event log."""
+    """One GitHub webhook delivery as committed to the event log. Its declared fields are the event
+    log's columns too (``services.ingest.event_log``); the replay's are the message's own."""
 
     kind = "event"
-    position: int
-    delivery_id: str
-    event: str
-    action: str | None
-    repo: str | None
-    issue_number: int | None
-    sender: str | None
-    received_at: str
-    payload: dict[str, Any]
+    position: int = records.row_id()  # its place in the event log, given as it is logged
+    delivery_id: str = records.text(64)
+    event: str = records.text(64)
+    action: str | None = records.text(64)
+    repo: str | None = records.text(255)
+    issue_number: int | None = records.integer(minimum=0, maximum=records.INT32)
+    sender: str | None = records.text(255)
+    received_at: str = records.moment()
+    payload: dict[str, Any] = records.document()
     replay_id: str | None = None
     model_version: str | None = None
     only_tasks: list[str] | None = None  # a replay restricted to some tasks
-    source: str = "live"  # live (a webhook) or import (GitHub history); a replay says so by its replay_id
+    # live (a webhook) or import (GitHub history); a replay says so by its replay_id
+    source: str = records.text(16, enum=("live", "import"), default="live")
 
     @property
     def routing_key(self) -> str:
@@ -89,27 +97,39 @@ class TaskMessage:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One issue scored by one model. Its fields are also the stored prediction's (its table, its
+    JSON in the API and S3 documents, their schema: ``shared.predictions``)."""
+
     kind = "prediction"
-    task: str
-    model_version: str
-    delivery_id: str
-    position: int
-    repo: str
-    number: int
-    label: str
-    confidence: float
-    probabilities: dict[str, float]
-    predicted_at: str
-    event: str | None = None
-    action: str | None = None
-    replay_id: str | None = None
+    task: str = records.text(64)
+    model_version: str = records.text(64)
+    delivery_id: str = records.text(64, description="X-GitHub-Delivery of the triggering event.")
+    position: int = records.integer(minimum=0, description="The triggering event's event-log position.")
+    repo: str = records.text(255, example="webcompat/web-bugs")
+    number: int = records.integer(minimum=1, maximum=records.INT32)
+    label: str = records.text(64)
+    confidence: float = records.number(minimum=0, maximum=1)
+    probabilities: dict[str, float] = records.mapping(minimum=0, maximum=1)
+    predicted_at: str = records.moment()
+    event: str | None = records.text(64, default=None, example="issues")
+    action: str | None = records.text(64, default=None, example="opened")
+    replay_id: str | None = records.text(
+        64, default=None, description="The replay run that first produced it; null for a webhook's.")
     # A replay scored by the live model (none forced): what the live pipeline would have stored, so its
     # rows are the live record (a replay that fills gaps). A forced model's rows stand beside it.
-    fills_live: bool = False
-    source: str = "live"  # carried on from the event: only live results may act on GitHub
+    fills_live: bool = records.flag(False, description=(
+        "A replay's prediction made by the live model: it fills a gap, so it is part of the live record "
+        "(`replay=none` lists it with the webhooks' own)."))
+    # carried on from the event: only live results may act on GitHub
+    source: str = records.text(16, enum=("live", "import"), default="live", description=(
+        "Where the triggering event came from: a webhook, or imported history."))
     # From the bundle's calibration (services/predictor/calibration.py); None where it measured none:
-    probability: float | None = None  # the calibrated probability that ``label`` is right
-    precision: float | None = None  # measured precision of the model's predictions this confident
+    probability: float | None = records.number(minimum=0, maximum=1, default=None, description=(
+        "The calibrated probability that `label` is right (null: the model measured no calibration)."))
+    precision: float | None = records.number(minimum=0, maximum=1, default=None, description=(
+        "The precision the model's training measured among its predictions at least this confident, on "
+        "issues it was not trained on (of repositories it was trained on, or of none, as this issue's "
+        "is), as the lower end of its 95% interval: what `min_precision` in an actions policy reads."))
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -1,4 +1,5 @@
-"""The query API's OpenAPI 3.0 document, written by hand to say exactly what ``api.py`` does.
+"""The query API's OpenAPI 3.0 document, written by hand to say exactly what ``routes.py`` does; the
+Prediction schema is derived from the stored prediction's declaration (``shared.predictions``).
 
 tests/integration/test_store_api.py checks it against the routes and validates real
 responses with it, so a change on one side without the other fails a test.
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.filters import DEFAULT_LIMIT, MAX_LIMIT
-from shared import actions
+from shared import actions, records
+from shared.predictions import StoredPrediction
 from shared.replays import STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -107,50 +109,10 @@ _ISSUE_PATH = [
 _REPLAY_ID = {"name": "replay_id", "in": "path", "required": True, "schema": {"type": "string"},
               "example": "r-1"}
 
-_PREDICTION = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["id", "task", "model_version", "delivery_id", "position", "event", "action", "repo",
-                 "number", "label", "confidence", "probabilities", "predicted_at", "stored_at",
-                 "replay_id", "fills_live", "source", "blob_key", "probability", "precision"],
-    "properties": {
-        "id": {"type": "integer", "description": "Row id; newer rows have larger ids."},
-        "task": {"type": "string"},
-        "model_version": {"type": "string"},
-        "delivery_id": {"type": "string", "description": "X-GitHub-Delivery of the triggering event."},
-        "position": {"type": "integer", "description": "The triggering event's event-log position."},
-        "event": {"type": "string", "nullable": True, "example": "issues"},
-        "action": {"type": "string", "nullable": True, "example": "opened"},
-        "repo": {"type": "string", "example": "webcompat/web-bugs"},
-        "number": {"type": "integer"},
-        "label": {"type": "string"},
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-        "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
-        "probability": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
-                        "description": "The calibrated probability that `label` is right (null: the "
-                        "model measured no calibration)."},
-        "precision": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
-                      "description": "The precision the model's training measured among its predictions "
-                      "at least this confident, on issues it was not trained on (of repositories it was "
-                      "trained on, or of none, as this issue's is), as the lower end of its 95% "
-                      "interval: what `min_precision` in an actions policy reads."},
-        "predicted_at": {"type": "string", "format": "date-time"},
-        "stored_at": {"type": "string", "format": "date-time"},
-        "replay_id": {"type": "string", "nullable": True,
-                      "description": "The replay run that first produced it; null for a webhook's."},
-        "source": {"type": "string", "enum": ["live", "import"],
-                   "description": "Where the triggering event came from: a webhook, or imported history."},
-        "fills_live": {"type": "boolean", "description": "A replay's prediction made by the live model: it "
-                       "fills a gap, so it is part of the live record (`replay=none` lists it with the "
-                       "webhooks' own)."},
-        "blob_key": {"type": "string", "nullable": True, "description": "Key of the history document."},
-    },
-}
-
 _SCHEMAS = {
     "Error": {"type": "object", "additionalProperties": False, "required": ["error"],
               "properties": {"error": {"type": "string", "description": "One line."}}},
-    "Prediction": _PREDICTION,
+    "Prediction": records.schema_of(StoredPrediction),  # derived from its declaration
     "PredictionPage": {
         "type": "object", "additionalProperties": False, "required": ["items", "next_cursor"],
         "properties": {"items": {"type": "array", "items": _ref("Prediction")},

@@ -8,7 +8,6 @@ a lower position. A commit that appended anything notifies ``APPENDED``, which w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,27 +16,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.ingest.webhook import WebhookDelivery
+from shared import records
 from shared.database import Backend, as_utc, once_per_backend, ping, utcnow
 from shared.messages import EventEnvelope
 
 APPEND_LOCK = 726374
 APPENDED = "wcml_event_log"  # the NOTIFY channel of a commit that appended events (the relay listens)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggedEvent(EventEnvelope):
+    """An event as the log keeps it: the envelope's declared fields, and these only the log has."""
+
+    hook_id: str | None = records.text(32)  # X-GitHub-Hook-ID
+    published_at: str | None = records.moment(default=None)  # set once the relay has published it
+
+
 metadata = sa.MetaData()
-event_log = sa.Table(
-    "event_log", metadata,
-    sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("delivery_id", sa.String(64), nullable=False, unique=True),
-    sa.Column("hook_id", sa.String(32)),
-    sa.Column("event", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(64)),
-    sa.Column("repo", sa.String(255)),
-    sa.Column("issue_number", sa.Integer),
-    sa.Column("sender", sa.String(255)),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("published_at", sa.DateTime(timezone=True)),
-    # where the event came from: "live" (a webhook) or "import" (GitHub history, services/ingest/github/)
-    sa.Column("source", sa.String(16), nullable=False, server_default="live"),
+event_log = records.table(
+    "event_log", metadata, LoggedEvent,
+    sa.UniqueConstraint("delivery_id"),
     sa.Index("ix_event_log_unpublished", "position", postgresql_where=sa.text("published_at IS NULL"),
              sqlite_where=sa.text("published_at IS NULL")),
     sa.Index("ix_event_log_repo_issue", "repo", "issue_number"),
@@ -99,10 +97,9 @@ class EventLog:
         for d in deliveries:
             if d.delivery_id not in seen:
                 seen.add(d.delivery_id)
-                rows.append({"delivery_id": d.delivery_id, "hook_id": d.hook_id, "event": d.event,
-                             "action": d.action, "repo": d.repo, "issue_number": d.issue_number,
-                             "sender": d.sender, "received_at": now, "payload": d.payload_text,
-                             "source": d.source})
+                row = {name: getattr(d, name) for name in _DELIVERED}
+                row["received_at"], row["payload"] = now, d.payload_text
+                rows.append(row)
         if conn is None:
             with self.engine.connect() as conn:
                 inserted, existing = self._insert(conn, rows)
@@ -189,8 +186,9 @@ class EventLog:
         ping(self.engine)
 
 
-COLUMNS = ("delivery_id", "hook_id", "event", "action", "repo", "issue_number", "sender", "received_at",
-           "payload", "source")
+COLUMNS = tuple(name for name in records.names_of(LoggedEvent) if name not in ("position", "published_at"))
+"""The columns an append writes: the log gives the position; the relay sets published_at later."""
+_DELIVERED = tuple(name for name in COLUMNS if name not in ("received_at", "payload"))  # as parsed
 
 
 @once_per_backend
@@ -215,12 +213,7 @@ MARK_PUBLISHED = (event_log.update()
                   .values(published_at=sa.bindparam("now")))
 
 
-def envelope(row) -> EventEnvelope:
-    return EventEnvelope(
-        position=row.position, delivery_id=row.delivery_id, event=row.event, action=row.action,
-        repo=row.repo, issue_number=row.issue_number, sender=row.sender,
-        received_at=as_utc(row.received_at).isoformat(), payload=json.loads(row.payload), source=row.source,
-    )
+envelope = records.message_of(EventEnvelope)  # an event-log row as the envelope relay and replays publish
 
 
 def positions(envelopes: Iterable[EventEnvelope]) -> list[int]:

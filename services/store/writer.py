@@ -32,7 +32,7 @@ from services.store.documents import (
 )
 from services.store.latest import best_live_rows, mark_due
 from services.store.validation import InvalidPrediction, check
-from shared import metrics
+from shared import metrics, records
 from shared.blobs import BlobStore
 from shared.broker.port import Delivery, Rejection
 from shared.database import Backend, as_utc, once_per_backend, utcnow
@@ -96,21 +96,16 @@ class PredictionWriter:
         self.on_due()
 
 
+_values = records.row_of(Prediction)
+
+
 def _row(p: Prediction, predicted_at: datetime, blob_key: str) -> dict[str, Any]:
-    return {
-        "delivery_id": p.delivery_id, "task": p.task, "model_version": p.model_version,
-        "position": p.position, "event": p.event, "action": p.action, "repo": p.repo,
-        "number": p.number, "label": p.label, "confidence": float(p.confidence),
-        "probabilities": {k: float(v) for k, v in p.probabilities.items()},
-        "predicted_at": iso(predicted_at), "replay_id": p.replay_id,
-        "fills_live": p.fills_live, "source": p.source,
-        "probability": _float(p.probability), "precision": _float(p.precision),
-        "blob_key": blob_key,
-    }
-
-
-def _float(value: float | None) -> float | None:
-    return None if value is None else float(value)
+    """A prediction's row: its declared fields, ``predicted_at`` as parsed (one spelling), its batch's
+    history object."""
+    row = _values(p)
+    row["predicted_at"] = iso(predicted_at)
+    row["blob_key"] = blob_key
+    return row
 
 
 def _insert(conn: Connection, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[int]]:
