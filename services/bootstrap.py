@@ -113,6 +113,10 @@ def api(a: Adapters) -> Service:
     return api_service.api(a.migrated_engine, a.settings.api_keys, a.broker, known)
 
 
+def api_views(a: Adapters) -> Service:  # replay-home: the API's read-model consumers (`wcml api-views`)
+    return api(a)
+
+
 def actions(a: Adapters, live: bool | None = None) -> Service:
     """Dry run unless ``live`` (default: ``WCML_ACTIONS_LIVE``); the live mode needs ``GITHUB_TOKEN``."""
     from services.actions import service as actions_service
@@ -125,7 +129,7 @@ def actions(a: Adapters, live: bool | None = None) -> Service:
         if not token:
             raise SettingsError("GITHUB_TOKEN", "is not set: acting on GitHub needs a token that may write")
         client = GitHubClient(token, base_url=github_api_url()).__enter__()  # one connection pool, for good
-    return actions_service.declare(a.migrated_engine, a.settings.actions_policy, client)
+    return actions_service.declare(a.migrated_engine, a.broker, a.settings.actions_policy, client)
 
 
 def routed_tasks(a: Adapters) -> list[str]:
@@ -151,9 +155,11 @@ def consume(a: Adapters, *services: Service) -> int:
 
 # -- entry points the commands call ------------------------------------------------
 
-def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1, relay: bool = False) -> int:
-    """``wcml ingest`` / ``wcml api``: the service's blueprint under gunicorn; ingest's relay beside it.
-    The caller has set up multi-process metrics (``shared.wsgi.multiprocess_metrics``) first."""
+def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1, relay: bool = False,
+               views: bool = False) -> int:
+    """``wcml ingest`` / ``wcml api``: the service's blueprint under gunicorn; ingest's relay beside it,
+    or the API's read-model consumers (``wcml api-views``). The caller has set up multi-process
+    metrics (``shared.wsgi.multiprocess_metrics``) first."""
     from shared import wsgi
     from shared.http import app_for
 
@@ -165,7 +171,7 @@ def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1,
         keep_startup_objects()
         return built
 
-    with beside("relay" if relay else None):
+    with beside("relay" if relay else "api-views" if views else None):
         wsgi.serve(app, bind, workers, f"wcml-{build.__name__}", threads=threads)
     return 0
 
@@ -275,20 +281,10 @@ def compare(a: Adapters, run_id: str, *, truth_file, **models) -> int:
 
 
 def actions_list(a: Adapters, params: dict, *, as_json: bool) -> int:
-    """``wcml actions list``: the recorded actions, a line each (or JSON lines), newest first."""
-    import json
+    """``wcml actions list``: the actions service's record, a line each (or JSON lines), newest first."""
+    from services.actions.commands import list_recorded
 
-    from shared.actions import FILTERS, list_actions
-
-    items, next_cursor = list_actions(a.engine, {k: params.get(k) for k in (*FILTERS, "cursor", "limit")})
-    for item in items:
-        print(json.dumps(item) if as_json else
-              f"{item['created_at']}  {item['mode']:7}  {item['state']:7}  {item['repo']}#{item['number']}  "
-              f"{item['task']} {item['action']} {item['target'][:40]!r}  ({item['label']} "
-              f"{item['confidence']:.2f}): {item['reason'] or ''}")
-    if next_cursor:
-        print(f"more: --cursor {next_cursor}", file=__import__("sys").stderr)
-    return 0
+    return list_recorded(a.engine, params, as_json=as_json)
 
 
 def dead_letters(a: Adapters, action: str, limit: int) -> int:

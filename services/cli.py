@@ -45,7 +45,8 @@ def serve(args) -> int:
     ingest = args.command == "ingest"
     build = bootstrap.webhooks if ingest else bootstrap.api
     return bootstrap.serve_http(adapters(args), build, bind=args.bind, workers=args.workers,
-                                threads=args.threads if ingest else 1, relay=ingest and not args.no_relay)
+                                threads=args.threads if ingest else 1, relay=ingest and not args.no_relay,
+                                views=not ingest and not args.no_views)
 
 
 def consume(args) -> int:  # relay, dispatcher, predictor, store, latest, actions: until SIGTERM
@@ -56,7 +57,7 @@ def consume(args) -> int:  # relay, dispatcher, predictor, store, latest, action
         return bootstrap.store_with_follower(a, follower_beside=not args.no_latest)
     if args.command != "predictor":
         live = {"live": args.live or None} if args.command == "actions" else {}
-        return bootstrap.consume(a, getattr(bootstrap, args.command)(a, **live))
+        return bootstrap.consume(a, getattr(bootstrap, args.command.replace("-", "_"))(a, **live))
     return bootstrap.consume(a, bootstrap.predictor(a, args.task, args.model, prefetch=args.prefetch,
                                                     max_batch=args.batch, max_wait=args.max_wait))
 
@@ -169,7 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     q = add("repair", operate, "rewrite blob documents missing or behind the database",
             needs=(DATABASE, BLOBS), parent=store.add_subparsers(dest="store_command", metavar="ACTION"))
     q.add_argument("--since", type=time_argument, help="only predictions stored since (ISO 8601)")
-    http(add("api", serve, "query API and dashboard", (BROKER, DATABASE), requires=("WCML_API_KEYS",)), 8001)
+    p = http(add("api", serve, "query API and dashboard, with its read-model consumers in a process beside "
+                 "it", (BROKER, DATABASE), requires=("WCML_API_KEYS",)), 8001)
+    p.add_argument("--no-views", action="store_true", help="no read-model consumers beside it (run "
+                   "`wcml api-views`)")
+    add("api-views", consume, "keep the API's replay runs and actions from the replay source's and the "
+        "actions service's reports", (BROKER, DATABASE))
     p = add("replay", operate, "republish a slice of the event log as a recorded run", (BROKER, DATABASE))
     for name, text in FILTER_HELP.items():  # the replay filters, as shared.replays defines them
         kind = int if name.endswith("position") else time_argument if name in ("since", "until") else str

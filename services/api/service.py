@@ -1,5 +1,9 @@
-"""The query API and dashboard, declared: an HTTP service that reads the stored predictions and sends
-requests upstream (run this replay, score this issue now) as messages."""
+"""The query API and dashboard, declared: an HTTP service that reads the stored predictions and its
+own read models, and sends requests upstream (run this replay, score this issue now) as messages.
+
+Its consumers keep the read models (``run_view``, ``action_view``) from the replay source's and the
+actions service's reports: in the embedded mode beside its blueprint; in the distributed mode
+``wcml api`` serves the blueprint under gunicorn and runs them in ``wcml api-views`` beside it."""
 
 from __future__ import annotations
 
@@ -7,20 +11,26 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from services.api import action_view, run_view
 from services.api.replay_requests import SendRequest
 from services.api.routes import api_blueprint
-from shared.broker import Broker, Outgoing
+from shared.broker import Broker, ConsumeOptions, Outgoing, topology
 from shared.database import ping
 from shared.known import Known
 from shared.messages import CONTROL_EXCHANGE, CONTROL_KEYS, ReplayRequest, ScoreRequest, encode
-from shared.service import Service
+from shared.service import Consumer, Service
+
+VIEWS = ConsumeOptions(prefetch=500, max_batch=200)  # small reports, one upsert a batch
 
 
 def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known) -> Service:
     """The query API and dashboard; a replay asked for there (naming only what is ``known``) is a
     message to the replay source."""
     send = control_messages_to(broker)
-    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send, known),
+    views = (Consumer(topology.RUNS_VIEW_QUEUE.name, lambda batch: run_view.handle(engine, batch), VIEWS),
+             Consumer(topology.ACTIONS_VIEW_QUEUE.name, lambda batch: action_view.handle(engine, batch),
+                      VIEWS))
+    return Service("api", consumers=views, blueprint=lambda: api_blueprint(engine, api_keys, send, known),
                    ping=lambda: ping(engine))
 
 
