@@ -123,7 +123,7 @@ def requested(request: ReplayRequest, *, revision: int = 0, state: str = "reques
               error: str | None = None) -> ReplayRun:
     """The run a request asks for, before any event is published. Revision 0 is the asker's own
     record (the API's, made before it sends the request): anything the replay source reports wins."""
-    finished = request.requested_at if state in ("done", "failed") else None
+    finished = utcnow().isoformat() if state in ("done", "failed") else None
     return ReplayRun(run_id=request.run_id, revision=revision, state=state, created_at=request.requested_at,
                      created_by=request.created_by, filters=dict(request.filters),
                      model_version=request.model_version, tasks=list(request.tasks), total=total,

@@ -17,7 +17,7 @@ from shared.actions import Page, list_actions, revision
 from shared.broker.port import Delivery, Rejection
 from shared.database import once_per_backend
 from shared.messages import ActionRecord, decode_each, to_dict
-from shared.times import parse_time
+from shared.times import TimeFormatError, parse_time
 
 COLUMNS = tuple(c.name for c in t.columns if c.name != "id")
 
@@ -53,6 +53,11 @@ def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
             if item.error is not None:
                 reason = " ".join(item.error.split())[:300]
                 rejections.append(Rejection(delivery.carrying(item.alone), reason))
+                continue
+            try:
+                _row(item.message)  # its times are readable
+            except TimeFormatError as exc:
+                rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
             else:
                 records.append(item.message)
     keep(engine, records)

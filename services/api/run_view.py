@@ -20,7 +20,7 @@ from shared.broker.port import Delivery, Rejection
 from shared.database import backend_of, once_per_backend
 from shared.messages import ReplayRun, decode_each, to_dict
 from shared.replays import run_of, shown
-from shared.times import parse_time
+from shared.times import TimeFormatError, parse_time
 
 COLUMNS = ("revision", "created_at", "created_by", "filters", "model_version", "tasks", "state", "total",
            "published", "last_position", "finished_at", "error")
@@ -58,6 +58,11 @@ def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
             if item.error is not None:
                 reason = " ".join(item.error.split())[:300]
                 rejections.append(Rejection(delivery.carrying(item.alone), reason))
+                continue
+            try:
+                _row(item.message)  # its times are readable
+            except TimeFormatError as exc:
+                rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
             else:
                 runs.append(item.message)
     keep(engine, runs)

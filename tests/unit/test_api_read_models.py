@@ -94,7 +94,14 @@ def test_a_report_that_is_not_a_run_is_dead_lettered(sqlite_engine):
     bad = Delivery(body, "replay-run", STATE_EXCHANGE, {}, False, 0)
     [rejection] = run_view.handle(sqlite_engine, [bad])
     assert rejection.delivery is bad and "missing field(s) revision" in rejection.reason
-    assert run_view.list_runs(sqlite_engine) == []
+    from shared.messages import replace
+    from shared.replays import requested
+
+    run, other = (requested(request_for(LogFilter(), created_by="t"), revision=1) for _ in range(2))
+    undated = delivered(replace(run, created_at="yesterday"))
+    [rejection] = run_view.handle(sqlite_engine, [undated, delivered(other)])  # the other one is kept
+    assert rejection.delivery is undated and "not an ISO 8601" in rejection.reason
+    assert [r["id"] for r in run_view.list_runs(sqlite_engine)] == [other.run_id]
 
 
 class Flaky(MemoryBroker):
