@@ -74,7 +74,7 @@ def actions(a: Adapters, live: bool | None = None) -> Service:
         if not token:
             raise SettingsError("GITHUB_TOKEN", "is not set: acting on GitHub needs a token that may write")
         client = GitHubClient(token, base_url=github_api_url()).__enter__()  # one connection pool, for good
-    return actions_service.declare(a.migrated_engine, a.settings.actions_policy, client)
+    return actions_service.declare(a.migrated_engine, a.broker, a.settings.actions_policy, client)
 
 
 def api(a: Adapters) -> Service:
@@ -83,3 +83,10 @@ def api(a: Adapters) -> Service:
 
     known = Known.read(a.settings.routes_file, a.settings.models_dir)
     return api_service.api(a.migrated_engine, a.settings.api_keys, a.broker, known)
+
+
+def api_views(a: Adapters) -> Service:
+    """The API's read models of replay runs and actions, kept from the owners' reports."""
+    from services.api import service as api_service
+
+    return api_service.views(a.migrated_engine)

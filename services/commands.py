@@ -94,18 +94,10 @@ def compare(a: Adapters, run_id: str, *, truth_file, **models) -> int:
 
 
 def actions_list(a: Adapters, params: dict, *, as_json: bool) -> int:
-    """``wcml actions list``: the recorded actions, a line each (or JSON lines), newest first."""
-    from shared.actions import FILTERS, list_actions
+    """``wcml actions list``: the actions service's record, a line each (or JSON lines), newest first."""
+    from services.actions.commands import list_recorded
 
-    items, next_cursor = list_actions(a.engine, {k: params.get(k) for k in (*FILTERS, "cursor", "limit")})
-    for item in items:
-        print(json.dumps(item) if as_json else
-              f"{item['created_at']}  {item['mode']:7}  {item['state']:7}  {item['repo']}#{item['number']}  "
-              f"{item['task']} {item['action']} {item['target'][:40]!r}  ({item['label']} "
-              f"{item['confidence']:.2f}): {item['reason'] or ''}")
-    if next_cursor:
-        print(f"more: --cursor {next_cursor}", file=sys.stderr)
-    return 0
+    return list_recorded(a.engine, params, as_json=as_json)
 
 
 def dead_letters(a: Adapters, action: str, limit: int) -> int:

@@ -1,6 +1,8 @@
-"""Actions on GitHub: the record the actions service keeps and the query API shows.
+"""Actions on GitHub: the record the actions service keeps and the query API shows, and its listing.
 
-The actions service alone writes ``actions``; the query API and the dashboard read it. One row per
+The actions service alone keeps the record (its ``actions`` table, ``services/actions/tables.py``)
+and reports every change of it as an ``ActionRecord`` message; the query API shows the reports it
+keeps (its read model). Both list theirs with ``list_actions``. One record per
 (repository, issue, task, action, mode): an action is one of ``label``, ``milestone``, ``comment``,
 ``close``, so a task labels an issue at most once, whatever later predictions or model versions say,
 and a dry run's record does not stand in the way of the live mode once it is switched on.
@@ -12,6 +14,9 @@ States:
 - ``done``: sent, or found already done on GitHub (``reason`` says which);
 - ``skipped``: not sent, on purpose (a person removed that label, reopened the issue…);
 - ``failed``: GitHub refused it for good (permission, missing milestone); ``reason`` is its answer.
+
+A record changes at most once after it is made: from ``pending`` to how it was settled
+(``revision``: 0, then 1); every other state is final from the start.
 """
 
 from __future__ import annotations
@@ -23,39 +28,22 @@ from typing import Any
 import sqlalchemy as sa
 
 from shared.errors import UserError
+from shared.messages import ActionRecord
 from shared.times import iso
 
 KINDS = ("label", "milestone", "comment", "close")
 STATES = ("dry-run", "pending", "done", "skipped", "failed")
 MODES = ("dry-run", "live")
 
-metadata = sa.MetaData()
-actions = sa.Table(
-    "actions", metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("repo", sa.String(255), nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("task", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(16), nullable=False),  # one of KINDS
-    sa.Column("mode", sa.String(16), nullable=False),  # one of MODES
-    sa.Column("target", sa.Text, nullable=False),  # labels (comma-separated), milestone title, "" otherwise
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("reason", sa.Text),
-    sa.Column("delivery_id", sa.String(255), nullable=False),  # the prediction that asked for it
-    sa.Column("model_version", sa.String(64), nullable=False),
-    sa.Column("label", sa.String(64), nullable=False),
-    sa.Column("confidence", sa.Float, nullable=False),
-    sa.Column("rule", sa.Integer, nullable=False),  # the policy rule's index (from 1)
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("repo", "number", "task", "action", "mode", name="uq_actions_identity"),
-    sa.Index("ix_actions_created_at", "created_at"),
-    sa.Index("ix_actions_state", "state"),
-)
+
+def revision(state: str) -> int:
+    """Which of an action's records is newer: a settled one (1) over a pending one (0)."""
+    return 0 if state == "pending" else 1
 
 
 def action_record(row: Any) -> dict[str, Any]:
-    """One action as the API, the dashboard and ``wcml actions list`` show it."""
+    """One action as the API, the dashboard and ``wcml actions list`` show it: the fields of its
+    ``ActionRecord`` message (``report``)."""
     return {
         "id": int(row.id), "repo": row.repo, "number": int(row.number), "task": row.task,
         "action": row.action, "mode": row.mode, "target": row.target, "state": row.state,
@@ -63,6 +51,11 @@ def action_record(row: Any) -> dict[str, Any]:
         "label": row.label, "confidence": float(row.confidence), "rule": int(row.rule),
         "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
     }
+
+
+def report(row: Any) -> ActionRecord:
+    """An action's row as the message that reports it."""
+    return ActionRecord(**action_record(row))
 
 
 # -- reading: the one query behind GET /api/v1/actions, the dashboard panel and `wcml actions list` ----
@@ -83,8 +76,9 @@ class ActionQueryError(UserError, ValueError):
 Page = tuple[list[dict[str, Any]], str | None]  # items, next_cursor
 
 
-def list_actions(engine: sa.Engine, params: Mapping[str, str | None]) -> Page:
-    """Newest first; ``params`` as strings (query string or command line): the FILTERS, ``cursor``
+def list_actions(engine: sa.Engine, actions: sa.Table, params: Mapping[str, str | None]) -> Page:
+    """Newest first, from ``actions`` (the actions service's table, or the API's read model: the same
+    columns); ``params`` as strings (query string or command line): the FILTERS, ``cursor``
     (from the previous page's ``next_cursor``) and ``limit`` (1-500, default 50). Empty is absent."""
     query = sa.select(actions).order_by(actions.c.id.desc())
     for name, value in params.items():

@@ -386,3 +386,60 @@ __all__ = [
     "TaskMessage", "batch_message_id", "decode", "decode_each", "encode", "encode_batch", "replace",
     "split_batch", "to_dict",
 ]
+
+
+# -- state reports: what a service that owns a record tells whoever shows it ----------------------
+# On ``wcml.state``, keyed as ``STATE_KEYS`` says. Each report is the whole record as it stands; a
+# reader keeps the newest by the record's monotonic field (a run's ``revision``, an action's state:
+# pending, then settled), so reports may arrive late, twice or out of order.
+
+from shared.topology import STATE_EXCHANGE  # noqa: E402 - beside the records it carries
+
+
+@dataclass(frozen=True)
+class ReplayRun:
+    """A replay run as the replay source records it (``shared.replays``), one ``revision`` per change."""
+
+    kind = "replay-run"
+    run_id: str
+    revision: int  # higher is newer; 0 is the asker's own record of a run it requested
+    state: str  # shared.replays.STATES
+    created_at: str
+    created_by: str
+    filters: dict[str, Any]  # shared.replays.LogFilter, its JSON form
+    model_version: str | None
+    tasks: list[str]
+    total: int  # events the run selects
+    published: int  # events published so far
+    last_position: int  # event-log position reached
+    finished_at: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """An action on GitHub as the actions service records it (``shared.actions``): the record's
+    ``id`` and every field ``GET /api/v1/actions`` shows."""
+
+    kind = "action"
+    id: int
+    repo: str
+    number: int
+    task: str
+    action: str
+    mode: str
+    target: str
+    state: str
+    reason: str | None
+    delivery_id: str
+    model_version: str
+    label: str
+    confidence: float
+    rule: int
+    created_at: str
+    updated_at: str
+
+
+STATE_KEYS = {ReplayRun: "replay-run", ActionRecord: "action"}  # routing keys on wcml.state
+_KINDS.update({cls.kind: cls for cls in STATE_KEYS})
+__all__ += ["STATE_EXCHANGE", "STATE_KEYS", "ActionRecord", "ReplayRun"]

@@ -1,25 +1,32 @@
 """Replays: the contract between whoever asks for one and the replay source (ingest) that runs it.
 
-A replay is asked for with a ``ReplayRequest`` message on ``wcml.control`` (the query API sends one
-for the dashboard and ``POST /api/v1/replays``). The replay source records it in ``replay_runs``,
-republishes the selected slice of the event log and advances the run there after every confirmed
-page. That table belongs to the replay source: it alone writes it; the query API reads it to show
-progress. Run ids, states and filters are defined here and nowhere else.
+One filter type, ``LogFilter`` (a slice of the event log), and one run type, ``ReplayRun``
+(``shared.messages``: it travels as it is), serve the replay source, ``wcml replay`` and the query
+API alike; a run's filters are the filter's JSON form (``LogFilter.to_json``).
+
+- Asking: ``request_for`` builds the ``ReplayRequest`` message, checked, whoever asks (the command
+  line from its flags, the API from a request body it has parsed). The API sends it on
+  ``wcml.control``; ``wcml replay`` hands it to a replay source of its own.
+- Running: the replay source records the run in its own table, republishes the slice and advances
+  the run after every confirmed page. It reports each change (a ``ReplayRun`` with a higher
+  ``revision``) on ``wcml.state``; whoever shows runs keeps the highest revision of each (the query
+  API's read model), so a late or repeated report never rolls a run back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from shared.errors import UserError
-from shared.messages import ReplayRequest
-from shared.times import TimeFormatError, parse_time, utcnow
+from shared.messages import ReplayRequest, ReplayRun
+from shared.times import TimeFormatError, as_utc, iso, parse_time, utcnow
 
 STATES = ("requested", "running", "paused", "done", "failed")  # requested: asked for, not yet taken
 RESUMABLE = ("requested", "running", "paused", "failed")
@@ -29,32 +36,54 @@ FILTER_HELP = {
     "repo": "owner/name", "event": "GitHub event, e.g. issues", "action": "event action, e.g. opened",
 }
 FILTER_FIELDS = tuple(FILTER_HELP)
-REQUEST_FIELDS = (*FILTER_FIELDS, "tasks", "model_version", "created_by")
 NAME = re.compile(r"^[A-Za-z0-9._:+@=/-]{1,255}$")
 MAX_POSITION = 2**62
-
-metadata = sa.MetaData()
-replay_runs = sa.Table(
-    "replay_runs", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(255), nullable=False),
-    sa.Column("filters", sa.JSON, nullable=False),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("tasks", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("published", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("last_position", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("error", sa.Text),
-    sa.Index("ix_replay_runs_created_at", "created_at"),
-    sa.Index("ix_replay_runs_state", "state"),
-)
 
 
 class ReplayRequestError(UserError, ValueError):
     """A replay request (API body or command line) that cannot be run; the message is one line."""
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """A slice of the event log: what a replay republishes, what ``wcml dataset build`` reads. Every
+    field set narrows it; none set is the whole log. Times are aware UTC datetimes."""
+
+    from_position: int | None = None
+    to_position: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    repo: str | None = None
+    event: str | None = None
+    action: str | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> LogFilter:
+        """The filter ``values`` name (its JSON form, command-line flags or a request body; absent or
+        None is unset), checked: ``ReplayRequestError`` names the first unusable one. Times may be
+        ISO 8601 strings or datetimes; other names are ignored."""
+        out: dict[str, Any] = {}
+        for key in FILTER_FIELDS:
+            value = values.get(key)
+            if value is None:
+                continue
+            if key in ("from_position", "to_position"):
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_POSITION:
+                    raise ReplayRequestError(f"{key} must be a positive integer")
+            elif key in ("since", "until"):
+                try:
+                    value = parse_time(value.isoformat() if isinstance(value, datetime) else value)
+                except TimeFormatError as exc:
+                    raise ReplayRequestError(f"{key}: {exc}") from None
+            elif not isinstance(value, str) or not NAME.match(value):
+                raise ReplayRequestError(f"{key} must be a short name")
+            out[key] = value
+        return cls(**out)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields that are set, times as ISO 8601 UTC strings: how runs and requests carry it."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v
+                for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 def new_run_id() -> str:
@@ -68,45 +97,63 @@ def default_user() -> str:
         return "unknown"
 
 
-def check_filters(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The filters that are set, checked; times become ISO 8601 UTC strings (JSON-storable)."""
-    out: dict[str, Any] = {}
-    for key in FILTER_FIELDS:
-        value = values.get(key)
-        if value is None:
-            continue
-        if key in ("from_position", "to_position"):
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_POSITION:
-                raise ReplayRequestError(f"{key} must be a positive integer")
-        elif key in ("since", "until"):
-            try:
-                value = parse_time(value).isoformat()
-            except TimeFormatError as exc:
-                raise ReplayRequestError(f"{key}: {exc}") from None
-        elif not isinstance(value, str) or not NAME.match(value):
-            raise ReplayRequestError(f"{key} must be a short name")
-        out[key] = value
-    return out
+def _name(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not NAME.match(value):
+        raise ReplayRequestError(f"{key} must be a short name")
 
 
-def request_from(body: Any, *, requested_by: str) -> ReplayRequest:
-    """A replay request as the dashboard, a script or the command line sends it, checked."""
-    if not isinstance(body, Mapping):
-        raise ReplayRequestError("send a JSON object")
-    unknown = set(body) - set(REQUEST_FIELDS)
-    if unknown:
-        raise ReplayRequestError(f"unknown field(s): {', '.join(sorted(unknown)[:5])}")
-    nulls = sorted(k for k, v in body.items() if v is None)
-    if nulls:
-        raise ReplayRequestError(f"{nulls[0]} must not be null (leave it out instead)")
-    for key in ("model_version", "created_by"):
-        value = body.get(key)
-        if value is not None and (not isinstance(value, str) or not NAME.match(value)):
-            raise ReplayRequestError(f"{key} must be a short name")
-    tasks = body.get("tasks", [])
-    if not isinstance(tasks, list) or not all(isinstance(t, str) and NAME.match(t) for t in tasks):
+def request_for(selection: LogFilter, *, tasks: Sequence[str] = (), model_version: str | None = None,
+                created_by: str) -> ReplayRequest:
+    """The one way a replay is asked for (the command line and the API): a new run id, the filter's
+    JSON form, and names checked (``ReplayRequestError``). Whether the tasks and model version are
+    known is the asker's check (``shared.known``) and the replay source's."""
+    if isinstance(tasks, str) or not all(isinstance(t, str) and NAME.match(t) for t in tasks):
         raise ReplayRequestError("tasks must be a list of task names")
-    return ReplayRequest(run_id=new_run_id(), filters=check_filters(body), tasks=list(tasks),
-                         model_version=body.get("model_version"),
-                         created_by=body.get("created_by") or requested_by,
+    if model_version is not None:
+        _name("model_version", model_version)
+    _name("created_by", created_by)
+    return ReplayRequest(run_id=new_run_id(), filters=selection.to_json(), tasks=list(tasks),
+                         model_version=model_version, created_by=created_by,
                          requested_at=utcnow().isoformat())
+
+
+# -- runs ------------------------------------------------------------------------------------------
+
+def requested(request: ReplayRequest, *, revision: int = 0, state: str = "requested", total: int = 0,
+              error: str | None = None) -> ReplayRun:
+    """The run a request asks for, before any event is published. Revision 0 is the asker's own
+    record (the API's, made before it sends the request): anything the replay source reports wins."""
+    finished = utcnow().isoformat() if state in ("done", "failed") else None
+    return ReplayRun(run_id=request.run_id, revision=revision, state=state, created_at=request.requested_at,
+                     created_by=request.created_by, filters=dict(request.filters),
+                     model_version=request.model_version, tasks=list(request.tasks), total=total,
+                     published=0, last_position=0, finished_at=finished, error=error)
+
+
+def run_of(row: Any) -> ReplayRun:
+    """A run from a table row of the run's fields (the replay source's table, the API's read model)."""
+    finished = as_utc(row.finished_at)
+    return ReplayRun(run_id=row.id, revision=int(row.revision), state=row.state,
+                     created_at=as_utc(row.created_at).isoformat(), created_by=row.created_by,
+                     filters=dict(row.filters or {}), model_version=row.model_version,
+                     tasks=[str(task) for task in row.tasks or ()], total=int(row.total),
+                     published=int(row.published), last_position=int(row.last_position),
+                     finished_at=finished.isoformat() if finished else None, error=row.error)
+
+
+def progress(state: str, total: int, published: int) -> float:
+    """Share of the run's events published, 0..1; a finished run with nothing to send is complete."""
+    if total <= 0:
+        return 1.0 if state == "done" else 0.0
+    return round(min(max(published / total, 0.0), 1.0), 4)
+
+
+def shown(run: ReplayRun) -> dict[str, Any]:
+    """A run as the API, the dashboard and ``wcml replay`` show it (times ISO 8601 with ``Z``)."""
+    return {
+        "id": run.run_id, "state": run.state, "created_at": iso(parse_time(run.created_at)),
+        "created_by": run.created_by, "filters": dict(run.filters), "model_version": run.model_version,
+        "tasks": list(run.tasks), "total": run.total, "published": run.published,
+        "progress": progress(run.state, run.total, run.published), "last_position": run.last_position,
+        "finished_at": iso(parse_time(run.finished_at)) if run.finished_at else None, "error": run.error,
+    }

@@ -44,6 +44,8 @@ TASKS_EXCHANGE = "wcml.tasks"  # one message per routed task, keyed by the task
 RESULTS_EXCHANGE = "wcml.results"  # predictions, keyed by the task
 CONTROL_EXCHANGE = "wcml.control"  # requests upstream, keyed replay | score
 DEAD_EXCHANGE = "wcml.dead"  # what a consumer refused for good, its reason in x-wcml-* headers
+# a record as the service that owns it keeps it, keyed replay-run | action: the API's read models
+STATE_EXCHANGE = "wcml.state"
 
 EXCHANGES = (
     Exchange(EVENTS_EXCHANGE, "topic"),
@@ -51,6 +53,7 @@ EXCHANGES = (
     Exchange(RESULTS_EXCHANGE, "topic"),
     Exchange(DEAD_EXCHANGE, "fanout"),
     Exchange(CONTROL_EXCHANGE, "direct"),
+    Exchange(STATE_EXCHANGE, "direct"),
 )
 
 # -- queues: each read by the service whose entry below names it -----------------------
@@ -64,12 +67,16 @@ ACTIONS_QUEUE = Queue("results.actions", ((RESULTS_EXCHANGE, "#"),), single_cons
 REPLAYS_QUEUE = Queue("replays.ingest", ((CONTROL_EXCHANGE, "replay"),))  # "run this replay"
 SCORES_QUEUE = Queue("scores.ingest", ((CONTROL_EXCHANGE, "score"),))  # "score this issue now"
 DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)  # read by `wcml dead list|requeue`
+# The API's read models, from the replay source's run reports and the actions service's records.
+RUNS_VIEW_QUEUE = Queue("runs.api", ((STATE_EXCHANGE, "replay-run"),))
+ACTIONS_VIEW_QUEUE = Queue("actions.api", ((STATE_EXCHANGE, "action"),))
 
 # Declared by every process at start (idempotent), so what is published waits for its consumer. The
 # task queues are declared by the processes that publish or read them (they follow the routes file).
 # Any other queue a service consumes (results.actions) is declared only where that service runs: a
 # copy of a stream that no one reads would fill up.
-QUEUES = (EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, SCORES_QUEUE, DEAD_QUEUE)
+QUEUES = (EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, SCORES_QUEUE, DEAD_QUEUE, RUNS_VIEW_QUEUE,
+          ACTIONS_VIEW_QUEUE)
 
 
 def task_queue(task: str) -> Queue:
@@ -120,7 +127,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "relay", "outbox relay: publish committed events, run requested replays",
         builder="services.builders:relay", consumes=(REPLAYS_QUEUE, SCORES_QUEUE),
-        publishes=(EVENTS_EXCHANGE, TASKS_EXCHANGE), needs=(BROKER, DATABASE),
+        publishes=(EVENTS_EXCHANGE, TASKS_EXCHANGE, STATE_EXCHANGE), needs=(BROKER, DATABASE),
         batches="services.ingest.service:REPLAY_REQUESTS",
         replicas="any number: one publishes at a time (a database session lock), another takes over"),
     ServiceSpec(
@@ -146,13 +153,20 @@ SERVICES: tuple[ServiceSpec, ...] = (
         replicas="any number: each takes the due rows no other holds"),
     ServiceSpec(
         "actions", "label, comment, close by policy (dry run unless --live)",
-        builder="services.builders:actions", consumes=(ACTIONS_QUEUE,), needs=(BROKER, DATABASE),
-        batches="services.actions.service:OPTIONS",
+        builder="services.builders:actions", consumes=(ACTIONS_QUEUE,), publishes=(STATE_EXCHANGE,),
+        needs=(BROKER, DATABASE), batches="services.actions.service:OPTIONS",
         replicas="any number: one consumes at a time (single active consumer), the others stand by"),
     ServiceSpec(
-        "api", "query API and dashboard",
+        "api", "query API and dashboard, with its read models' consumers in a process beside it",
         builder="services.builders:api", publishes=(CONTROL_EXCHANGE,), needs=(BROKER, DATABASE),
-        requires=("WCML_API_KEYS",), http=8001, replicas="any number: it only reads and sends requests"),
+        requires=("WCML_API_KEYS",), http=8001, beside="api-views",
+        replicas="any number: it reads, records the runs it is asked for, and sends requests"),
+    ServiceSpec(
+        "api-views", "keep the API's replay runs and actions from the replay source's and the actions "
+        "service's reports",
+        builder="services.builders:api_views", consumes=(RUNS_VIEW_QUEUE, ACTIONS_VIEW_QUEUE),
+        needs=(BROKER, DATABASE), batches="services.api.service:VIEWS",
+        replicas="any number: each report is upserted keeping the newest"),
 )
 
 

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from services.store.writer import PredictionWriter
 from shared.blobs import FileBlobStore
 from shared.broker.port import Delivery
-from shared.messages import Prediction, encode
-from shared.replays import replay_runs
+from shared.messages import STATE_EXCHANGE, STATE_KEYS, Prediction, ReplayRun, encode
 
 KEYS = ("first-key-0123456789", "second-key-9876543210")
 AUTH = {"Authorization": f"Bearer {KEYS[0]}"}
@@ -57,15 +56,22 @@ def store(engine, tmp_path, messages) -> None:
     assert PredictionWriter(engine, FileBlobStore(tmp_path / "blobs")).handle(deliveries) == []
 
 
-def add_run(engine, run_id: str, **values) -> dict:
-    """A ``replay_runs`` row as the replay source (issue 4) writes it."""
-    row = dict(id=run_id, created_at=datetime(2024, 6, 1, tzinfo=UTC), created_by="tester",
-               filters={"repo": REPOS[0]}, model_version="m2", tasks=["needsdiagnosis"], state="running",
-               total=10, published=4, last_position=40, finished_at=None, error=None)
-    row.update(values)
-    with engine.begin() as conn:
-        conn.execute(replay_runs.insert(), [row])
-    return row
+def add_run(engine, run_id: str, **values) -> ReplayRun:
+    """A replay run as the replay source reports it (a ``ReplayRun`` message), kept by the API's read
+    model as its consumer of ``runs.api`` keeps it. Times may be given as datetimes."""
+    from services.api import run_view
+
+    fields = dict(revision=1, created_at=datetime(2024, 6, 1, tzinfo=UTC), created_by="tester",
+                  filters={"repo": REPOS[0]}, model_version="m2", tasks=["needsdiagnosis"], state="running",
+                  total=10, published=4, last_position=40, finished_at=None, error=None)
+    fields.update(values)
+    for name in ("created_at", "finished_at"):
+        if isinstance(fields[name], datetime):
+            fields[name] = fields[name].isoformat()
+    run = ReplayRun(run_id=run_id, **fields)
+    report = Delivery(encode(run), STATE_KEYS[ReplayRun], STATE_EXCHANGE, {}, False, 0)
+    assert run_view.handle(engine, [report]) == []
+    return run
 
 
 def consume_until(broker, queue: str, handler, expected: int, options=None, timeout: float = 10) -> list:

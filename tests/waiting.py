@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from shared.broker.topology import ACTIONS_VIEW_QUEUE, RUNS_VIEW_QUEUE
+
 T = TypeVar("T")
 _SHOWN = 2000  # characters of the last value kept in a failure message
 
@@ -51,6 +53,9 @@ def eventually(check: Callable[[], T], *, timeout: float, interval: float = 0.1,
 # -- the pipeline at rest ---------------------------------------------------------
 
 DEAD_LETTERS = "dead"  # rejected messages wait there for an operator: never drained by the pipeline
+# Reports for the query API's read models (replay runs, actions): off the predictions' path, and drained
+# only where an API runs.
+REPORTS = (RUNS_VIEW_QUEUE.name, ACTIONS_VIEW_QUEUE.name)
 
 
 def pipeline_state(amqp_url: str, database, ignore: Iterable[str] = (DEAD_LETTERS,),
@@ -99,7 +104,7 @@ def busy(state: dict) -> bool:
 
 
 def settled(amqp_url: str, database, *, timeout: float = 120, interval: float = 0.5,
-            ignore: Iterable[str] = (DEAD_LETTERS,), node: str | None = None,
+            ignore: Iterable[str] = (DEAD_LETTERS, *REPORTS), node: str | None = None,
             message: str | Callable[[], str] = "the pipeline to settle") -> dict:
     """Wait until nothing is in flight in the pipeline, so nothing (no late duplicate) can still land.
 

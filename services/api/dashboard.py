@@ -15,9 +15,8 @@ from urllib.parse import urlencode
 from flask import render_template
 from sqlalchemy.engine import Engine
 
-from services.api import queries
+from services.api import action_view, queries
 from services.api.filters import FilterError, Filters
-from shared.actions import list_actions
 
 DAYS = 14
 RECENT = 50
@@ -80,6 +79,6 @@ def render(engine: Engine, args: Mapping[str, str], now: datetime | None = None)
     html = render_template("store_dashboard.html", form=form, error=error, charts=charts, days=DAYS,
                            items=page.items if page else [], older=older, paged="cursor" in args,
                            models=queries.model_versions(engine), runs=queries.list_runs(engine, RUNS),
-                           actions=list_actions(engine, {"limit": str(ACTIONS)})[0],
+                           actions=action_view.list_recent(engine, {"limit": str(ACTIONS)})[0],
                            api=api.rstrip("?"), generated=now.strftime("%Y-%m-%d %H:%M UTC"))
     return html, 400 if error else 200

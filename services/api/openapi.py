@@ -273,7 +273,8 @@ def _document() -> dict[str, Any]:
                               "400": _R["400"], "401": _R["401"], "404": _R["404"]}}},
             "/api/v1/actions": {"get": {
                 "operationId": "listActions",
-                "summary": "Actions on GitHub, done and would-be (dry run), newest first",
+                "summary": "Actions on GitHub, done and would-be (dry run), newest first, as the actions "
+                           "service has reported them",
                 "parameters": ACTION_FILTERS,
                 "responses": {"200": _json(_ref("ActionPage"), "One page of actions."),
                               "400": _R["400"], "401": _R["401"]}}},
@@ -282,17 +283,20 @@ def _document() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("ModelList"), "Per task and model version."),
                               "400": _R["400"], "401": _R["401"]}}},
             "/api/v1/replays": {"get": {
-                "operationId": "listReplays", "summary": "Replay runs with their progress, newest first",
+                "operationId": "listReplays", "summary": "Replay runs with their progress, newest first, as "
+                                                     "the replay source has reported them",
                 "parameters": [PAGING[1]],
                 "responses": {"200": _json(_ref("ReplayList"), "The newest runs."),
                               "400": _R["400"], "401": _R["401"]}},
                 "post": {
                 "operationId": "requestReplay",
                 "summary": "Ask for a replay of a slice of the event log: a message to the replay source "
-                           "beside the relay, which records and runs it (requested, running, done)",
+                           "beside the relay, which records and runs it (requested, running, done). The run "
+                           "is recorded here as requested before the answer, so /api/v1/replays/{replay_id} "
+                           "finds it at once; its progress follows as the replay source reports it",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(
                     "ReplayRequest")}}},
-                "responses": {"202": _json(_ref("ReplayRun"), "The queued run."),
+                "responses": {"202": _json(_ref("ReplayRun"), "The run, recorded as requested."),
                               "400": _UNKNOWN_NAME, "401": _R["401"]}}},
             "/api/v1/replays/{replay_id}": {"get": {
                 "operationId": "replayRun", "summary": "One replay run and its progress",

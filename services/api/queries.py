@@ -25,7 +25,8 @@ from services.api.filters import (
     encode_cursor,
     parse_limit,
 )
-from services.api.replay_requests import get_run, list_runs, request_run
+from services.api.replay_requests import request_run
+from services.api.run_view import get_run, list_runs
 from shared.database import backend_of
 from shared.predictions import LIVE_RECORD, record
 from shared.predictions import predictions as t

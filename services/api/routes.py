@@ -16,12 +16,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from services.api import dashboard, queries
+from services.api import action_view, dashboard, queries
 from services.api.auth import ApiKeys
 from services.api.filters import CONTROL, FilterError, Filters
 from services.api.openapi import openapi_document
 from services.api.replay_requests import SendRequest
-from shared import actions
+from shared.actions import ActionQueryError
 from shared.broker import PublishError
 from shared.database import ping
 from shared.http import app_for
@@ -97,8 +97,8 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendReq
     def list_actions():
         _once()
         try:
-            items, next_cursor = actions.list_actions(engine, request.args.to_dict())
-        except actions.ActionQueryError as exc:
+            items, next_cursor = action_view.list_recent(engine, request.args.to_dict())
+        except ActionQueryError as exc:
             raise FilterError(str(exc)) from None
         return jsonify(items=items, next_cursor=next_cursor)
 

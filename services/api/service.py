@@ -1,5 +1,8 @@
-"""The query API and dashboard, declared: an HTTP service that reads the stored predictions and sends
-requests upstream (run this replay, score this issue now) as messages."""
+"""The query API and dashboard, declared in two parts: the HTTP service that reads the stored
+predictions and its own read models and sends requests upstream (run this replay, score this issue
+now) as messages; and ``views``, the consumers that keep those read models (``run_view``,
+``action_view``) from the replay source's and the actions service's reports (``wcml api-views``,
+which ``wcml api`` starts beside it)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,16 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from services.api import action_view, run_view
 from services.api.replay_requests import SendRequest
 from services.api.routes import api_blueprint
-from shared.broker import Broker, Outgoing
+from shared.broker import Broker, ConsumeOptions, Outgoing, topology
 from shared.database import ping
 from shared.known import Known
 from shared.messages import CONTROL_EXCHANGE, CONTROL_KEYS, ReplayRequest, ScoreRequest, encode
-from shared.service import Service
+from shared.service import Consumer, Service
+
+VIEWS = ConsumeOptions(prefetch=500, max_batch=200)  # small reports, one upsert a batch
 
 
 def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known) -> Service:
@@ -22,6 +28,13 @@ def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known
     send = control_messages_to(broker)
     return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send, known),
                    ping=lambda: ping(engine))
+
+
+def views(engine: sa.Engine) -> Service:
+    """The read models' consumers: the newest report of each run and each action, upserted."""
+    return Service("api-views", consumers=(
+        Consumer(topology.RUNS_VIEW_QUEUE.name, lambda batch: run_view.handle(engine, batch), VIEWS),
+        Consumer(topology.ACTIONS_VIEW_QUEUE.name, lambda batch: action_view.handle(engine, batch), VIEWS)))
 
 
 def control_messages_to(broker: Broker) -> SendRequest:

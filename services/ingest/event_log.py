@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -19,6 +18,7 @@ from services.ingest.webhook import WebhookDelivery
 from shared import records
 from shared.database import Backend, as_utc, once_per_backend, ping, utcnow
 from shared.messages import EventEnvelope
+from shared.replays import LogFilter
 
 APPEND_LOCK = 726374
 APPENDED = "wcml_event_log"  # the NOTIFY channel of a commit that appended events (the relay listens)
@@ -49,33 +49,22 @@ class Appended:
     new: bool
 
 
-@dataclass(frozen=True)
-class LogFilter:
-    """A slice of history: the same filters serve replay and inspection."""
-
-    from_position: int | None = None
-    to_position: int | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    repo: str | None = None
-    event: str | None = None
-    action: str | None = None
-
-    def where(self) -> list:
-        c = event_log.c
-        clauses = []
-        if self.from_position is not None:
-            clauses.append(c.position >= self.from_position)
-        if self.to_position is not None:
-            clauses.append(c.position <= self.to_position)
-        if self.since is not None:
-            clauses.append(c.received_at >= self.since)
-        if self.until is not None:
-            clauses.append(c.received_at < self.until)
-        for column, value in ((c.repo, self.repo), (c.event, self.event), (c.action, self.action)):
-            if value is not None:
-                clauses.append(column == value)
-        return clauses
+def where(selection: LogFilter) -> list[sa.ColumnElement[bool]]:
+    """The log's rows a filter selects (``shared.replays.LogFilter``, the one filter type)."""
+    c = event_log.c
+    clauses = []
+    if selection.from_position is not None:
+        clauses.append(c.position >= selection.from_position)
+    if selection.to_position is not None:
+        clauses.append(c.position <= selection.to_position)
+    if selection.since is not None:
+        clauses.append(c.received_at >= selection.since)
+    if selection.until is not None:
+        clauses.append(c.received_at < selection.until)
+    for column, value in ((c.repo, selection.repo), (c.event, selection.event), (c.action, selection.action)):
+        if value is not None:
+            clauses.append(column == value)
+    return clauses
 
 
 class EventLog:
@@ -155,7 +144,7 @@ class EventLog:
 
     def read(self, selection: LogFilter, after: int = 0, limit: int = 500) -> list[EventEnvelope]:
         """A page of the log in position order, strictly after ``after``."""
-        query = (sa.select(event_log).where(event_log.c.position > after, *selection.where())
+        query = (sa.select(event_log).where(event_log.c.position > after, *where(selection))
                  .order_by(event_log.c.position).limit(limit))
         with self.engine.connect() as conn:
             return [envelope(row) for row in conn.execute(query)]
@@ -180,7 +169,7 @@ class EventLog:
     def count(self, selection: LogFilter) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(event_log)
-                                .where(*selection.where())).scalar_one()
+                                .where(*where(selection))).scalar_one()
 
     def ping(self) -> None:
         ping(self.engine)

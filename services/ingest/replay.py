@@ -10,7 +10,8 @@ dead-letters it with its reason as it would a live one. Without rules, every eve
 Anything meant for live events only binds ``github.#`` and never sees a replay.
 
 Runs are started from the command line (``wcml replay``) or asked for by a ``ReplayRequest``
-message (the query API's ``POST /api/v1/replays``), which ``ReplaySource`` records and runs.
+message (the query API's ``POST /api/v1/replays``), which ``ReplaySource`` records and runs. Every
+change of a run is reported on ``wcml.state`` (``run_reports.py``): that is how the API learns of it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
-from services.ingest.event_log import EventLog, LogFilter
-from services.ingest.replay_runs import ReplayRun, ReplayRuns
+from services.ingest.event_log import EventLog
+from services.ingest.replay_runs import ReplayRuns
+from services.ingest.run_reports import SWEEP_EVERY, RunReports, outgoing
 from shared.broker import Broker, Delivery, Outgoing, Rejection
-from shared.broker.topology import RESULTS_QUEUE, task_queue
+from shared.broker.topology import replay_path
 from shared.event_routes import TASKS_PER_MESSAGE, NotAnIssueEvent, Rule, route, task_messages, tasks_of
 from shared.known import UnknownName, check
 from shared.messages import (
@@ -32,23 +33,14 @@ from shared.messages import (
     EventEnvelope,
     MessageError,
     ReplayRequest,
+    ReplayRun,
     decode,
     encode,
     replace,
 )
-from shared.replays import FILTER_FIELDS, ReplayRequestError, check_filters, default_user, request_from
-from shared.times import parse_time
+from shared.replays import LogFilter, ReplayRequestError, requested
 
 log = logging.getLogger(__name__)
-
-
-def log_filter(filters: dict[str, Any]) -> LogFilter:
-    """Stored filters (JSON) to a LogFilter; times are ISO 8601 strings."""
-    values = {k: filters.get(k) for k in FILTER_FIELDS}
-    for key in ("since", "until"):
-        if values[key] is not None:
-            values[key] = parse_time(values[key])
-    return LogFilter(**values)
 
 
 class Throttle:
@@ -103,41 +95,57 @@ class Replayer:
         self.log = event_log
         self.broker = broker
         self.runs = runs
+        self.reports = RunReports(broker, runs)
         self.page = page
         self.rules = rules
         self.max_backlog = max_backlog
 
     def backlog(self, tasks: list[str]) -> Backlog:
-        """The bound on the queues a replay of ``tasks`` (all routed ones when empty) fills: about
-        ``max_backlog`` tasks, counted in messages (batches of up to TASKS_PER_MESSAGE)."""
+        """The bound on the queues a replay of ``tasks`` (all routed ones when empty) fills
+        (``topology.replay_path``): about ``max_backlog`` tasks, counted in messages (batches of up to
+        TASKS_PER_MESSAGE)."""
         routed = sorted({r.task for r in self.rules or ()} & set(tasks or {r.task for r in self.rules or ()}))
-        queues = [task_queue(t).name for t in routed] + [RESULTS_QUEUE.name]
+        queues = [q.name for q in replay_path(routed)]
         high = max(2, self.max_backlog // TASKS_PER_MESSAGE)
         return Backlog(self.broker, queues, high=high, low=high // 2)
 
-    def start(self, filters: dict[str, Any], *, tasks=(), model_version=None, created_by=None) -> ReplayRun:
-        """Record a new run (``wcml replay``) with the number of events its filters select."""
-        body = {**{k: v for k, v in filters.items() if v is not None}, "tasks": list(tasks)}
-        if model_version:
-            body["model_version"] = model_version
-        return self.record(request_from(body, requested_by=created_by or default_user()), "running")
+    def start(self, request: ReplayRequest) -> ReplayRun:
+        """Record a run to be run here and now (``wcml replay``), reported as ``running``."""
+        return self.record(request, "running")
 
     def record(self, request: ReplayRequest, state: str = "requested") -> ReplayRun:
-        """Record a run; with the rules at hand, one naming a task they do not route to is refused
-        (``UnknownName``) and nothing is recorded."""
-        request = replace(request, filters=check_filters(request.filters))
+        """Record a run with the number of events its filters select, and report it (a request seen
+        before reports the run as it stands). With the rules at hand, one naming a task they do not
+        route to is refused (``UnknownName``); so is one whose filters do not check
+        (``ReplayRequestError``): nothing is recorded."""
+        selection = LogFilter.of(request.filters)
         if self.rules is not None:
             for task in request.tasks:
                 check("task", task, tasks_of(self.rules))
-        return self.runs.record(request, self.log.count(log_filter(request.filters)), state)
+        request = replace(request, filters=selection.to_json())
+        run = self.runs.record(request, self.log.count(selection), state)
+        self.reports.report(run)
+        return run
+
+    def refuse(self, request: ReplayRequest, reason: str) -> None:
+        """Report a request that will not run as ``failed`` with ``reason`` (it is not recorded here:
+        nothing can resume it). Raises ``PublishError`` when the broker does not take the report."""
+        filters = request.filters
+        try:
+            filters = LogFilter.of(filters).to_json()
+        except ReplayRequestError:
+            filters = {}
+        refused = requested(replace(request, filters=filters), revision=1, state="failed", error=reason)
+        self.broker.publish([outgoing(refused)])
 
     def run(self, run_id: str, stop: threading.Event, *, rate: float | None = None,
             on_progress: Callable[[int], None] = lambda n: None) -> ReplayRun:
         """Publish the run's remaining events; return the run as left (done, or paused on stop)."""
-        if not self.runs.claim(run_id):
+        run = self.runs.claim(run_id)
+        if run is None:
             return self.runs.get(run_id)
-        run = self.runs.get(run_id)
-        selection = log_filter(run.filters)
+        self.reports.report(run)
+        selection = LogFilter.of(run.filters)
         only_tasks = run.tasks or None
         after = run.last_position
         throttle = Throttle(rate)
@@ -146,10 +154,10 @@ class Replayer:
             while not stop.is_set():
                 page = self.log.read(selection, after=after, limit=throttle.page_size(self.page))
                 if not page:
-                    self.runs.finish(run_id, "done")
+                    run = self._finish(run_id, "done")
                     if backlog.waited:
                         log.info("replay %s held back %.0f s for the consumers", run_id, backlog.waited)
-                    return self.runs.get(run_id)
+                    return run
                 throttle.wait(len(page), stop)
                 backlog.wait(stop)
                 if stop.is_set():
@@ -158,13 +166,17 @@ class Replayer:
                                     only_tasks=only_tasks) for e in page]
                 self.broker.publish(self._messages(replayed, run_id))
                 after = page[-1].position
-                self.runs.advance(run_id, len(page), after)
+                self.reports.report(self.runs.advance(run_id, len(page), after))
                 on_progress(len(page))
         except Exception as exc:
-            self.runs.finish(run_id, "failed", f"{type(exc).__name__}: {str(exc)[:300]}")
+            self._finish(run_id, "failed", f"{type(exc).__name__}: {str(exc)[:300]}")
             raise
-        self.runs.finish(run_id, "paused")
-        return self.runs.get(run_id)
+        return self._finish(run_id, "paused")
+
+    def _finish(self, run_id: str, state: str, error: str | None = None) -> ReplayRun:
+        run = self.runs.finish(run_id, state, error)
+        self.reports.report(run)
+        return run
 
     def _messages(self, replayed: list[EventEnvelope], run_id: str) -> list[Outgoing]:
         """Task messages for what the rules route (batches, ``task_messages``); an envelope for the
@@ -195,32 +207,53 @@ class Replayer:
 class ReplaySource:
     """Consumes ``ReplayRequest`` messages: records each run, then runs it beside the relay.
 
-    The consumer only records (and acks): a run may take longer than a broker lets a message stay
-    unacknowledged. ``serve`` runs what is recorded as requested, at start (runs asked for before a
-    stop) and whenever a request arrives.
+    The consumer only records and reports (and acks): a run may take longer than a broker lets a
+    message stay unacknowledged. A request that cannot run is dead-lettered with its reason once its
+    run is reported ``failed`` with that reason. ``serve`` runs what is recorded as requested, at
+    start (runs asked for before a stop) and whenever a request arrives, and sends the reports the
+    broker has not confirmed yet (``RunReports.sweep``) at start and every ``SWEEP_EVERY`` seconds.
     """
 
-    def __init__(self, replayer: Replayer):
+    def __init__(self, replayer: Replayer, sweep_every: float = SWEEP_EVERY):
         self.replayer = replayer
+        self.sweep_every = sweep_every
         self.arrived = threading.Event()
 
     def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
         rejections = []
         for d in deliveries:
             try:
-                self.replayer.record(decode(d.body, ReplayRequest))
-            except (MessageError, ReplayRequestError, UnknownName) as exc:
+                request = decode(d.body, ReplayRequest)
+            except MessageError as exc:
+                rejections.append(Rejection(d, str(exc)))
+                continue
+            try:
+                self.replayer.record(request)
+            except (ReplayRequestError, UnknownName) as exc:
+                self.replayer.refuse(request, str(exc))
                 rejections.append(Rejection(d, str(exc)))
         self.arrived.set()
         return rejections
 
     def serve(self, stop: threading.Event) -> None:
         self.arrived.set()
+        swept = 0.0
         while not stop.is_set():
-            if not self.arrived.wait(0.5):
+            if time.monotonic() - swept >= self.sweep_every:
+                swept = time.monotonic()
+                self._sweep()
+            if not self.arrived.wait(min(0.5, self.sweep_every)):
                 continue
             self.arrived.clear()
             try:
                 self.replayer.run_requested(stop)
             except Exception:  # noqa: BLE001 - recorded on the run as failed; keep serving
                 log.exception("a requested replay failed")
+
+    def _sweep(self) -> None:
+        try:
+            if sent := self.replayer.reports.sweep():
+                log.info("reported %d replay run revision(s) the broker had not confirmed", sent)
+        except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+            log.warning("replay run reports not sent (%s); trying again in %.0f s", type(exc).__name__,
+                        self.sweep_every)

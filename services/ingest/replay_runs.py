@@ -1,37 +1,45 @@
 """Replay runs as the replay source records them: filters, progress (a position cursor) and state.
 
-The replay source is the one writer of ``replay_runs`` (``shared.replays``). Progress is committed
-after every confirmed page, so an interrupted run resumes after the last page the broker confirmed.
+The replay source is the one reader and writer of ``replay_runs``; others learn of a run from its
+reports (``run_reports.py``). Progress is committed after every confirmed page, so an interrupted
+run resumes after the last page the broker confirmed. Every change raises the run's ``revision`` by
+one in the same statement, and ``reported`` is the highest revision the broker has confirmed a report
+of: a run with ``reported < revision`` still has a report to send.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import sqlalchemy as sa
 
 from shared.database import backend_of
-from shared.messages import ReplayRequest
-from shared.replays import RESUMABLE, replay_runs
+from shared.messages import ReplayRequest, ReplayRun
+from shared.replays import RESUMABLE, run_of
 from shared.times import parse_time, utcnow
+
+metadata = sa.MetaData()
+replay_runs = sa.Table(
+    "replay_runs", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("filters", sa.JSON, nullable=False),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("tasks", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("published", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_position", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text),
+    sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reported", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_replay_runs_created_at", "created_at"),
+    sa.Index("ix_replay_runs_state", "state"),
+)
 
 
 class ReplayNotFound(LookupError):
     pass
-
-
-@dataclass(frozen=True)
-class ReplayRun:
-    id: str
-    created_by: str
-    filters: dict[str, Any]
-    model_version: str | None
-    tasks: list[str]
-    state: str
-    total: int
-    published: int
-    last_position: int
 
 
 class ReplayRuns:
@@ -40,45 +48,62 @@ class ReplayRuns:
         self._record = backend_of(engine).insert_ignoring(replay_runs, ["id"])
 
     def record(self, request: ReplayRequest, total: int, state: str) -> ReplayRun:
-        """The run a request asks for; a request seen before (a redelivery) keeps its first record."""
+        """The run a request asks for (revision 1); a request seen before (a redelivery) keeps its
+        first record, which comes back as it stands."""
         row = {"id": request.run_id, "created_at": parse_time(request.requested_at),
                "created_by": request.created_by, "filters": request.filters,
                "model_version": request.model_version, "tasks": list(request.tasks), "state": state,
-               "total": total, "published": 0, "last_position": 0}
+               "total": total, "published": 0, "last_position": 0, "revision": 1, "reported": 0}
         with self.engine.begin() as conn:
             conn.execute(self._record, [row])
         return self.get(request.run_id)
 
     def get(self, run_id: str) -> ReplayRun:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(replay_runs).where(replay_runs.c.id == run_id)).one_or_none()
+            return self._get(conn, run_id)
+
+    def _get(self, conn: sa.Connection, run_id: str) -> ReplayRun:
+        row = conn.execute(sa.select(replay_runs).where(replay_runs.c.id == run_id)).one_or_none()
         if row is None:
             raise ReplayNotFound(f"no replay run {run_id!r}")
-        return ReplayRun(id=row.id, created_by=row.created_by, filters=dict(row.filters),
-                         model_version=row.model_version, tasks=list(row.tasks), state=row.state,
-                         total=row.total, published=row.published, last_position=row.last_position)
+        return run_of(row)
 
-    def claim(self, run_id: str) -> bool:
-        """Move a resumable run to ``running``; False when another runner holds it or it is done."""
+    def _change(self, run_id: str, *where, **values) -> ReplayRun | None:
+        """Apply ``values`` (one revision more) where the run matches ``where``; the run as it now
+        stands, or None when it did not match."""
         with self.engine.begin() as conn:
-            done = conn.execute(replay_runs.update()
-                                .where(replay_runs.c.id == run_id, replay_runs.c.state.in_(RESUMABLE))
-                                .values(state="running", error=None))
-        return done.rowcount == 1
+            done = conn.execute(replay_runs.update().where(replay_runs.c.id == run_id, *where)
+                                .values(revision=replay_runs.c.revision + 1, **values))
+            return self._get(conn, run_id) if done.rowcount == 1 else None
+
+    def claim(self, run_id: str) -> ReplayRun | None:
+        """Move a resumable run to ``running``; None when it is done (or unknown)."""
+        return self._change(run_id, replay_runs.c.state.in_(RESUMABLE), state="running", error=None)
 
     def requested(self) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(replay_runs.c.id).where(replay_runs.c.state == "requested")
                                      .order_by(replay_runs.c.created_at)).scalars())
 
-    def advance(self, run_id: str, count: int, last_position: int) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(replay_runs.update().where(replay_runs.c.id == run_id)
-                         .values(published=replay_runs.c.published + count, last_position=last_position))
+    def advance(self, run_id: str, count: int, last_position: int) -> ReplayRun:
+        return self._change(run_id, published=replay_runs.c.published + count, last_position=last_position)
 
-    def finish(self, run_id: str, state: str, error: str | None = None) -> None:
+    def finish(self, run_id: str, state: str, error: str | None = None) -> ReplayRun:
         values = {"state": state, "error": error}
         if state in ("done", "failed"):
             values["finished_at"] = utcnow()
+        return self._change(run_id, **values)
+
+    def unreported(self, limit: int = 100) -> list[ReplayRun]:
+        """Runs whose latest revision the broker has not confirmed a report of, oldest first."""
+        query = (sa.select(replay_runs).where(replay_runs.c.reported < replay_runs.c.revision)
+                 .order_by(replay_runs.c.created_at).limit(limit))
+        with self.engine.connect() as conn:
+            return [run_of(row) for row in conn.execute(query)]
+
+    def reported(self, run: ReplayRun) -> None:
+        """The broker confirmed a report of ``run``'s revision (a lower one never lowers the mark)."""
         with self.engine.begin() as conn:
-            conn.execute(replay_runs.update().where(replay_runs.c.id == run_id).values(**values))
+            conn.execute(replay_runs.update()
+                         .where(replay_runs.c.id == run.run_id, replay_runs.c.reported < run.revision)
+                         .values(reported=run.revision))

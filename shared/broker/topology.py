@@ -8,15 +8,22 @@ from collections.abc import Iterable
 from shared.broker.port import Broker, Queue
 from shared.topology import (  # noqa: F401 - the declaration's names, as the broker's callers use them
     ACTIONS_QUEUE,
+    ACTIONS_VIEW_QUEUE,
     DEAD_QUEUE,
     EVENTS_QUEUE,
     EXCHANGES,
     QUEUES,
     REPLAYS_QUEUE,
     RESULTS_QUEUE,
+    RUNS_VIEW_QUEUE,
     SCORES_QUEUE,
     task_queue,
 )
+
+
+def replay_path(tasks: Iterable[str]) -> list[Queue]:
+    """The queues a replay of ``tasks`` fills: their task queues, then the results' (the store's)."""
+    return [*map(task_queue, tasks), RESULTS_QUEUE]
 
 
 def declare(broker: Broker, tasks: Iterable[str] = (), extra: Iterable[Queue] = ()) -> None:

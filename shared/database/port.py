@@ -87,12 +87,15 @@ class Backend(ABC):
         return self.insert(table).on_conflict_do_nothing(index_elements=list(conflict_on))
 
     def upsert(self, table: sa.Table, conflict_on: Sequence[str],
-               set_: Mapping[str, Any] | None = None, *, updating: Sequence[str] = ()) -> sa.Insert:
+               set_: Mapping[str, Any] | None = None, *, updating: Sequence[str] = (),
+               newer: str | None = None) -> sa.Insert:
         """``INSERT`` that updates a known row instead (matched on ``conflict_on``): with ``set_``'s
-        values, and each column named in ``updating`` with the value the insert brought."""
+        values, and each column named in ``updating`` with the value the insert brought. With
+        ``newer``, a column: only where the insert brings a higher value of it (else the row stays)."""
         statement = self.insert(table)
         changes = {**(set_ or {}), **{name: statement.excluded[name] for name in updating}}
-        return statement.on_conflict_do_update(index_elements=list(conflict_on), set_=changes)
+        where = table.c[newer] < statement.excluded[newer] if newer else None
+        return statement.on_conflict_do_update(index_elements=list(conflict_on), set_=changes, where=where)
 
     @abstractmethod
     def day(self, column: sa.ColumnElement) -> sa.ColumnElement[str]:

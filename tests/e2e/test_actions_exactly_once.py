@@ -23,12 +23,13 @@ from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import RESULTS_EXCHANGE, Prediction, encode
 from tests.faults import RESULTS
 from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo
-from tests.harness import VhostManager, vhost_of
-from tests.processes import Pipeline
+from tests.harness import VhostManager, free_port, vhost_of
+from tests.processes import Pipeline, get_json, wait_http
 from tests.waiting import eventually, settled
 
 REPO = "webcompat/web-bugs"
 LIVE, REPLAYED, IMPORTED = 500, 100, 100
+API_KEY = "actions-api-key"
 THRESHOLD = 0.9  # the packaged policy: issuetype bug / feature / question at measured precision 0.9
 
 
@@ -148,20 +149,46 @@ def test_live_labels_exactly_once_through_redelivery_and_a_kill(amqp_url, pg_url
     assert 0 < killed_after < len(wanted)
 
 
+def listed_by_the_api(url: str) -> list[dict]:
+    """Every action ``GET /api/v1/actions`` lists, page by page."""
+    items, cursor = [], ""
+    while True:
+        status, page = get_json(f"{url}/api/v1/actions?limit=500&cursor={cursor}", API_KEY)
+        assert status == 200, page
+        items += page["items"]
+        if not page["next_cursor"]:
+            return items
+        cursor = page["next_cursor"]
+
+
 def test_the_dry_run_sends_nothing_and_records_every_would_be_action(amqp_url, pg_url, github, tmp_path):
+    """Then `wcml api`, started afterwards, lists every record: its consumer beside it (`wcml api-views`)
+    keeps the reports that waited on the broker."""
     predictions, expected = results()
     services = pipeline(amqp_url, pg_url, github, tmp_path)
+    api_url = f"http://127.0.0.1:{free_port()}"
     try:
         services.start("actions", "actions")
         attempted = publish_twice(amqp_url, predictions)
         wait_until_done(amqp_url, pg_url, "the dry run to drain the actions queue")
+        services.start("api", "api", "--bind", api_url[7:], "--workers", "1", env={"WCML_API_KEYS": API_KEY})
+        wait_http(api_url + "/healthz")
+        rows = recorded(pg_url)
+
+        def all_listed() -> list[dict]:
+            items = listed_by_the_api(api_url)
+            assert len(items) == len(rows), f"{len(items)} of {len(rows)} listed"
+            return items
+
+        listed = eventually(all_listed, timeout=60, message="every recorded action in the API")
     finally:
         codes = services.stop_all()
-    rows = recorded(pg_url)
     report("actions-dry-run", {"fault": "actions-dry-run", "results_published": attempted,
                                "expected_records": len(expected), "recorded": len(rows),
                                "github_requests": github.count})
-    assert codes["actions"] == 0
+    assert codes["actions"] == 0 and codes["api"] == 0
     assert github.count == 0 and github.writes == []
     assert {(r[0], r[4]) for r in rows} == set(expected.items())
     assert {(r[1], r[2], r[3]) for r in rows} == {("label", "dry-run", "dry-run")}
+    assert {(i["number"], i["target"], i["state"]) for i in listed} == {
+        (number, label, "dry-run") for number, label in expected.items()}

@@ -66,7 +66,7 @@ def api_url(pg_url, tmp_path):
            "WCML_VAR_DIR": str(tmp_path / "var")}
     pipeline = Pipeline(env, tmp_path)
     url = f"http://127.0.0.1:{free_port()}"
-    pipeline.start("api", "api", "--bind", url[7:], "--workers", "1")
+    pipeline.start("api", "api", "--bind", url[7:], "--workers", "1", "--no-api-views")  # runs seeded above
     try:
         wait_http(url + "/healthz")
         yield url

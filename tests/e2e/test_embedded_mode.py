@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -61,6 +62,26 @@ def test_wcml_run_serves_webhooks_api_and_dashboard_without_external_services(tm
         assert built.returncode == 0 and "1 labelled issue(s) from 1" in built.stdout, built.stderr
         replayed = wcml("replay", "--task", "issuetype", "--quiet")
         assert replayed.returncode == 0 and ": done, 1/1 published" in replayed.stdout, replayed.stderr
+        run_id = replayed.stdout.split(":")[0].removeprefix("replay ")
+
+        def run_shown(run: str) -> dict:
+            status, body = get_json(f"http://{bind}/api/v1/replays/{run}", api_key)
+            assert status == 200 and (body["state"], body["published"]) == ("done", 1), (status, body)
+            return body
+
+        # The command line's run, reported through the instance's queue file to the API's read model.
+        eventually(lambda: run_shown(run_id), timeout=30, message=f"replay {run_id} done in the API")
+        # One asked for over the API is there the moment the answer is: polled at once, then done.
+        ask = urllib.request.Request(f"http://{bind}/api/v1/replays", method="POST",
+                                     data=json.dumps({"tasks": ["needsdiagnosis"]}).encode(),
+                                     headers={"Authorization": f"Bearer {api_key}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(ask, timeout=10) as answer:
+            assert answer.status == 202
+            asked = json.loads(answer.read())
+        status, at_once = get_json(f"http://{bind}/api/v1/replays/{asked['id']}", api_key)
+        assert status == 200 and at_once["id"] == asked["id"], (status, at_once)
+        eventually(lambda: run_shown(asked["id"]), timeout=30, message="the API's replay done")
         dead = wcml("dead", "list")
         assert dead.returncode == 0 and "0 dead-lettered message(s) shown" in dead.stderr, dead.stderr
         repaired = wcml("store", "repair")

@@ -20,6 +20,7 @@ from shared.broker import ConsumeOptions, topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine, utcnow
 from shared.event_routes import load_rules
+from shared.replays import LogFilter, request_for
 from tests.waiting import eventually, settled
 
 EVENTS = 10_000
@@ -96,7 +97,7 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
     consumers = Consumers(amqp_url, engine, models, tmp_path / "blobs")
     try:
         # Run 1, interrupted after about 3,000 events, then resumed.
-        first = replayer.start({}, created_by="test")
+        first = replayer.start(request_for(LogFilter(), created_by="test"))
         assert first.total == EVENTS
         stop, published = threading.Event(), []
 
@@ -105,23 +106,24 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
             if sum(published) >= 3000:
                 stop.set()
 
-        paused = replayer.run(first.id, stop, on_progress=interrupt_after_3000)
+        paused = replayer.run(first.run_id, stop, on_progress=interrupt_after_3000)
         assert paused.state == "paused" and 3000 <= paused.published < EVENTS
-        done = replayer.run(first.id, threading.Event())
+        done = replayer.run(first.run_id, threading.Event())
         assert (done.state, done.published, done.last_position) == ("done", EVENTS, count(
             engine, "SELECT max(position) FROM event_log"))
         rows = wait_until_drained(engine, amqp_url, EVENTS * len(TASKS))
         assert rows == EVENTS * len(TASKS)
 
         # Run 2: the same slice with the same models adds nothing.
-        second = replayer.run(replayer.start({}, created_by="test").id, threading.Event())
+        again = replayer.start(request_for(LogFilter(), created_by="test"))
+        second = replayer.run(again.run_id, threading.Event())
         assert second.state == "done" and second.published == EVENTS
         assert wait_until_drained(engine, amqp_url, rows) == rows
         distinct = "SELECT count(DISTINCT (delivery_id, task, model_version)) FROM predictions"
         assert count(engine, distinct) == rows
         assert count(engine, "SELECT count(*) FROM (SELECT delivery_id FROM predictions GROUP BY delivery_id "
                              "HAVING count(*) <> 2) odd") == 0
-        assert count(engine, f"SELECT count(*) FROM predictions WHERE replay_id = '{first.id}'") == rows
+        assert count(engine, f"SELECT count(*) FROM predictions WHERE replay_id = '{first.run_id}'") == rows
         assert broker.queue_depth("dead") == 0
 
         # Run 3: a new needsdiagnosis model on the first 1,000 positions adds its rows beside the old.
@@ -130,12 +132,13 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
         new_version = list_versions(models, "needsdiagnosis")[-1]
         for version in list_versions(tmp_path, "old"):
             (tmp_path / "old" / version).rename(models / "needsdiagnosis" / version)
-        third = replayer.start({"from_position": 1, "to_position": 1000}, tasks=["needsdiagnosis"],
-                               model_version=new_version, created_by="test")
-        assert replayer.run(third.id, threading.Event()).state == "done"
+        first_thousand = LogFilter(from_position=1, to_position=1000)
+        third = replayer.start(request_for(first_thousand, tasks=["needsdiagnosis"],
+                                           model_version=new_version, created_by="test"))
+        assert replayer.run(third.run_id, threading.Event()).state == "done"
         assert wait_until_drained(engine, amqp_url, rows + 1000) == rows + 1000
         assert count(engine, f"SELECT count(*) FROM predictions WHERE model_version = '{new_version}' "
-                             f"AND replay_id = '{third.id}' AND task = 'needsdiagnosis'") == 1000
+                             f"AND replay_id = '{third.run_id}' AND task = 'needsdiagnosis'") == 1000
 
         # Compare the two models on the replay's events, with labels known for half of them.
         old_version = next(v for v in list_versions(models, "needsdiagnosis") if v != new_version)
@@ -145,7 +148,7 @@ def test_replay_yields_one_prediction_per_event_task_model_when_interrupted_resu
         truth.write_text("".join(json.dumps(row) + "\n" for row in rows))
         monkeypatch.setenv("WCML_DATABASE_URL", pg_url)
         capsys.readouterr()
-        assert cli.main(["compare", third.id, "--task", "needsdiagnosis", "--model-a", new_version,
+        assert cli.main(["compare", third.run_id, "--task", "needsdiagnosis", "--model-a", new_version,
                          "--model-b", old_version, "--truth", str(truth), "--json"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert report["pairs"] == 1000 and report["model_a"]["count"] == report["model_b"]["count"] == 1000

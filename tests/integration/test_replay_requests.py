@@ -1,16 +1,18 @@
-"""A replay asked for over the query API is a message to the replay source, which records and runs it;
-one naming an unknown task or model version is refused (400, the known ones listed) and starts nothing."""
+"""A replay asked for over the query API is a message to the replay source, which records and runs it
+and reports the run back to the API's read model; one naming an unknown task or model version is
+refused (400, the known ones listed) and starts nothing."""
 
 import threading
 
 import pytest
 import sqlalchemy as sa
 
+from services.api import run_view
 from services.api.routes import create_app
 from services.api.service import control_messages_to
 from services.ingest.event_log import EventLog
 from services.ingest.replay import Replayer, ReplaySource
-from services.ingest.replay_runs import ReplayRuns
+from services.ingest.replay_runs import ReplayRuns, replay_runs
 from services.ingest.webhook import WebhookDelivery
 from shared.broker import dead_letters, topology
 from shared.broker.rabbitmq import RabbitBroker
@@ -18,11 +20,26 @@ from shared.database import create_engine
 from shared.event_routes import load_rules
 from shared.known import Known
 from shared.messages import ReplayRequest
-from shared.replays import replay_runs
 from tests.builders import make, store
 from tests.waiting import eventually
 
 KEY = "replay-key"
+
+
+class Consuming:
+    """``handler`` on ``queue`` in a thread of its own until the block ends."""
+
+    def __init__(self, broker, queue: str, handler):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=broker.consume, args=(queue, handler, self.stop))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stop.set()
+        self.thread.join(10)
 
 
 def test_api_asks_the_replay_source_which_runs_the_replay_and_reports(pg_url, amqp_url):
@@ -44,26 +61,45 @@ def test_api_asks_the_replay_source_which_runs_the_replay_and_reports(pg_url, am
     assert queued.status_code == 202 and queued.json["state"] == "requested"
     run_id = queued.json["id"]
     assert broker.queue_depth(topology.REPLAYS_QUEUE.name) == 1
+    # Polled at once, before the replay source has even seen the request: the run is there.
+    at_once = client.get(f"/api/v1/replays/{run_id}", headers=auth)
+    assert at_once.status_code == 200 and at_once.json == queued.json
+
+    def status() -> tuple:
+        run = client.get(f"/api/v1/replays/{run_id}", headers=auth).json
+        return run["state"], run["total"], run["published"], run["progress"]
 
     replayer = Replayer(log, broker, ReplayRuns(engine))
-    source, stop = ReplaySource(replayer), threading.Event()
-    queue = topology.REPLAYS_QUEUE.name
-    consumer = threading.Thread(target=broker.consume, args=(queue, source.handle, stop))
-    consumer.start()
-    try:
+    views = Consuming(broker, topology.RUNS_VIEW_QUEUE.name, lambda batch: run_view.handle(engine, batch))
+    with views, Consuming(broker, topology.REPLAYS_QUEUE.name, ReplaySource(replayer).handle):
         eventually(lambda: run_id in replayer.runs.requested(), timeout=30, message="the request recorded")
-    finally:
-        stop.set()
-        consumer.join(10)
-    assert client.get(f"/api/v1/replays/{run_id}", headers=auth).json["state"] == "requested"
-    assert replayer.run_requested(threading.Event()) == 1
-    status = client.get(f"/api/v1/replays/{run_id}", headers=auth).json
-    progress = (status["state"], status["total"], status["published"], status["progress"])
-    assert progress == ("done", 20, 20, 1.0)
+        eventually(lambda: status() == ("requested", 20, 0, 0.0), timeout=30,
+                   message="the recorded run reported to the API")
+        assert replayer.run_requested(threading.Event()) == 1
+        eventually(lambda: status() == ("done", 20, 20, 1.0), timeout=30, message="the finished run reported")
+    assert client.get(f"/api/v1/replays/{run_id}", headers=auth).json["finished_at"] is not None
     assert broker.queue_depth("events.dispatcher") == 20
     assert replayer.run_requested(threading.Event()) == 0  # nothing left queued
     assert broker.queue_depth(topology.REPLAYS_QUEUE.name) == 0  # the request was acknowledged
+    assert broker.queue_depth(topology.RUNS_VIEW_QUEUE.name) == 0  # every report kept
+    assert replayer.runs.unreported() == []
     broker.close()
+    engine.dispose()
+
+
+def test_a_request_the_broker_does_not_take_is_a_503_and_leaves_no_run(pg_url):
+    from shared.broker import PublishError
+
+    engine = create_engine(pg_url)
+
+    def down(_request):
+        raise PublishError("connection refused")
+
+    client = create_app(engine, [KEY], down, Known.read(None, None)).test_client()
+    auth = {"Authorization": f"Bearer {KEY}"}
+    answer = client.post("/api/v1/replays", json={"tasks": ["issuetype"]}, headers=auth)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert client.get("/api/v1/replays", headers=auth).json["items"] == []
     engine.dispose()
 
 
@@ -144,7 +180,8 @@ def test_the_list_of_known_ones_is_bounded(asked):
 
 
 def test_the_replay_source_refuses_a_request_naming_a_task_its_rules_do_not_route(pg_url, amqp_url):
-    """A request that did not come through the API's check (an older API, a hand-sent message)."""
+    """A request that did not come through the API's check (an older API, a hand-sent message): dead-
+    lettered with its reason, and the run reported failed with it."""
     engine = create_engine(pg_url)
     broker = RabbitBroker(amqp_url)
     topology.declare(broker, ["issuetype", "needsdiagnosis"])
@@ -152,19 +189,18 @@ def test_the_replay_source_refuses_a_request_naming_a_task_its_rules_do_not_rout
     send(ReplayRequest(run_id="r-nope", filters={}, tasks=["nope"], model_version=None, created_by="x",
                        requested_at="2026-01-01T00:00:00+00:00"))
     replayer = Replayer(EventLog(engine), broker, ReplayRuns(engine), rules=load_rules())
-    source, stop = ReplaySource(replayer), threading.Event()
-    queue = topology.REPLAYS_QUEUE.name
-    consumer = threading.Thread(target=broker.consume, args=(queue, source.handle, stop))
-    consumer.start()
-    try:
+    with Consuming(broker, topology.REPLAYS_QUEUE.name, ReplaySource(replayer).handle):
         eventually(lambda: broker.queue_depth(topology.DEAD_QUEUE.name) == 1, timeout=30,
                    message="the request dead-lettered")
-    finally:
-        stop.set()
-        consumer.join(10)
     [dead] = dead_letters.listing(broker, 10)
-    assert dead["reason"] == "unknown task 'nope'; known: issuetype, needsdiagnosis"
+    reason = "unknown task 'nope'; known: issuetype, needsdiagnosis"
+    assert dead["reason"] == reason
     assert runs(engine) == 0 and replayer.run_requested(threading.Event()) == 0
+    with Consuming(broker, topology.RUNS_VIEW_QUEUE.name, lambda batch: run_view.handle(engine, batch)):
+        eventually(lambda: run_view.get_run(engine, "r-nope") is not None, timeout=30,
+                   message="the refusal reported")
+    refused = run_view.get_run(engine, "r-nope")
+    assert (refused["state"], refused["error"], refused["tasks"]) == ("failed", reason, ["nope"])
     broker.close()
     engine.dispose()
 

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from services.actions.effects import Effects, marker
 from services.actions.ledger import Ledger
 from services.actions.policy import PolicyError, parse_policy
+from services.actions.tables import actions
 from services.actions.worker import ActionsWorker
-from shared.actions import actions, list_actions
+from shared.actions import list_actions
 from shared.broker.port import Delivery
 from shared.database import create_engine
 from shared.github import GitHubClient, GitHubUnreachable
@@ -67,11 +68,14 @@ def engine(sqlite_url):
     engine.dispose()
 
 
-def worker(engine, github: FakeGitHub | None, policy: str = POLICY) -> ActionsWorker:
+def worker(engine, github: FakeGitHub | None, policy: str = POLICY,
+           reports: list | None = None) -> ActionsWorker:
+    """``reports``: where the records it reports go (a list; by default, nowhere)."""
     effects = None
     if github is not None:
         effects = Effects(GitHubClient(TOKEN, base_url=github.url).__enter__())
-    return ActionsWorker(Ledger(engine), parse_policy(policy), effects)
+    reports = reports if reports is not None else []
+    return ActionsWorker(Ledger(engine), parse_policy(policy), effects, reports.extend)
 
 
 def recorded(engine) -> list[tuple]:
@@ -116,7 +120,7 @@ def test_a_label_a_person_removed_is_not_added_again(engine, github):
     repo.add_event(5, "unlabeled", "alice", label={"name": "bug", "color": "ededed"})
     worker(engine, github).handle(deliveries(prediction(5)))
     assert github.writes == []
-    [item], _ = list_actions(engine, {"issue": "5"})
+    [item], _ = list_actions(engine, actions, {"issue": "5"})
     assert item["state"] == "skipped" and "removed by @alice" in item["reason"]
 
 
@@ -126,7 +130,7 @@ def test_a_label_already_there_is_not_sent_again(engine, github):
     github.repos[REPO].add_event(6, "labeled", "wcml-bot", label={"name": "bug", "color": "ededed"})
     worker(engine, github).handle(deliveries(prediction(6)))  # the redelivery after the restart
     assert github.writes == []
-    [item], _ = list_actions(engine, {"issue": "6"})
+    [item], _ = list_actions(engine, actions, {"issue": "6"})
     assert (item["state"], item["reason"]) == ("done", "already on the issue: nothing sent")
 
 
@@ -163,7 +167,8 @@ def test_an_issue_a_person_reopened_is_not_closed_again(engine, github):
     repo.add_event(10, "milestoned", "carol", milestone={"title": "needsdiagnosis"})
     worker(engine, github).handle(deliveries(prediction(10, "not-needsdiagnosis", 0.99)))
     assert [p.rsplit("/", 1)[-1] for _, p, _ in github.writes] == ["comments"]
-    states = {i["action"]: (i["state"], i["reason"]) for i in list_actions(engine, {"issue": "10"})[0]}
+    listed = list_actions(engine, actions, {"issue": "10"})[0]
+    states = {i["action"]: (i["state"], i["reason"]) for i in listed}
     assert states["close"][0] == "skipped" and "reopened by @carol" in states["close"][1]
     assert states["milestone"] == ("skipped", "the issue is on milestone needsdiagnosis: left as it is")
 
@@ -174,7 +179,7 @@ def test_a_refusal_is_recorded_and_a_missing_milestone_fails(engine, github):
     policy = POLICY.replace('"needscontact"', '"no-such-milestone"')
     handler = worker(engine, github, policy).handle
     handler(deliveries(prediction(11), prediction(12, "not-needsdiagnosis", 0.99)))
-    items = {(i["number"], i["action"]): i for i in list_actions(engine, {"state": "failed"})[0]}
+    items = {(i["number"], i["action"]): i for i in list_actions(engine, actions, {"state": "failed"})[0]}
     assert "needs write access" in items[(11, "label")]["reason"]
     assert items[(12, "milestone")]["reason"] == f"{REPO} has no milestone titled 'no-such-milestone'"
 
@@ -182,7 +187,8 @@ def test_a_refusal_is_recorded_and_a_missing_milestone_fails(engine, github):
 def test_github_out_of_reach_leaves_the_action_pending_for_the_retry(engine, github):
     effects = Effects(GitHubClient(TOKEN, base_url="http://127.0.0.1:9", timeout=2).__enter__())
     with pytest.raises(GitHubUnreachable):
-        ActionsWorker(Ledger(engine), parse_policy(POLICY), effects).handle(deliveries(prediction(13)))
+        ActionsWorker(Ledger(engine), parse_policy(POLICY), effects, [].extend).handle(
+            deliveries(prediction(13)))
     assert recorded(engine) == [(13, "label", "live", "pending")]
     worker(engine, github).handle(deliveries(prediction(13)))  # the consumer's retry, GitHub back
     assert recorded(engine) == [(13, "label", "live", "done")] and len(github.writes) == 1
@@ -199,6 +205,31 @@ def test_a_dry_run_record_does_not_stand_in_the_way_of_the_live_mode(engine, git
     worker(engine, None).handle(deliveries(prediction(15)))
     worker(engine, github).handle(deliveries(prediction(15)))
     assert recorded(engine) == [(15, "label", "dry-run", "dry-run"), (15, "label", "live", "done")]
+
+
+def test_every_record_is_reported_as_made_and_as_settled(engine, github):
+    reports: list = []
+    worker(engine, None, reports=reports).handle(deliveries(prediction(16)))
+    assert [(r.number, r.mode, r.state) for r in reports] == [(16, "dry-run", "dry-run")]
+    reports.clear()
+    worker(engine, github, reports=reports).handle(deliveries(prediction(17)))
+    assert [(r.number, r.state) for r in reports] == [(17, "pending"), (17, "done")]
+    assert reports[0].id == reports[1].id and reports[1].reason == "added bug"
+
+
+def test_a_report_lost_after_the_commit_is_sent_again_with_the_redelivery(engine, github):
+    """The process died between settling and reporting: the redelivered result reports the record as it
+    stands, and nothing is sent to GitHub again."""
+    def lost(records):
+        if any(r.state == "done" for r in records):
+            raise ConnectionError("gone before the report")
+
+    with pytest.raises(ConnectionError):
+        ActionsWorker(Ledger(engine), parse_policy(POLICY), Effects(GitHubClient(
+            TOKEN, base_url=github.url).__enter__()), lost).handle(deliveries(prediction(18)))
+    reports: list = []
+    worker(engine, github, reports=reports).handle(deliveries(prediction(18)))
+    assert [(r.number, r.state) for r in reports] == [(18, "done")] and len(github.writes) == 1
 
 
 @pytest.mark.parametrize(("text", "problem"), [

@@ -1,4 +1,5 @@
-"""Recorded actions through GET /api/v1/actions, the dashboard panel and `wcml actions list`."""
+"""Recorded actions through GET /api/v1/actions and the dashboard panel (the API's read model, fed by the
+actions service's reports through the in-process broker) and `wcml actions list` (the actions table)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import pytest
 
 from services.actions.ledger import Ledger
 from services.actions.policy import Intent
+from services.actions.reports import to_broker
+from services.api import action_view
 from services.cli import main
+from shared.broker import topology
+from shared.broker.memory import MemoryBroker
 from shared.database import create_engine
 from tests.builders import AUTH, api_app
 from tests.unit.test_actions import prediction
@@ -16,11 +21,26 @@ from tests.unit.test_actions import prediction
 
 @pytest.fixture
 def engine(sqlite_url):
+    """Five dry-run actions and three live ones, as the actions worker records and reports them; the
+    reports reach the API's consumer one at a time, newest first (each pending one after its settled
+    one: it must not roll it back)."""
     engine = create_engine(sqlite_url)
-    ledger = Ledger(engine)
-    ledger.claim([(prediction(n), Intent("label", "bug", 1)) for n in range(1, 6)], live=False)
-    for claim in ledger.claim([(prediction(n), Intent("label", "bug", 1)) for n in (1, 2, 3)], live=True):
-        ledger.settle(claim, "skipped" if claim.number == 2 else "done", f"because of #{claim.number}")
+    broker = MemoryBroker()
+    topology.declare(broker)
+    ledger, report = Ledger(engine), to_broker(broker)
+    dry = [(prediction(n), Intent("label", "bug", 1)) for n in range(1, 6)]
+    ledger.claim(dry, live=False)
+    report(ledger.recorded(dry, live=False))
+    live = [(prediction(n), Intent("label", "bug", 1)) for n in (1, 2, 3)]
+    claims = ledger.claim(live, live=True)
+    report(ledger.recorded(live, live=True))
+    report([ledger.settle(c, "skipped" if c.number == 2 else "done", f"because of #{c.number}")
+            for c in claims])
+    reports = broker.get(topology.ACTIONS_VIEW_QUEUE.name, 100)
+    assert len(reports) == 11
+    for delivery in reversed(reports):
+        assert action_view.handle(engine, [delivery]) == []
+    broker.settle(reports, requeue=False)
     yield engine
     engine.dispose()
 

@@ -65,8 +65,9 @@ def test_unknown_model_task_is_one_line(tmp_path):
 
 # -- only `wcml run` creates credentials (issue 31) ----------------------------------
 
+# They run until stopped; `wcml run` is the one that may create secrets.
 SERVING = {("run",), ("ingest",), ("relay",), ("dispatcher",), ("predictor",), ("actions",), ("store",),
-           ("latest",), ("api",)}  # they run until stopped; `wcml run` is the one that may create secrets
+           ("latest",), ("api",), ("api-views",)}
 GROUPS = {("dead",), ("github",), ("dataset",), ("models",)}
 OPERATOR_ARGS = {
     ("replay",): ["--quiet"], ("predictions",): [], ("actions", "list"): [], ("store", "repair"): [],

@@ -7,7 +7,7 @@ import json
 import threading
 
 from services.dispatcher.worker import Dispatcher
-from services.ingest.event_log import EventLog, LogFilter, event_log
+from services.ingest.event_log import EventLog, event_log
 from services.ingest.replay import Replayer
 from services.ingest.replay_runs import ReplayRuns
 from services.samples import issue_payload
@@ -16,6 +16,7 @@ from shared.broker.memory import MemoryBroker
 from shared.database import utcnow
 from shared.event_routes import load_rules, route
 from shared.messages import EventEnvelope, TaskMessage, decode, decode_each, replace
+from shared.replays import LogFilter, request_for
 
 TASKS = ["issuetype", "needsdiagnosis"]
 
@@ -37,17 +38,17 @@ def test_replayed_events_become_the_dispatchers_task_messages(sqlite_engine):
     topology.declare(broker, TASKS)
     rules = load_rules()
     replayer = Replayer(EventLog(sqlite_engine), broker, ReplayRuns(sqlite_engine), rules=rules)
-    run = replayer.start({}, created_by="test", model_version="m9")
-    assert replayer.run(run.id, threading.Event()).state == "done"
+    run = replayer.start(request_for(LogFilter(), created_by="test", model_version="m9"))
+    assert replayer.run(run.run_id, threading.Event()).state == "done"
     sent = {t: [item.message for d in broker.get(f"tasks.{t}", 100)
                 for item in decode_each(d.body, TaskMessage)] for t in TASKS}
     # exactly what the dispatcher would have sent for the same replayed envelopes
-    envelopes = [replace(e, replay_id=run.id, model_version="m9")
+    envelopes = [replace(e, replay_id=run.run_id, model_version="m9")
                  for e in EventLog(sqlite_engine).read(LogFilter(), 0, 100) if e.issue_number]
     expected = [t for e in envelopes for t in route(rules, e)]
     assert sorted(m.task_id for ms in sent.values() for m in ms) == sorted(t.task_id for t in expected)
     assert {m for ms in sent.values() for m in ms} == set(expected)
-    assert len(sent["issuetype"]) == 5 and all(m.replay_id == run.id and m.model_version == "m9"
+    assert len(sent["issuetype"]) == 5 and all(m.replay_id == run.run_id and m.model_version == "m9"
                                                   for ms in sent.values() for m in ms)
     [odd] = broker.get(topology.EVENTS_QUEUE.name, 100)  # the one without an issue: the long way
     envelope = decode(odd.body, EventEnvelope)

@@ -1,7 +1,8 @@
 import threading
 import time
 
-from services.ingest.replay import Throttle, log_filter
+from services.ingest.replay import Throttle
+from shared.replays import LogFilter
 
 
 def test_throttle_keeps_the_average_rate():
@@ -26,7 +27,7 @@ def test_unthrottled_and_stop_do_not_wait():
 
 
 def test_stored_filters_become_a_log_filter():
-    selection = log_filter({"from_position": 3, "since": "2026-01-01T00:00:00+00:00", "repo": "a/b"})
+    selection = LogFilter.of({"from_position": 3, "since": "2026-01-01T00:00:00+00:00", "repo": "a/b"})
     assert selection.from_position == 3 and selection.repo == "a/b" and selection.since.year == 2026
     assert selection.to_position is None
 

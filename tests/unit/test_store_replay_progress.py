@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.api.replay_requests import progress
+from shared.replays import progress
 
 
 @pytest.mark.parametrize("state, total, published, expected", [

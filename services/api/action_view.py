@@ -1,0 +1,69 @@
+"""Actions on GitHub as the API and the dashboard show them: the API's read model ``api_actions``.
+
+Fed by the actions service's ``ActionRecord`` reports (queue ``actions.api``, ``handle``), keyed by
+the action's id there. A settled record is kept over a pending one (``shared.actions.revision``): a
+report that arrives late or twice never rolls an action back. Listed with the actions service's own
+query (``shared.actions.list_actions``), so filters, pages and errors are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy.engine import Engine
+
+from services.api.tables import api_actions as t
+from shared.actions import Page, list_actions, revision
+from shared.broker.port import Delivery, Rejection
+from shared.database import once_per_backend
+from shared.messages import ActionRecord, decode_each, to_dict
+from shared.times import TimeFormatError, parse_time
+
+COLUMNS = tuple(c.name for c in t.columns if c.name != "id")
+
+
+@once_per_backend
+def _keep(backend):
+    return backend.upsert(t, ["id"], updating=COLUMNS, newer="revision")
+
+
+def _row(record: ActionRecord) -> dict:
+    row = {k: v for k, v in to_dict(record).items() if k in t.c}
+    row.update(revision=revision(record.state), created_at=parse_time(record.created_at),
+               updated_at=parse_time(record.updated_at))
+    return row
+
+
+def keep(engine: Engine, records: Iterable[ActionRecord]) -> None:
+    """Each action's newest record: of these, and of what the table holds."""
+    newest: dict[int, ActionRecord] = {}
+    for record in records:
+        if record.id not in newest or revision(newest[record.id].state) < revision(record.state):
+            newest[record.id] = record  # one row per action in a statement (ON CONFLICT updates a row once)
+    if newest:
+        with engine.begin() as conn:
+            conn.execute(_keep(conn), [_row(r) for r in newest.values()])
+
+
+def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
+    """The consumer of ``actions.api``: keep every report; dead-letter one that is not an action."""
+    records, rejections = [], []
+    for delivery in deliveries:
+        for item in decode_each(delivery.body, ActionRecord):
+            if item.error is not None:
+                reason = " ".join(item.error.split())[:300]
+                rejections.append(Rejection(delivery.carrying(item.alone), reason))
+                continue
+            try:
+                _row(item.message)  # its times are readable
+            except TimeFormatError as exc:
+                rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
+            else:
+                records.append(item.message)
+    keep(engine, records)
+    return rejections
+
+
+def list_recent(engine: Engine, params: Mapping[str, str | None]) -> Page:
+    """``GET /api/v1/actions``: newest first, with the listing's filters, cursor and limit."""
+    return list_actions(engine, t, params)

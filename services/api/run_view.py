@@ -1,0 +1,94 @@
+"""Replay runs as the API and the dashboard show them: the API's read model ``api_replay_runs``.
+
+Fed by the replay source's ``ReplayRun`` reports (queue ``runs.api``, ``handle``), and by the API
+itself: a run it accepts is kept as ``requested`` (revision 0) before its request is sent, so the
+run is there to read the moment ``POST /api/v1/replays`` answers. Each run keeps its highest
+revision: a report that arrives late or twice never rolls it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.api.filters import parse_limit
+from services.api.tables import api_replay_runs as t
+from shared.broker.port import Delivery, Rejection
+from shared.database import backend_of, once_per_backend
+from shared.messages import ReplayRun, decode_each, to_dict
+from shared.replays import run_of, shown
+from shared.times import TimeFormatError, parse_time
+
+COLUMNS = ("revision", "created_at", "created_by", "filters", "model_version", "tasks", "state", "total",
+           "published", "last_position", "finished_at", "error")
+
+
+@once_per_backend
+def _keep(backend):
+    return backend.upsert(t, ["id"], updating=COLUMNS, newer="revision")
+
+
+def _row(run: ReplayRun) -> dict[str, Any]:
+    row = {k: v for k, v in to_dict(run).items() if k in COLUMNS}
+    row["id"] = run.run_id
+    row["created_at"] = parse_time(run.created_at)
+    row["finished_at"] = parse_time(run.finished_at) if run.finished_at else None
+    return row
+
+
+def keep(engine: Engine, runs: Iterable[ReplayRun]) -> None:
+    """Each run's highest revision: of these, and of what the table holds."""
+    newest: dict[str, ReplayRun] = {}
+    for run in runs:
+        if run.run_id not in newest or newest[run.run_id].revision < run.revision:
+            newest[run.run_id] = run  # one row per run in a statement (ON CONFLICT updates a row once)
+    if newest:
+        with engine.begin() as conn:
+            conn.execute(_keep(conn), [_row(run) for run in newest.values()])
+
+
+def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
+    """The consumer of ``runs.api``: keep every report; dead-letter one that is not a run."""
+    runs, rejections = [], []
+    for delivery in deliveries:
+        for item in decode_each(delivery.body, ReplayRun):
+            if item.error is not None:
+                reason = " ".join(item.error.split())[:300]
+                rejections.append(Rejection(delivery.carrying(item.alone), reason))
+                continue
+            try:
+                _row(item.message)  # its times are readable
+            except TimeFormatError as exc:
+                rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
+            else:
+                runs.append(item.message)
+    keep(engine, runs)
+    return rejections
+
+
+def requested(engine: Engine, run: ReplayRun) -> None:
+    """The API's own record of a run it accepted (revision 0), before the request is sent."""
+    with engine.begin() as conn:
+        conn.execute(backend_of(conn).insert_ignoring(t, ["id"]), [_row(run)])
+
+
+def withdrawn(engine: Engine, run_id: str) -> None:
+    """A run whose request could not be sent: forgotten, unless the replay source reported it."""
+    with engine.begin() as conn:
+        conn.execute(t.delete().where(t.c.id == run_id, t.c.revision == 0))
+
+
+def list_runs(engine: Engine, limit: int | str | None = None) -> list[dict[str, Any]]:
+    """The newest runs first."""
+    query = sa.select(t).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(parse_limit(limit))
+    with engine.connect() as conn:
+        return [shown(run_of(row)) for row in conn.execute(query)]
+
+
+def get_run(engine: Engine, replay_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == replay_id)).one_or_none()
+    return shown(run_of(row)) if row is not None else None
