@@ -157,6 +157,7 @@ def serve_http(a: Adapters, build, *, bind: str, workers: int, threads: int = 1,
     from shared import wsgi
     from shared.http import app_for
 
+    wsgi.require_server()  # before the relay starts beside it
     a.migrated_engine  # noqa: B018 - once, before the workers start
 
     def app():  # in each worker, after the fork: adapters of its own
