@@ -51,7 +51,8 @@ def expanded(extras: list[str]) -> list[Requirement]:
 
 def lock_extras() -> dict[str, list[str]]:
     """scripts/lock's table: lock name -> the extras it holds."""
-    table = re.search(r"declare -A EXTRAS=\((.*?)\n\)", (ROOT / "scripts" / "lock").read_text(), re.S).group(1)
+    script = (ROOT / "scripts" / "lock").read_text()
+    table = re.search(r"declare -A EXTRAS=\((.*?)\n\)", script, re.S).group(1)
     return {name: extras.split() for name, extras in re.findall(r'\[([\w-]+)\]="([^"]*)"', table)}
 
 
@@ -142,7 +143,8 @@ def test_the_dockerfiles_install_from_the_locks():
     predictor = (ROOT / "docker" / "predictor.Dockerfile").read_text()
     chosen = dict(re.findall(r'^\s+"([^"]*)"\) lock=([\w-]+) ;;', predictor, re.M))
     assert chosen == {"": "service", "[ml]": "predictor", "[ml,tuned]": "predictor-tuned"}
-    assert '-r "requirements/${lock}.lock"' in predictor and "pip install --no-deps . && pip check" in predictor
+    assert '-r "requirements/${lock}.lock"' in predictor
+    assert "pip install --no-deps . && pip check" in predictor
     assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in predictor
 
 
