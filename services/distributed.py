@@ -53,6 +53,7 @@ def serve_http(a: Adapters, spec: ServiceSpec, build_service: Callable[[Adapters
     from shared import wsgi
     from shared.http import app_for
 
+    wsgi.require_server()  # before anything starts beside it
     if DATABASE in spec.needs:
         a.migrated_engine  # noqa: B018 - once, before the workers start
 

@@ -99,6 +99,9 @@ class FileBlobStore(BlobStore):
 
 class S3BlobStore(BlobStore):
     def __init__(self, bucket: str, prefix: str = "", client=None):
+        from shared.extras import require
+
+        require("boto3", "s3", "WCML_BLOB_URL is s3://")  # boto3 comes with the s3 extra
         import boto3
 
         self.bucket = bucket

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from shared.broker.urls import BrokerUrlError, split_broker_urls
 from shared.errors import UserError
+from shared.extras import require_for_url
 
 
 class SettingsError(UserError):
@@ -169,6 +170,9 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
         return _check_url(name, value, _SCHEMES[name])
 
     broker_url, database_url, blob_url = (url(name) for name in URLS)
+    for name, value in zip(URLS, (broker_url, database_url, blob_url), strict=True):
+        if value and name in needs:  # amqp://, postgresql://, s3:// need an extra (one line naming it)
+            require_for_url(name, value)
     if blob_url.startswith("s3://") and not urlparse(blob_url).netloc:
         raise SettingsError("WCML_BLOB_URL", "s3:// URL names no bucket")
     embedded = broker_url.startswith(("memory://", "sqlite://"))

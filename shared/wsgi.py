@@ -15,8 +15,16 @@ def multiprocess_metrics() -> None:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wcml-metrics-"))
 
 
+def require_server() -> None:
+    """gunicorn comes with the server extra (the embedded mode serves with waitress instead)."""
+    from shared.extras import require
+
+    require("gunicorn", "server", "the distributed mode serves HTTP with gunicorn")
+
+
 def serve(factory: Callable[[], object], bind: str, workers: int, name: str, threads: int = 1) -> None:
     """Run ``factory()``'s app in ``workers`` processes until SIGTERM (gunicorn's graceful stop)."""
+    require_server()
     from gunicorn.app.base import BaseApplication
 
     from shared.metrics import worker_exited

@@ -181,7 +181,7 @@ def rabbit_base_url(stack) -> str:
     if docker_available():
         from testcontainers.rabbitmq import RabbitMqContainer
 
-        container = stack.enter_context(RabbitMqContainer("rabbitmq:3.13-management"))
+        container = stack.enter_context(RabbitMqContainer("rabbitmq:4.2-management"))
         host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
         return f"amqp://guest:guest@{host}:{port}/"
     pytest.fail("RabbitMQ is not reachable at 127.0.0.1:5672 and no Docker engine answers: start it "

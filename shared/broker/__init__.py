@@ -24,6 +24,9 @@ def connect(url: str, **options) -> Broker:
         from shared.broker.sqlite import SQLiteBroker
 
         return SQLiteBroker(url.removeprefix("sqlite:///"))
+    from shared.extras import require_for_url
+
+    require_for_url("WCML_BROKER_URL", url)  # pika comes with the amqp extra
     from shared.broker.rabbitmq import RabbitBroker
 
     return RabbitBroker(url, **options)

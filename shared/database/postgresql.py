@@ -170,6 +170,12 @@ class PostgreSQL(Backend):
     insert = staticmethod(postgresql.insert)
 
     def create_engine(self, url: str, **kwargs) -> Engine:
+        from shared.extras import require_for_url
+
+        parsed = sa.engine.make_url(url)
+        if parsed.drivername == "postgresql":  # 2.1 defaults to psycopg 3; the extra has psycopg2
+            url = parsed.set(drivername="postgresql+psycopg2")
+        require_for_url("WCML_DATABASE_URL", str(url))  # psycopg2 comes with the postgresql extra
         kwargs.setdefault("pool_size", 5)
         engine = sa.create_engine(url, **kwargs)
         if not kwargs.get("pool_pre_ping"):

@@ -17,10 +17,11 @@ SERVICES = COMPOSE["services"]
 VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
 CREDENTIAL_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|_USER$")
-# a specific release: major.minor.patch (3.13.7-management), MinIO's RELEASE.<time>, and for PostgreSQL,
-# whose second number is the patch level, major.minor (16.6-alpine)
+# a specific release: major.minor.patch (4.2.9-management), MinIO's RELEASE.<time>, and for PostgreSQL
+# and SeaweedFS, whose releases are two numbers (16.6-alpine, 4.44), major.minor
 PINNED = re.compile(r"^(\d+\.\d+\.\d+([.-][\w.-]+)?|RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)$")
-PINNED_POSTGRES = re.compile(r"^\d{2,}\.\d+([.-][\w.-]+)?$")
+PINNED_TWO_NUMBERS = re.compile(r"^\d+\.\d+([.-][\w.-]+)?$")
+TWO_NUMBER_RELEASES = ("postgres", "chrislusf/seaweedfs")
 
 
 def env_example() -> dict[str, str]:
@@ -50,7 +51,7 @@ def test_every_image_is_pinned_to_a_version():
         if "build" in service or repository.startswith("wcml-"):
             assert tag == VERSION, f"{name}: our image carries the project's version ({VERSION})"
         else:
-            pinned = PINNED_POSTGRES if repository.endswith("postgres") else PINNED
+            pinned = PINNED_TWO_NUMBERS if repository.endswith(TWO_NUMBER_RELEASES) else PINNED
             assert pinned.match(tag), f"{name}: {image} is not a specific release"
 
 
@@ -72,10 +73,10 @@ def test_env_example_names_every_variable_and_holds_no_secret():
     used = set(INTERPOLATION.findall(TEXT))
     assert used <= set(example), f"missing from .env.example: {used - set(example)}"
     for variable, value in example.items():
-        if re.search(r"PASSWORD|SECRETS|KEYS|TOKEN", variable):
+        if re.search(r"PASSWORD|SECRETS|SECRET_KEY|KEYS|TOKEN", variable):
             assert value == "", f".env.example must leave {variable} empty"
     required = {m.group(1) for m in re.finditer(r"\$\{(\w+):\?", TEXT)}
-    assert {"RABBITMQ_PASSWORD", "POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD",
+    assert {"RABBITMQ_PASSWORD", "POSTGRES_PASSWORD", "S3_SECRET_KEY",
             "WCML_WEBHOOK_SECRETS", "WCML_API_KEYS"} <= required  # compose stops when one is unset
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 
@@ -103,7 +104,7 @@ def test_dockerignore_keeps_the_context_small_but_the_model_in():
                   "tests", "bench", "var/*"):
         assert entry in ignored, entry
     assert "!var/models" in ignored  # docker/predictor.Dockerfile copies MODEL_PATH from var/models/…
-    for needed in ("pyproject.toml", "README.md", "shared", "services"):
+    for needed in ("pyproject.toml", "README.md", "requirements", "shared", "services"):
         assert needed not in ignored, needed
     predictor = (ROOT / "docker" / "predictor.Dockerfile").read_text()
     assert "ARG MODEL_PATH" in predictor and "COPY ${MODEL_PATH}" in predictor

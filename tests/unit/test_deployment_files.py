@@ -41,7 +41,7 @@ def test_every_command_is_a_real_wcml_subcommand_with_its_variables():
 
 def test_infrastructure_has_health_checks_and_services_wait_for_it():
     services = COMPOSE["services"]
-    for name in ("rabbitmq", "postgres", "minio"):
+    for name in ("rabbitmq", "postgres", "s3"):
         assert "healthcheck" in services[name], name
     assert "management" in services["rabbitmq"]["image"]
     for name, service in wcml_services().items():
@@ -50,7 +50,12 @@ def test_infrastructure_has_health_checks_and_services_wait_for_it():
         assert "healthcheck" in service, name
         conditions = {dep: c["condition"] for dep, c in service["depends_on"].items()}
         assert conditions.get("rabbitmq") == "service_healthy", name
-    assert services["minio-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+        if service["command"][0] == "store":  # the bucket exists before the store writes to it
+            assert conditions.get("s3") == "service_healthy", name
+    bucket = COMPOSE["x-wcml-env"]["WCML_BLOB_URL"].removeprefix("s3://").split("/")[0]
+    assert f"-bucket={bucket}" in services["s3"]["command"]  # created by the S3 server at its start
+    assert f"/buckets/{bucket}/" in " ".join(services["s3"]["healthcheck"]["test"])  # healthy once it exists
+    assert services["rabbitmq"]["image"].startswith("rabbitmq:4.")
     assert services["predictor-needsdiagnosis"]["deploy"]["replicas"] >= 1
 
 
