@@ -29,7 +29,7 @@ from services.predictor.service import OPTIONS
 from services.predictor.serving.bundle import Bundle, load_bundle
 from services.predictor.serving.worker import Predictor
 from services.predictor.training.datasets import read_labelled
-from shared.broker import topology
+from shared import topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.event_routes import task_messages
 from shared.messages import IssueSnapshot, TaskMessage

@@ -17,7 +17,6 @@ from functools import cached_property
 from shared import topology
 from shared.blobs import BlobStore, open_blob_store
 from shared.broker import Broker, connect
-from shared.broker import topology as broker_topology
 from shared.database import create_engine, migrate
 from shared.service import Service
 from shared.settings import Settings, SettingsError
@@ -53,7 +52,7 @@ class Adapters:
     @cached_property
     def broker(self) -> Broker:
         broker = connect(self.settings.broker_url)
-        broker_topology.declare(broker)
+        topology.declare(broker)
         return broker
 
     @cached_property

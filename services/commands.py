@@ -9,7 +9,7 @@ import json
 import sys
 
 from services.bootstrap import Adapters
-from shared.broker import topology
+from shared import topology
 from shared.lifecycle import stop_on_signals
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import urllib.request
 
-from shared.broker import connect, topology
+from shared import topology
+from shared.broker import connect
 from shared.database import create_engine, ping
 from shared.errors import UserError
 from shared.settings import Settings

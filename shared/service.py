@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from shared.broker import Broker, ConsumeOptions, topology
+from shared import topology
+from shared.broker import Broker, ConsumeOptions
 from shared.broker.port import BatchHandler, Queue
 from shared.lifecycle import keep_startup_objects
 

@@ -11,7 +11,7 @@ goes to ``wcml.dead`` with its reason.
 
 Everything that sets up, runs or deploys the pipeline is built from this declaration:
 
-- the broker set-up: ``shared.broker.topology.declare`` declares ``EXCHANGES``, ``QUEUES`` and the
+- the broker set-up: ``declare`` (below) declares ``EXCHANGES``, ``QUEUES`` and the
   queue of each routed task; a queue only a service's entry names is declared where it runs;
 - the CLI: a ``wcml <name>`` subcommand for each entry of ``SERVICES`` (``services/cli.py``);
 - the embedded mode: ``services.bootstrap.pipeline`` builds every entry marked ``embedded``;
@@ -27,11 +27,11 @@ service (a predictor's model libraries cost about 300 MiB).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from shared.broker.port import Exchange, Queue
+from shared.broker.port import Broker, Exchange, Queue
 
 # -- settings a service may need: the URLs of the adapters it is given -------------
 
@@ -206,3 +206,17 @@ def own_queues(spec: ServiceSpec) -> tuple[Queue, ...]:
     """The queues only this service's process declares: those it reads that are neither in ``QUEUES``
     nor a task queue."""
     return tuple(q for q in spec.consumes if q not in QUEUES and q != TASK_QUEUE)
+
+
+# -- the broker set-up --------------------------------------------------------------------
+
+def declare(broker: Broker, tasks: Iterable[str] = (), extra: Iterable[Queue] = ()) -> None:
+    """Declare every exchange, the queues every process declares, the queue of each of ``tasks``
+    and ``extra`` (the queues only the services of this process read). Idempotent: every process
+    calls it at start."""
+    broker.declare(EXCHANGES, [*QUEUES, *map(task_queue, tasks), *extra])
+
+
+def replay_path(tasks: Iterable[str]) -> list[Queue]:
+    """The queues a replay of ``tasks`` fills: their task queues, then the results' (the store's)."""
+    return [*map(task_queue, tasks), RESULTS_QUEUE]

@@ -40,7 +40,7 @@ def api_app(engine, keys=KEYS, broker=None, models_dir=None):
     and the bundles under ``models_dir`` (None: none readable, as in the API's Kubernetes pod)."""
     from services.api.routes import create_app
     from services.api.service import control_messages_to
-    from shared.broker import topology
+    from shared import topology
     from shared.broker.memory import MemoryBroker
     from shared.known import Known
 

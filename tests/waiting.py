@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from shared.broker.topology import ACTIONS_VIEW_QUEUE, RUNS_VIEW_QUEUE
+from shared.topology import ACTIONS_VIEW_QUEUE, RUNS_VIEW_QUEUE
 
 T = TypeVar("T")
 _SHOWN = 2000  # characters of the last value kept in a failure message

@@ -12,7 +12,8 @@ from services.actions.ledger import Ledger
 from services.actions.policy import load_policy
 from services.actions.reports import to_broker
 from services.actions.worker import ActionsWorker
-from shared.broker import Broker, ConsumeOptions, topology
+from shared import topology
+from shared.broker import Broker, ConsumeOptions
 from shared.github import GitHubClient
 from shared.service import Consumer, Service
 

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from services.api import action_view, run_view
 from services.api.replay_requests import SendRequest
 from services.api.routes import api_blueprint
-from shared.broker import Broker, ConsumeOptions, Outgoing, topology
+from shared import topology
+from shared.broker import Broker, ConsumeOptions, Outgoing
 from shared.database import ping
 from shared.known import Known
 from shared.messages import CONTROL_EXCHANGE, CONTROL_KEYS, ReplayRequest, ScoreRequest, encode

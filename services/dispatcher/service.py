@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.dispatcher.worker import Dispatcher
-from shared.broker import Broker, ConsumeOptions, topology
+from shared import topology
+from shared.broker import Broker, ConsumeOptions
 from shared.event_routes import load_rules, tasks_of
 from shared.service import Consumer, Service
 

@@ -25,7 +25,6 @@ from services.ingest.event_log import EventLog
 from services.ingest.replay_runs import ReplayRuns
 from services.ingest.run_reports import SWEEP_EVERY, RunReports, outgoing
 from shared.broker import Broker, Delivery, Outgoing, Rejection
-from shared.broker.topology import replay_path
 from shared.event_routes import TASKS_PER_MESSAGE, NotAnIssueEvent, Rule, route, task_messages, tasks_of
 from shared.known import UnknownName, check
 from shared.messages import (
@@ -39,6 +38,7 @@ from shared.messages import (
     replace,
 )
 from shared.replays import LogFilter, ReplayRequestError, requested
+from shared.topology import replay_path
 
 log = logging.getLogger(__name__)
 

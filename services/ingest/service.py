@@ -14,7 +14,8 @@ from services.ingest.github.score_requests import ScoreRequests
 from services.ingest.outbox_relay import OutboxRelay
 from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns
-from shared.broker import Broker, ConsumeOptions, topology
+from shared import topology
+from shared.broker import Broker, ConsumeOptions
 from shared.event_routes import load_rules, tasks_of
 from shared.service import Consumer, Service
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from services.predictor.serving.bundle import Bundle, load_bundle
 from services.predictor.serving.worker import Predictor
-from shared.broker import Broker, ConsumeOptions, topology
+from shared import topology
+from shared.broker import Broker, ConsumeOptions
 from shared.service import Consumer, Service
 
 # Predict calls of up to 256 issues: the model scores ~10x more issues a second in batches of 256

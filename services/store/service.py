@@ -7,8 +7,9 @@ import sqlalchemy as sa
 
 from services.store.latest import LatestDocuments
 from services.store.writer import PredictionWriter
+from shared import topology
 from shared.blobs import BlobStore
-from shared.broker import ConsumeOptions, topology
+from shared.broker import ConsumeOptions
 from shared.service import Consumer, Service
 
 # Large batches: one multi-row INSERT and one commit per batch (of up to 2,000 rows) is where the

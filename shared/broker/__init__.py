@@ -1,4 +1,4 @@
-"""Broker port, its two adapters, and the pipeline's topology."""
+"""Broker port and its adapters: RabbitMQ, SQLite queues, in-memory."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.broker import topology
+from shared import topology
 from shared.broker.port import Broker, Delivery, Outgoing, Rejection
 from shared.messages import DEAD_EXCHANGE
 

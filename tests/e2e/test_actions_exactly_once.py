@@ -18,7 +18,8 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from shared.broker import Outgoing, topology
+from shared import topology
+from shared.broker import Outgoing
 from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import RESULTS_EXCHANGE, Prediction, encode
 from tests.faults import RESULTS

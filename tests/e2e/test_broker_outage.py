@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from services.samples import issue_payload, signed_request
-from shared.broker import topology
+from shared import topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import EventEnvelope, decode
 from tests.harness import RabbitControl, free_port

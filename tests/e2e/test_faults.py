@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from shared.broker import Outgoing, topology
+from shared import topology
+from shared.broker import Outgoing
 from shared.broker.port import Queue
 from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import EVENTS_EXCHANGE, RESULTS_EXCHANGE, TASKS_EXCHANGE

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from services.ingest.event_log import envelope, event_log
 from services.store.documents import latest_key
+from shared import topology
 from shared.blobs import BlobStore, open_blob_store
-from shared.broker import topology
 from shared.broker.rabbitmq import RabbitBroker
 from shared.event_routes import load_rules, route
 from tests import hostile

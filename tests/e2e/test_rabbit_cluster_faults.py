@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from shared.broker import topology
+from shared import topology
 from shared.broker.dead_letters import listing
 from shared.broker.rabbitmq import RabbitBroker
 from tests.faults import TASKS, FaultPipeline, check

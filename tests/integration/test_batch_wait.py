@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from shared.broker import ConsumeOptions, Outgoing, topology
+from shared import topology
+from shared.broker import ConsumeOptions, Outgoing
 from shared.broker.memory import MemoryBroker
 from shared.broker.rabbitmq import RabbitBroker
 from shared.broker.sqlite import SQLiteBroker

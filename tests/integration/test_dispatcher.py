@@ -12,7 +12,8 @@ from services.ingest.event_log import EventLog
 from services.ingest.outbox_relay import OutboxRelay
 from services.ingest.webhook import WebhookDelivery
 from services.samples import issue_payload
-from shared.broker import ConsumeOptions, Outgoing, topology
+from shared import topology
+from shared.broker import ConsumeOptions, Outgoing
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
 from shared.event_routes import load_rules

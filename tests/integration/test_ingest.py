@@ -16,7 +16,8 @@ from services.ingest.outbox_relay import RELAY_LOCK, OutboxRelay, _RelayLock
 from services.ingest.signature import sign
 from services.ingest.webhook import WebhookDelivery
 from services.samples import issue_payload
-from shared.broker import PublishError, topology
+from shared import topology
+from shared.broker import PublishError
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
 from shared.messages import EventEnvelope, decode

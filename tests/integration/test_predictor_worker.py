@@ -9,7 +9,8 @@ import pytest
 from services.predictor.serving.bundle import load_bundle
 from services.predictor.serving.worker import Predictor
 from services.predictor.training.demo import ensure_demo_bundles, load_demo
-from shared.broker import ConsumeOptions, Outgoing, dead_letters, topology
+from shared import topology
+from shared.broker import ConsumeOptions, Outgoing, dead_letters
 from shared.broker.rabbitmq import RabbitBroker
 from shared.messages import (
     TASKS_EXCHANGE,

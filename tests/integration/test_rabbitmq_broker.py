@@ -6,7 +6,8 @@ import time
 import pika
 import pytest
 
-from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
+from shared import topology
+from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection
 from shared.broker.port import BrokerRefused
 from shared.broker.rabbitmq import DELIVERY_LIMIT, RabbitBroker, _ConfirmingChannel
 from shared.errors import is_transient

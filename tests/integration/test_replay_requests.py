@@ -14,7 +14,8 @@ from services.ingest.event_log import EventLog
 from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns, replay_runs
 from services.ingest.webhook import WebhookDelivery
-from shared.broker import dead_letters, topology
+from shared import topology
+from shared.broker import dead_letters
 from shared.broker.rabbitmq import RabbitBroker
 from shared.database import create_engine
 from shared.event_routes import load_rules

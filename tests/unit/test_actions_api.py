@@ -12,7 +12,7 @@ from services.actions.policy import Intent
 from services.actions.reports import to_broker
 from services.api import action_view
 from services.cli import main
-from shared.broker import topology
+from shared import topology
 from shared.broker.memory import MemoryBroker
 from shared.database import create_engine
 from tests.builders import AUTH, api_app

@@ -20,7 +20,8 @@ from services.ingest.replay import Replayer, ReplaySource
 from services.ingest.replay_runs import ReplayRuns
 from services.samples import issue_payload
 from shared import service as runner
-from shared.broker import Outgoing, PublishError, topology
+from shared import topology
+from shared.broker import Outgoing, PublishError
 from shared.broker.memory import MemoryBroker
 from shared.broker.port import Delivery
 from shared.broker.sqlite import SQLiteBroker

@@ -19,8 +19,9 @@ from services.predictor.serving.worker import Predictor
 from services.predictor.training.demo import ensure_demo_bundles
 from services.samples import issue_payload
 from services.store.writer import PredictionWriter
+from shared import topology
 from shared.blobs import FileBlobStore
-from shared.broker import Delivery, topology
+from shared.broker import Delivery
 from shared.broker.memory import MemoryBroker
 from shared.database import create_engine, migrate
 from shared.event_routes import load_rules

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.ingest.github.score_requests import ScoreRequests
-from shared.broker import topology
+from shared import topology
 from shared.broker.memory import MemoryBroker
 from tests.builders import AUTH, api_app
 from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo

@@ -3,7 +3,8 @@
 
 import pytest
 
-from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, dead_letters, topology
+from shared import topology
+from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, dead_letters
 from shared.broker.memory import MemoryBroker, topic_matches
 from shared.errors import TransientError
 from shared.messages import (

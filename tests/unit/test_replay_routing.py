@@ -11,7 +11,7 @@ from services.ingest.event_log import EventLog, event_log
 from services.ingest.replay import Replayer
 from services.ingest.replay_runs import ReplayRuns
 from services.samples import issue_payload
-from shared.broker import topology
+from shared import topology
 from shared.broker.memory import MemoryBroker
 from shared.database import utcnow
 from shared.event_routes import load_rules, route

@@ -36,7 +36,8 @@ def test_a_replay_waits_while_the_queues_on_its_path_are_full():
     """The in-process broker (the embedded mode's): 30 messages wait for a predictor, the bound is 20,
     so the replay holds back until the consumers have taken the queue under 10."""
     from services.ingest.replay import Backlog, Replayer
-    from shared.broker import Outgoing, topology
+    from shared import topology
+    from shared.broker import Outgoing
     from shared.broker.memory import MemoryBroker
     from shared.event_routes import load_rules
     from shared.messages import TASKS_EXCHANGE

@@ -3,7 +3,8 @@
 
 import pytest
 
-from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection, topology
+from shared import topology
+from shared.broker import ConsumeOptions, Outgoing, PublishError, Rejection
 from shared.broker.sqlite import DELIVERY_LIMIT, SQLiteBroker
 from shared.messages import EVENTS_EXCHANGE, TASKS_EXCHANGE
 from tests.builders import consume_until

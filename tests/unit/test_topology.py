@@ -12,7 +12,6 @@ import pytest
 from services import bootstrap, cli
 from shared import topology
 from shared.broker import ConsumeOptions
-from shared.broker import topology as broker_topology
 from shared.broker.memory import MemoryBroker
 from shared.service import Consumer, Service
 from shared.settings import load
@@ -64,7 +63,7 @@ def test_the_broker_set_up_is_the_declaration():
         def declare(self, exchanges, queues):
             declared.append((tuple(exchanges), tuple(queues)))
 
-    broker_topology.declare(Recording(), ["issuetype"])
+    topology.declare(Recording(), ["issuetype"])
     [(exchanges, queues)] = declared
     assert exchanges == topology.EXCHANGES
     assert queues == (*topology.QUEUES, topology.task_queue("issuetype"))
