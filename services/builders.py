@@ -4,7 +4,7 @@
 A builder takes the process's ``Adapters`` and the options its command (or the embedded pipeline)
 gives, and returns the ``Service`` its package declares. It imports that package when called, so a
 process holds only the service it runs (the predictor's model libraries, torch among them through
-skops, cost about 300 MiB and seconds at start that a dispatcher or store does not pay).
+skops, cost memory and seconds at start that a dispatcher or store does not pay).
 """
 
 from __future__ import annotations

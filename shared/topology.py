@@ -22,7 +22,7 @@ Everything that sets up, runs or deploys the pipeline is built from this declara
 It lives in ``shared/`` because the broker set-up, the health check and the dead-letter tool read
 its queues, and ``shared/`` imports nothing from ``services/``. A service's builder is named by import
 path, a string that only the process running that service imports: reading the map imports no
-service (a predictor's model libraries cost about 300 MiB).
+service (a predictor's model libraries are heavy).
 """
 
 from __future__ import annotations

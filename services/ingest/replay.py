@@ -63,10 +63,9 @@ class Throttle:
 
 class Backlog:
     """Holds a replay back while the queues on its path (its tasks', the store's) hold more than ``high``
-    messages in all, until they hold fewer than ``low``. Unbounded, a replay of a million events put
-    800,000 task messages and then 900,000 results in those quorum queues within minutes, and every
-    consumer slowed as they grew (282 events/s in the first minute, 88/s ten minutes later;
-    docs/benchmarks.md); bounded, the broker holds what the consumers can take in seconds."""
+    messages in all, until they hold fewer than ``low``: the broker holds what the consumers can take in
+    seconds. Unbounded, a replay of history fills those quorum queues far faster than they drain, and
+    every consumer slows as they grow (docs/benchmarks.md)."""
 
     def __init__(self, broker: Broker, queues: list[str], high: int = 20_000, low: int = 10_000,
                  poll: float = 0.25):
