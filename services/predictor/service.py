@@ -11,8 +11,9 @@ from shared.broker import Broker, ConsumeOptions
 from shared.service import Consumer, Service
 
 # Predict calls of up to 256 issues: the model scores many more issues a second in batches than one
-# at a time (docs/benchmarks.md); a partial batch waits at most 5 ms for more. A message may be a batch of up to
-# 50 tasks (a replay's, a busy dispatcher's), so 256 messages in flight hold at most 12,800 issues.
+# at a time (docs/benchmarks.md); a partial batch waits at most 5 ms for more. A message may be a
+# batch of up to 50 tasks (a replay's, a busy dispatcher's), so 256 messages in flight hold at most
+# 12,800 issues.
 OPTIONS = ConsumeOptions(prefetch=256, max_batch=128, max_wait=0.005)
 
 
