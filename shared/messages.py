@@ -5,9 +5,9 @@ with ``MessageError`` so a consumer can dead-letter it with a one-line reason.
 
 ``EventEnvelope``, ``Prediction``, ``ReplayRun`` and ``ActionRecord`` are also records kept in tables:
 their fields are declared with ``shared.records`` helpers, the one place each field's column, value
-checks, JSON value and schema come from (their stored-only columns: ``services.ingest.event_log.
-LoggedEvent``, ``shared.predictions.StoredPrediction``, ``services.ingest.replay_runs.StoredRun``,
-``services.api.tables.KeptAction``).
+checks, JSON value and schema come from (their stored-only columns:
+``services.ingest.event_log.LoggedEvent``, ``shared.predictions.StoredPrediction``,
+``services.ingest.replay_runs.StoredRun``, ``services.api.tables.KeptAction``).
 """
 
 from __future__ import annotations

@@ -245,6 +245,7 @@ def _column(f: Field, server_default: str | None, generated_ids: bool) -> sa.Col
     if spec.kind == "row_id":
         return sa.Column(f.column, ROW_ID, primary_key=True, autoincrement=generated_ids)
     return sa.Column(f.column, _sql_type(spec), nullable=f.optional, primary_key=spec.key,
+                     autoincrement=False if spec.key else "auto",  # a key comes with the record
                      server_default=f.server_default if server_default is None else server_default)
 
 
