@@ -404,7 +404,7 @@ class ReplayRun:
     ``api_replay_runs``, and (all but ``revision``) the run the API shows (``shared.replays.shown``)."""
 
     kind = "replay-run"
-    run_id: str = records.text(64, column="id", key=True)
+    run_id: str = records.text(64, column="id", key=True)  # its tables' and its JSON's "id"
     # higher is newer; 0 is the asker's own record of a run it requested
     revision: int = records.integer(minimum=0, shown=False)
     # requested: asked for, not yet taken (shared.replays.STATES)
