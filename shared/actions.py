@@ -17,6 +17,9 @@ States:
 
 A record changes at most once after it is made: from ``pending`` to how it was settled
 (``revision``: 0, then 1); every other state is final from the start.
+
+The record's fields, their columns, JSON and schema are declared once (``ActionRecord``,
+``shared.records``); the kinds, states and modes below are its declaration's.
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shared import records
 from shared.errors import UserError
 from shared.messages import ActionRecord
-from shared.times import iso
 
-KINDS = ("label", "milestone", "comment", "close")
-STATES = ("dry-run", "pending", "done", "skipped", "failed")
-MODES = ("dry-run", "live")
+KINDS = records.spec_of(ActionRecord, "action").enum
+STATES = records.spec_of(ActionRecord, "state").enum
+MODES = records.spec_of(ActionRecord, "mode").enum
 
 
 def revision(state: str) -> int:
@@ -41,20 +44,18 @@ def revision(state: str) -> int:
     return 0 if state == "pending" else 1
 
 
-def action_record(row: Any) -> dict[str, Any]:
-    """One action as the API, the dashboard and ``wcml actions list`` show it: the fields of its
-    ``ActionRecord`` message (``report``)."""
-    return {
-        "id": int(row.id), "repo": row.repo, "number": int(row.number), "task": row.task,
-        "action": row.action, "mode": row.mode, "target": row.target, "state": row.state,
-        "reason": row.reason, "delivery_id": row.delivery_id, "model_version": row.model_version,
-        "label": row.label, "confidence": float(row.confidence), "rule": int(row.rule),
-        "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
-    }
+action_record = records.json_of(ActionRecord)
+"""One action's row as the API, the dashboard and ``wcml actions list`` show it: the fields of its
+``ActionRecord`` message (``report``), times ISO 8601 with ``Z``; its schema is
+``records.schema_of(ActionRecord)``."""
+
+table_row = records.row_of(ActionRecord, times=True)
+"""An action as its tables take it, times as aware datetimes (``TimeFormatError`` where one does not
+read)."""
 
 
 def report(row: Any) -> ActionRecord:
-    """An action's row as the message that reports it."""
+    """An action's row as the message that reports it (its times as shown: ISO 8601 with ``Z``)."""
     return ActionRecord(**action_record(row))
 
 
@@ -64,7 +65,7 @@ FILTERS = {"repo": "owner/name", "issue": "issue number", "task": "task name",
            "action": "one of " + ", ".join(KINDS), "state": "one of " + ", ".join(STATES),
            "mode": "dry-run or live"}
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
-TEXT_LENGTH = {"repo": 255, "task": 64}
+TEXT_LENGTH = {name: records.spec_of(ActionRecord, name).max_length for name in ("repo", "task")}
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DIGITS = re.compile(r"[0-9]{1,19}")
 

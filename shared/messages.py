@@ -3,10 +3,11 @@
 Every message carries ``{"v": 1, "kind": ...}``; ``decode`` refuses anything else
 with ``MessageError`` so a consumer can dead-letter it with a one-line reason.
 
-``EventEnvelope`` and ``Prediction`` are also records kept in tables: their fields are declared with
-``shared.records`` helpers, the one place each field's column, value checks, JSON value and schema
-come from (their stored-only columns: ``services.ingest.event_log.LoggedEvent``,
-``shared.predictions.StoredPrediction``).
+``EventEnvelope``, ``Prediction``, ``ReplayRun`` and ``ActionRecord`` are also records kept in tables:
+their fields are declared with ``shared.records`` helpers, the one place each field's column, value
+checks, JSON value and schema come from (their stored-only columns:
+``services.ingest.event_log.LoggedEvent``, ``shared.predictions.StoredPrediction``,
+``services.ingest.replay_runs.StoredRun``, ``services.api.tables.KeptAction``).
 """
 
 from __future__ import annotations
@@ -398,46 +399,56 @@ from shared.topology import STATE_EXCHANGE  # noqa: E402 - beside the records it
 
 @dataclass(frozen=True)
 class ReplayRun:
-    """A replay run as the replay source records it (``shared.replays``), one ``revision`` per change."""
+    """A replay run as the replay source records it (``shared.replays``), one ``revision`` per change.
+    Its declared fields are the columns of the replay source's ``replay_runs`` and the API's
+    ``api_replay_runs``, and (all but ``revision``) the run the API shows (``shared.replays.shown``)."""
 
     kind = "replay-run"
-    run_id: str
-    revision: int  # higher is newer; 0 is the asker's own record of a run it requested
-    state: str  # shared.replays.STATES
-    created_at: str
-    created_by: str
-    filters: dict[str, Any]  # shared.replays.LogFilter, its JSON form
-    model_version: str | None
-    tasks: list[str]
-    total: int  # events the run selects
-    published: int  # events published so far
-    last_position: int  # event-log position reached
-    finished_at: str | None = None
-    error: str | None = None
+    run_id: str = records.text(64, column="id", key=True)  # its tables' and its JSON's "id"
+    # higher is newer; 0 is the asker's own record of a run it requested
+    revision: int = records.integer(minimum=0, shown=False)
+    # requested: asked for, not yet taken (shared.replays.STATES)
+    state: str = records.text(16, enum=("requested", "running", "paused", "done", "failed"))
+    created_at: str = records.moment()
+    created_by: str = records.text(255)
+    filters: dict[str, Any] = records.json_object(  # shared.replays.LogFilter, its JSON form
+        description="The slice of the event log replayed.")
+    model_version: str | None = records.text(
+        64, description="Model the replay asked for; null means each task's default.")
+    tasks: list[str] = records.strings()
+    total: int = records.integer(minimum=0, maximum=records.INT32, description="Events the run will publish.")
+    published: int = records.integer(minimum=0, maximum=records.INT32, description="Events published so far.")
+    last_position: int = records.integer(minimum=0, description="Event-log position reached.")
+    finished_at: str | None = records.moment(default=None)
+    error: str | None = records.text(None, default=None)
 
 
 @dataclass(frozen=True)
 class ActionRecord:
     """An action on GitHub as the actions service records it (``shared.actions``): the record's
-    ``id`` and every field ``GET /api/v1/actions`` shows."""
+    ``id`` and every field ``GET /api/v1/actions`` shows. Its declared fields are the columns of the
+    actions service's ``actions`` and the API's ``api_actions``, and the action the API shows."""
 
     kind = "action"
-    id: int
-    repo: str
-    number: int
-    task: str
-    action: str
-    mode: str
-    target: str
-    state: str
-    reason: str | None
-    delivery_id: str
-    model_version: str
-    label: str
-    confidence: float
-    rule: int
-    created_at: str
-    updated_at: str
+    id: int = records.row_id()
+    repo: str = records.text(255)
+    number: int = records.integer(minimum=1, maximum=records.INT32)
+    task: str = records.text(64)
+    action: str = records.text(16, enum=("label", "milestone", "comment", "close"))  # shared.actions.KINDS
+    mode: str = records.text(16, enum=("dry-run", "live"))
+    # labels (comma-separated), a milestone title, the comment's text; "" to close
+    target: str = records.text(None, min_length=0, description=(
+        "Labels (comma-separated), milestone title, comment."))
+    state: str = records.text(16, enum=("dry-run", "pending", "done", "skipped", "failed"))
+    reason: str | None = records.text(None, min_length=0, description="What was done or why not.")
+    delivery_id: str = records.text(255, description="The event whose prediction asked for it.")
+    model_version: str = records.text(64)
+    label: str = records.text(64)
+    confidence: float = records.number(minimum=0, maximum=1)
+    rule: int = records.integer(minimum=1, maximum=records.INT32,
+                                description="The policy rule, counted from 1.")
+    created_at: str = records.moment()
+    updated_at: str = records.moment()
 
 
 STATE_KEYS = {ReplayRun: "replay-run", ActionRecord: "action"}  # routing keys on wcml.state

@@ -16,29 +16,38 @@ columns only a table has (a row id, when a row was stored) are the record's *sto
 subclass declaring them, ``@dataclass(frozen=True, kw_only=True)``, whose fields come after the
 record's. A stored field's default, where it is neither missing nor None, is also its column's server
 default: a row written without it (one stored before the field existed) holds what a message without
-it means.
+it means. What one table alone says of a column (a server default its migration gave it, a row id it
+copies rather than generates) is said where that table is made (``table``).
+
+A text or integer field may also be its table's primary key (``key=True``: the record's own key, given
+by whoever makes the record), be known by another name in its table and JSON (``column=``: a message
+field ``run_id`` that is the column ``id``), or be bookkeeping kept in rows and messages but not
+shown (``shown=False``: no JSON value, no schema property).
 
 What each kind of field is:
 
-========== ========================= ========================= ====================================
-helper     value (message, JSON)     column                    checked (``check``)
-========== ========================= ========================= ====================================
-text       str                       VARCHAR(n), TEXT if no n  length, enum
-integer    int                       INTEGER, BIGINT past 2^31 range
-number     float (an int is read as  FLOAT                     finite, range
-           its float)
-flag       bool                      BOOLEAN                   -
-moment     ISO 8601 str              TIMESTAMP WITH TIME ZONE  - (its reader parses it)
-mapping    {str: float}              JSON                      each value: finite, range
-document   any JSON object           TEXT (the JSON text)      -
-row_id     int, given by the table   BIGINT (SQLite INTEGER),  -
-                                     primary key
-========== ========================= ========================= ====================================
+=========== ========================= ========================= ====================================
+helper      value (message, JSON)     column                    checked (``check``)
+=========== ========================= ========================= ====================================
+text        str                       VARCHAR(n), TEXT if no n  length, enum
+integer     int                       INTEGER, BIGINT past 2^31 range
+number      float (an int is read as  FLOAT                     finite, range
+            its float)
+flag        bool                      BOOLEAN                   -
+moment      ISO 8601 str              TIMESTAMP WITH TIME ZONE  - (its reader parses it)
+mapping     {str: float}              JSON                      each value: finite, range
+document    any JSON object           TEXT (the JSON text)      -
+json_object any JSON object           JSON                      -
+strings     [str]                     JSON                      - (the codec checks each is a str)
+row_id      int, given by the table   BIGINT (SQLite INTEGER),  -
+                                      primary key
+=========== ========================= ========================= ====================================
 
 Derived from a declaration: ``columns_of`` and ``table`` (its table), ``row_of`` (a record as the row
 its table takes), ``json_of`` (a row as JSON values), ``message_of`` (a row as the record), ``check``
 (the values' lengths, ranges, enums) and ``schema_of`` (the OpenAPI 3.0 schema of ``json_of``'s
-output). Each is worked out once per class and kept.
+output). Each is worked out once per class and kept. Rows and JSON are keyed by column name
+(``names_of``); a record is built by its fields' names.
 """
 
 from __future__ import annotations
@@ -46,13 +55,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from shared.times import as_utc, iso
+from shared.times import as_utc, iso, parse_time
 
 INT32 = 2**31 - 1
 INT64 = 2**63 - 1
@@ -70,7 +79,7 @@ class InvalidValue(ValueError):
 class Spec:
     """What one declared field is, beyond its Python type."""
 
-    kind: str  # text, integer, number, flag, moment, mapping, document, row_id
+    kind: str  # text, integer, number, flag, moment, mapping, document, json_object, strings, row_id
     max_length: int | None = None  # text
     min_length: int = 0  # text
     minimum: int | float | None = None  # integer, number, a mapping's values
@@ -78,6 +87,9 @@ class Spec:
     enum: tuple[str, ...] | None = None  # text
     description: str | None = None  # in the schema
     example: Any = None  # in the schema
+    column: str | None = None  # its name in the table and JSON, where not the field's
+    key: bool = False  # the table's primary key (text, integer)
+    shown: bool = True  # in the JSON and its schema
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,11 @@ class Field:
     spec: Spec
     optional: bool
     default: Any  # dataclasses.MISSING where it has none
+
+    @property
+    def column(self) -> str:
+        """Its name in the table and in JSON: the declared ``column``, else the field's."""
+        return self.spec.column or self.name
 
     @property
     def server_default(self) -> Any:
@@ -107,18 +124,22 @@ def _field(spec: Spec, default: Any) -> Any:
 # -- declaring ----------------------------------------------------------------------------------------
 
 def text(max_length: int | None, *, min_length: int = 1, enum: tuple[str, ...] | None = None,
-         default: Any = dataclasses.MISSING, description: str | None = None, example: Any = None) -> Any:
+         default: Any = dataclasses.MISSING, description: str | None = None, example: Any = None,
+         column: str | None = None, key: bool = False, shown: bool = True) -> Any:
     """A string of ``min_length`` to ``max_length`` characters (no limit, a TEXT column: None), or one
-    of ``enum``."""
+    of ``enum``. ``column``, ``key``, ``shown``: see the module's docstring."""
     return _field(Spec("text", max_length=max_length, min_length=min_length, enum=enum,
-                       description=description, example=example), default)
+                       description=description, example=example, column=column, key=key, shown=shown),
+                  default)
 
 
 def integer(*, minimum: int | None = None, maximum: int = INT64, default: Any = dataclasses.MISSING,
-            description: str | None = None, example: Any = None) -> Any:
-    """A whole number from ``minimum`` to ``maximum``; a BIGINT column unless ``maximum`` fits 32 bits."""
+            description: str | None = None, example: Any = None, column: str | None = None,
+            key: bool = False, shown: bool = True) -> Any:
+    """A whole number from ``minimum`` to ``maximum``; a BIGINT column unless ``maximum`` fits 32 bits.
+    ``column``, ``key``, ``shown``: see the module's docstring."""
     return _field(Spec("integer", minimum=minimum, maximum=maximum, description=description,
-                       example=example), default)
+                       example=example, column=column, key=key, shown=shown), default)
 
 
 def number(*, minimum: float | None = None, maximum: float | None = None, default: Any = dataclasses.MISSING,
@@ -149,6 +170,16 @@ def document(*, default: Any = dataclasses.MISSING, description: str | None = No
     return _field(Spec("document", description=description), default)
 
 
+def json_object(*, default: Any = dataclasses.MISSING, description: str | None = None) -> Any:
+    """A JSON object, kept in a JSON column."""
+    return _field(Spec("json_object", description=description), default)
+
+
+def strings(*, default: Any = dataclasses.MISSING, description: str | None = None) -> Any:
+    """A list of strings, kept in a JSON column."""
+    return _field(Spec("strings", description=description), default)
+
+
 def row_id(*, description: str | None = None) -> Any:
     """The row's id, given by the table as the row is inserted: its primary key."""
     return _field(Spec("row_id", description=description), dataclasses.MISSING)
@@ -175,12 +206,13 @@ def fields_of(cls: type) -> tuple[Field, ...]:
 
 
 def names_of(cls: type) -> tuple[str, ...]:
-    """The declared fields' names, in ``fields_of`` order: a row's columns, a JSON record's keys."""
-    return tuple(f.name for f in fields_of(cls))
+    """The declared fields' column names, in ``fields_of`` order: a row's columns, and (less any not
+    shown) a JSON record's keys."""
+    return tuple(f.column for f in fields_of(cls))
 
 
 def spec_of(cls: type, name: str) -> Spec:
-    """One declared field's spec (``KeyError`` if it is not declared)."""
+    """One declared field's spec, by the field's name (``KeyError`` if it is not declared)."""
     for f in fields_of(cls):
         if f.name == name:
             return f.spec
@@ -196,17 +228,25 @@ def _optional(annotation: Any) -> bool:
 
 # -- the table ---------------------------------------------------------------------------------------
 
-def columns_of(cls: type) -> list[sa.Column]:
-    """One SQLAlchemy column per declared field: type and length, nullability, server default, and
-    the row id as autoincrementing primary key."""
-    return [_column(f) for f in fields_of(cls)]
+def columns_of(cls: type, *, server_defaults: Mapping[str, str] | None = None,
+               generated_ids: bool = True) -> list[sa.Column]:
+    """One SQLAlchemy column per declared field: its name, type and length, nullability, server
+    default (the field's, else ``server_defaults``'), a ``key`` as primary key, and the row id as
+    primary key, autoincrementing unless ``generated_ids`` is False."""
+    extra = dict(server_defaults or {})
+    unknown = set(extra) - set(names_of(cls))
+    if unknown:
+        raise KeyError(f"{cls.__name__} declares no column {', '.join(sorted(unknown))}")
+    return [_column(f, extra.get(f.column), generated_ids) for f in fields_of(cls)]
 
 
-def _column(f: Field) -> sa.Column:
+def _column(f: Field, server_default: str | None, generated_ids: bool) -> sa.Column:
     spec = f.spec
     if spec.kind == "row_id":
-        return sa.Column(f.name, ROW_ID, primary_key=True, autoincrement=True)
-    return sa.Column(f.name, _sql_type(spec), nullable=f.optional, server_default=f.server_default)
+        return sa.Column(f.column, ROW_ID, primary_key=True, autoincrement=generated_ids)
+    return sa.Column(f.column, _sql_type(spec), nullable=f.optional, primary_key=spec.key,
+                     autoincrement=False if spec.key else "auto",  # a key comes with the record
+                     server_default=f.server_default if server_default is None else server_default)
 
 
 def _sql_type(spec: Spec) -> Any:
@@ -216,13 +256,18 @@ def _sql_type(spec: Spec) -> Any:
         return sa.Integer() if spec.maximum is not None and spec.maximum <= INT32 else sa.BigInteger()
     if spec.kind == "moment":
         return sa.DateTime(timezone=True)
-    return {"number": sa.Float, "flag": sa.Boolean, "mapping": sa.JSON, "document": sa.Text}[spec.kind]()
+    return {"number": sa.Float, "flag": sa.Boolean, "mapping": sa.JSON, "document": sa.Text,
+            "json_object": sa.JSON, "strings": sa.JSON}[spec.kind]()
 
 
-def table(name: str, metadata: sa.MetaData, cls: type, *constraints: Any) -> sa.Table:
+def table(name: str, metadata: sa.MetaData, cls: type, *constraints: Any,
+          server_defaults: Mapping[str, str] | None = None, generated_ids: bool = True) -> sa.Table:
     """The table of a record class (its stored extension, usually): its columns, then the
-    constraints and indexes given."""
-    return sa.Table(name, metadata, *columns_of(cls), *constraints)
+    constraints and indexes given. What this table alone says of a column: ``server_defaults`` (by
+    column name; ones its migrations gave it beyond the declaration's), and ``generated_ids=False``
+    where each row's id comes with it (a read model of another table's records): no autoincrement."""
+    columns = columns_of(cls, server_defaults=server_defaults, generated_ids=generated_ids)
+    return sa.Table(name, metadata, *columns, *constraints)
 
 
 # -- values ------------------------------------------------------------------------------------------
@@ -243,16 +288,28 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-_HELPERS = {"_floats": _floats, "_numbers": _numbers, "_dumps": _dumps, "loads": json.loads, "iso": iso,
-            "as_utc": as_utc, "isfinite": math.isfinite}
+def _object(value: Any) -> dict[str, Any]:
+    return dict(value or {})
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(item) for item in value or ()]
+
+
+_HELPERS = {"_floats": _floats, "_numbers": _numbers, "_dumps": _dumps, "_object": _object,
+            "_strings": _strings, "loads": json.loads, "iso": iso, "as_utc": as_utc,
+            "parse_time": parse_time, "isfinite": math.isfinite}
 
 # Per kind, the expression of a value read by ``{}``: a record's value as its row holds it; a row's
 # value as JSON; a row's value as the record holds it. A kind not named keeps its value as it is; a
 # None is kept as None.
-_TO_ROW = {"number": "float({})", "mapping": "_numbers({})", "document": "_dumps({})"}
+_TO_ROW = {"number": "float({})", "mapping": "_numbers({})", "document": "_dumps({})",
+           "json_object": "dict({})", "strings": "list({})"}
+_TO_TIMED_ROW = {**_TO_ROW, "moment": "parse_time({})"}
 _TO_JSON = {"number": "float({})", "mapping": "_floats({})", "document": "loads({})", "flag": "bool({})",
-            "moment": "iso({})"}
-_TO_RECORD = {"moment": "as_utc({}).isoformat()", "document": "loads({})"}
+            "moment": "iso({})", "json_object": "_object({})", "strings": "_strings({})"}
+_TO_RECORD = {"moment": "as_utc({}).isoformat()", "document": "loads({})", "json_object": "_object({})",
+              "strings": "_strings({})"}
 _COMPILED: dict[tuple[str, type], Callable] = {}
 
 
@@ -275,18 +332,24 @@ def _compile(record: type, what: str, source: str, **names: Any) -> Callable:
     return derived
 
 
-def row_of(cls: type) -> Callable[[Any], dict[str, Any]]:
-    """A function from a record to its row: every declared field's value as the table takes it (a
-    number as float, a document as JSON text; a moment as the record's ISO 8601 text)."""
-    items = ", ".join(f"{f.name!r}: {_converted(f, _TO_ROW, f'record.{f.name}')}" for f in fields_of(cls))
-    return _compile(cls, "row", f"def row(record):\n    return {{{items}}}\n")
+def row_of(cls: type, *, times: bool = False) -> Callable[[Any], dict[str, Any]]:
+    """A function from a record to its row, by column name: every declared field's value as the table
+    takes it (a number as float, a document as JSON text; a moment as the record's ISO 8601 text, or
+    with ``times`` as an aware datetime, ``TimeFormatError`` where it does not read: what SQLAlchemy's
+    own SQLite types take)."""
+    what, expressions = ("timed_row", _TO_TIMED_ROW) if times else ("row", _TO_ROW)
+    items = ", ".join(f"{f.column!r}: {_converted(f, expressions, f'record.{f.name}')}"
+                      for f in fields_of(cls))
+    return _compile(cls, what, f"def {what}(record):\n    return {{{items}}}\n")
 
 
 def json_of(cls: type) -> Callable[[Any], dict[str, Any]]:
     """A function from a row (a SQLAlchemy Row or a mapping; a field it lacks reads as None, which
-    only a field that may be null can be) to its JSON values: every declared field, a moment as UTC
-    ISO 8601 with a ``Z``, numbers as floats, a flag as bool, a document parsed."""
-    items = ", ".join(f"{f.name!r}: {_converted(f, _TO_JSON, f'get({f.name!r})')}" for f in fields_of(cls))
+    only a field that may be null can be) to its JSON values, by column name: every declared field
+    shown, a moment as UTC ISO 8601 with a ``Z``, numbers as floats, a flag as bool, a document
+    parsed."""
+    items = ", ".join(f"{f.column!r}: {_converted(f, _TO_JSON, f'get({f.column!r})')}"
+                      for f in fields_of(cls) if f.spec.shown)
     return _compile(cls, "json", "def json(row):\n"
                                  "    get = (row._mapping if hasattr(row, '_mapping') else row).get\n"
                                  f"    return {{{items}}}\n")
@@ -296,7 +359,7 @@ def message_of(cls: type[R]) -> Callable[[Any], R]:
     """A function from a row (anything with the fields as attributes, a SQLAlchemy Row) to the
     record: its declared fields read back (a moment as ISO 8601 with its UTC offset, a document
     parsed), its undeclared ones their defaults."""
-    items = ", ".join(f"{f.name}={_converted(f, _TO_RECORD, f'row.{f.name}')}" for f in fields_of(cls))
+    items = ", ".join(f"{f.name}={_converted(f, _TO_RECORD, f'row.{f.column}')}" for f in fields_of(cls))
     return _compile(cls, "message", f"def message(row):\n    return cls({items})\n", cls=cls)
 
 
@@ -380,14 +443,14 @@ def _reason(name: str, spec: Spec) -> Callable[..., str]:
 # -- the schema --------------------------------------------------------------------------------------
 
 def schema_of(cls: type) -> dict[str, Any]:
-    """The OpenAPI 3.0 schema of ``json_of``'s output: an object of every declared field, each
-    required (null where the field is None), nothing else. A property states its type, format (a
-    moment's ``date-time``), ``nullable``, enum, a number's bounds (a mapping's values' too), its
-    description and example. A text's length and an integer's range are the table's limits: checked
-    on the way in (``check``), not stated to readers."""
-    fields = fields_of(cls)
-    return {"type": "object", "additionalProperties": False, "required": [f.name for f in fields],
-            "properties": {f.name: _property(f) for f in fields}}
+    """The OpenAPI 3.0 schema of ``json_of``'s output: an object of every declared field shown, by
+    column name, each required (null where the field is None), nothing else. A property states its
+    type, format (a moment's ``date-time``), ``nullable``, enum, a number's bounds (a mapping's values'
+    too), its description and example. A text's length and an integer's range are the table's limits:
+    checked on the way in (``check``), not stated to readers."""
+    fields = [f for f in fields_of(cls) if f.spec.shown]
+    return {"type": "object", "additionalProperties": False, "required": [f.column for f in fields],
+            "properties": {f.column: _property(f) for f in fields}}
 
 
 def _property(f: Field) -> dict[str, Any]:
@@ -396,6 +459,7 @@ def _property(f: Field) -> dict[str, Any]:
         "text": {"type": "string"}, "integer": {"type": "integer"}, "row_id": {"type": "integer"},
         "number": {"type": "number"}, "flag": {"type": "boolean"},
         "moment": {"type": "string", "format": "date-time"}, "document": {"type": "object"},
+        "json_object": {"type": "object"}, "strings": {"type": "array", "items": {"type": "string"}},
         "mapping": {"type": "object", "additionalProperties": _bounded({"type": "number"}, spec)},
     }[spec.kind]
     if spec.kind == "number":

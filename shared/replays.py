@@ -2,7 +2,9 @@
 
 One filter type, ``LogFilter`` (a slice of the event log), and one run type, ``ReplayRun``
 (``shared.messages``: it travels as it is), serve the replay source, ``wcml replay`` and the query
-API alike; a run's filters are the filter's JSON form (``LogFilter.to_json``).
+API alike; a run's filters are the filter's JSON form (``LogFilter.to_json``). A run's row
+(``table_row``, ``run_of``), its JSON (``shown``) and that JSON's schema (``SHOWN_SCHEMA``) are
+derived from its declaration (``shared.records``).
 
 - Asking: ``request_for`` builds the ``ReplayRequest`` message, checked, whoever asks (the command
   line from its flags, the API from a request body it has parsed). The API sends it on
@@ -24,11 +26,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared import records
 from shared.errors import UserError
 from shared.messages import ReplayRequest, ReplayRun
-from shared.times import TimeFormatError, as_utc, iso, parse_time, utcnow
+from shared.times import TimeFormatError, parse_time, utcnow
 
-STATES = ("requested", "running", "paused", "done", "failed")  # requested: asked for, not yet taken
+STATES = records.spec_of(ReplayRun, "state").enum  # requested: asked for, not yet taken
 RESUMABLE = ("requested", "running", "paused", "failed")
 FILTER_HELP = {
     "from_position": "first log position (inclusive)", "to_position": "last log position (inclusive)",
@@ -130,15 +133,14 @@ def requested(request: ReplayRequest, *, revision: int = 0, state: str = "reques
                      published=0, last_position=0, finished_at=finished, error=error)
 
 
-def run_of(row: Any) -> ReplayRun:
-    """A run from a table row of the run's fields (the replay source's table, the API's read model)."""
-    finished = as_utc(row.finished_at)
-    return ReplayRun(run_id=row.id, revision=int(row.revision), state=row.state,
-                     created_at=as_utc(row.created_at).isoformat(), created_by=row.created_by,
-                     filters=dict(row.filters or {}), model_version=row.model_version,
-                     tasks=[str(task) for task in row.tasks or ()], total=int(row.total),
-                     published=int(row.published), last_position=int(row.last_position),
-                     finished_at=finished.isoformat() if finished else None, error=row.error)
+run_of = records.message_of(ReplayRun)
+"""A run from a table row of the run's fields (the replay source's table, the API's read model)."""
+
+table_row = records.row_of(ReplayRun, times=True)
+"""A run as its tables take it, by column name (its ``run_id`` is ``id``), times as aware datetimes:
+``TimeFormatError`` where one does not read."""
+
+_json = records.json_of(ReplayRun)
 
 
 def progress(state: str, total: int, published: int) -> float:
@@ -149,11 +151,20 @@ def progress(state: str, total: int, published: int) -> float:
 
 
 def shown(run: ReplayRun) -> dict[str, Any]:
-    """A run as the API, the dashboard and ``wcml replay`` show it (times ISO 8601 with ``Z``)."""
-    return {
-        "id": run.run_id, "state": run.state, "created_at": iso(parse_time(run.created_at)),
-        "created_by": run.created_by, "filters": dict(run.filters), "model_version": run.model_version,
-        "tasks": list(run.tasks), "total": run.total, "published": run.published,
-        "progress": progress(run.state, run.total, run.published), "last_position": run.last_position,
-        "finished_at": iso(parse_time(run.finished_at)) if run.finished_at else None, "error": run.error,
-    }
+    """A run as the API, the dashboard and ``wcml replay`` show it: its declared fields shown (all but
+    ``revision``; times ISO 8601 with ``Z``) and its ``progress``."""
+    return {**_json(table_row(run)), "progress": progress(run.state, run.total, run.published)}
+
+
+def _shown_schema() -> dict[str, Any]:
+    declared = records.schema_of(ReplayRun)
+    required = list(declared["required"])
+    required.insert(required.index("published") + 1, "progress")
+    progress_property = {"type": "number", "minimum": 0, "maximum": 1, "description": "published / total."}
+    return {**declared, "required": required, "properties": {**declared["properties"],
+                                                             "progress": progress_property}}
+
+
+SHOWN_SCHEMA = _shown_schema()
+"""The OpenAPI 3.0 schema of ``shown``'s output: the run's declared fields shown (``records.schema_of``)
+and ``progress``."""

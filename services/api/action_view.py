@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy.engine import Engine
 
 from services.api.tables import api_actions as t
-from shared.actions import Page, list_actions, revision
+from shared.actions import Page, list_actions, revision, table_row
 from shared.broker.port import Delivery, Rejection
 from shared.database import once_per_backend
-from shared.messages import ActionRecord, decode_each, to_dict
-from shared.times import TimeFormatError, parse_time
+from shared.messages import ActionRecord, decode_each
+from shared.times import TimeFormatError
 
 COLUMNS = tuple(c.name for c in t.columns if c.name != "id")
 
@@ -28,10 +28,7 @@ def _keep(backend):
 
 
 def _row(record: ActionRecord) -> dict:
-    row = {k: v for k, v in to_dict(record).items() if k in t.c}
-    row.update(revision=revision(record.state), created_at=parse_time(record.created_at),
-               updated_at=parse_time(record.updated_at))
-    return row
+    return {**table_row(record), "revision": revision(record.state)}
 
 
 def keep(engine: Engine, records: Iterable[ActionRecord]) -> None:

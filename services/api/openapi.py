@@ -1,5 +1,6 @@
 """The query API's OpenAPI 3.0 document, written by hand to say exactly what ``routes.py`` does; the
-Prediction schema is derived from the stored prediction's declaration (``shared.predictions``).
+Prediction, Action and ReplayRun schemas are derived from their records' declarations
+(``shared.predictions``, ``shared.messages.ActionRecord``, ``shared.replays.SHOWN_SCHEMA``).
 
 tests/integration/test_store_api.py checks it against the routes and validates real
 responses with it, so a change on one side without the other fails a test.
@@ -10,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from services.api.filters import DEFAULT_LIMIT, MAX_LIMIT
-from shared import actions, records
+from shared import actions, records, replays
+from shared.messages import ActionRecord
 from shared.predictions import StoredPrediction
-from shared.replays import STATES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -81,25 +82,6 @@ ACTION_FILTERS = [
            "Page size; empty means the default."),
 ]
 
-_ACTION = {
-    "type": "object", "additionalProperties": False,
-    "required": ["id", "repo", "number", "task", "action", "mode", "target", "state", "reason", "delivery_id",
-                 "model_version", "label", "confidence", "rule", "created_at", "updated_at"],
-    "properties": {
-        "id": {"type": "integer"}, "repo": {"type": "string"}, "number": {"type": "integer"},
-        "task": {"type": "string"}, "action": {"type": "string", "enum": list(actions.KINDS)},
-        "mode": {"type": "string", "enum": list(actions.MODES)},
-        "target": {"type": "string", "description": "Labels (comma-separated), milestone title, comment."},
-        "state": {"type": "string", "enum": list(actions.STATES)},
-        "reason": {"type": "string", "nullable": True, "description": "What was done or why not."},
-        "delivery_id": {"type": "string", "description": "The event whose prediction asked for it."},
-        "model_version": {"type": "string"}, "label": {"type": "string"},
-        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-        "rule": {"type": "integer", "description": "The policy rule, counted from 1."},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"}},
-}
-
 _ISSUE_PATH = [
     {"name": "owner", "in": "path", "required": True, "schema": {"type": "string"}, "example": "webcompat"},
     {"name": "repo", "in": "path", "required": True, "schema": {"type": "string"}, "example": "web-bugs"},
@@ -118,7 +100,7 @@ _SCHEMAS = {
         "properties": {"items": {"type": "array", "items": _ref("Prediction")},
                        "next_cursor": {"type": "string", "nullable": True,
                                        "description": "Null on the last page."}}},
-    "Action": _ACTION,
+    "Action": records.schema_of(ActionRecord),  # derived from its declaration
     "ScoreRequested": {
         "type": "object", "additionalProperties": False,
         "required": ["request_id", "repo", "number", "predictions"],
@@ -146,25 +128,7 @@ _SCHEMAS = {
                        "last_predicted_at": {"type": "string", "format": "date-time"}}},
     "ModelList": {"type": "object", "additionalProperties": False, "required": ["items"],
                   "properties": {"items": {"type": "array", "items": _ref("ModelVersion")}}},
-    "ReplayRun": {
-        "type": "object", "additionalProperties": False,
-        "required": ["id", "state", "created_at", "created_by", "filters", "model_version", "tasks", "total",
-                     "published", "progress", "last_position", "finished_at", "error"],
-        "properties": {
-            "id": {"type": "string"},
-            "state": {"type": "string", "enum": list(STATES)},
-            "created_at": {"type": "string", "format": "date-time"},
-            "created_by": {"type": "string"},
-            "filters": {"type": "object", "description": "The slice of the event log replayed."},
-            "model_version": {"type": "string", "nullable": True,
-                              "description": "Model the replay asked for; null means each task's default."},
-            "tasks": {"type": "array", "items": {"type": "string"}},
-            "total": {"type": "integer", "description": "Events the run will publish."},
-            "published": {"type": "integer", "description": "Events published so far."},
-            "progress": {"type": "number", "minimum": 0, "maximum": 1, "description": "published / total."},
-            "last_position": {"type": "integer", "description": "Event-log position reached."},
-            "finished_at": {"type": "string", "format": "date-time", "nullable": True},
-            "error": {"type": "string", "nullable": True}}},
+    "ReplayRun": replays.SHOWN_SCHEMA,  # derived from its declaration, and its progress
     "ReplayRequest": {
         "type": "object", "additionalProperties": False,
         "properties": {

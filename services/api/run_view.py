@@ -18,25 +18,16 @@ from services.api.filters import parse_limit
 from services.api.tables import api_replay_runs as t
 from shared.broker.port import Delivery, Rejection
 from shared.database import backend_of, once_per_backend
-from shared.messages import ReplayRun, decode_each, to_dict
-from shared.replays import run_of, shown
-from shared.times import TimeFormatError, parse_time
+from shared.messages import ReplayRun, decode_each
+from shared.replays import run_of, shown, table_row
+from shared.times import TimeFormatError
 
-COLUMNS = ("revision", "created_at", "created_by", "filters", "model_version", "tasks", "state", "total",
-           "published", "last_position", "finished_at", "error")
+COLUMNS = tuple(c.name for c in t.columns if c.name != "id")
 
 
 @once_per_backend
 def _keep(backend):
     return backend.upsert(t, ["id"], updating=COLUMNS, newer="revision")
-
-
-def _row(run: ReplayRun) -> dict[str, Any]:
-    row = {k: v for k, v in to_dict(run).items() if k in COLUMNS}
-    row["id"] = run.run_id
-    row["created_at"] = parse_time(run.created_at)
-    row["finished_at"] = parse_time(run.finished_at) if run.finished_at else None
-    return row
 
 
 def keep(engine: Engine, runs: Iterable[ReplayRun]) -> None:
@@ -47,7 +38,7 @@ def keep(engine: Engine, runs: Iterable[ReplayRun]) -> None:
             newest[run.run_id] = run  # one row per run in a statement (ON CONFLICT updates a row once)
     if newest:
         with engine.begin() as conn:
-            conn.execute(_keep(conn), [_row(run) for run in newest.values()])
+            conn.execute(_keep(conn), [table_row(run) for run in newest.values()])
 
 
 def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
@@ -60,7 +51,7 @@ def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
                 rejections.append(Rejection(delivery.carrying(item.alone), reason))
                 continue
             try:
-                _row(item.message)  # its times are readable
+                table_row(item.message)  # its times are readable
             except TimeFormatError as exc:
                 rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
             else:
@@ -72,7 +63,7 @@ def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
 def requested(engine: Engine, run: ReplayRun) -> None:
     """The API's own record of a run it accepted (revision 0), before the request is sent."""
     with engine.begin() as conn:
-        conn.execute(backend_of(conn).insert_ignoring(t, ["id"]), [_row(run)])
+        conn.execute(backend_of(conn).insert_ignoring(t, ["id"]), [table_row(run)])
 
 
 def withdrawn(engine: Engine, run_id: str) -> None:

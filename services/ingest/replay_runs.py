@@ -5,36 +5,37 @@ reports (``run_reports.py``). Progress is committed after every confirmed page, 
 run resumes after the last page the broker confirmed. Every change raises the run's ``revision`` by
 one in the same statement, and ``reported`` is the highest revision the broker has confirmed a report
 of: a run with ``reported < revision`` still has a report to send.
+
+The table is derived from ``ReplayRun``'s declaration and its stored extension ``StoredRun``
+(migrations 0002 and 0011 create it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
+from shared import records
 from shared.database import backend_of
 from shared.messages import ReplayRequest, ReplayRun
-from shared.replays import RESUMABLE, run_of
-from shared.times import parse_time, utcnow
+from shared.replays import RESUMABLE, requested, run_of, table_row
+from shared.times import utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredRun(ReplayRun):
+    """A run as the replay source keeps it: the run's fields, and the one only it has."""
+
+    reported: int = records.integer(minimum=0, default=0)  # the highest revision confirmed reported
+
 
 metadata = sa.MetaData()
-replay_runs = sa.Table(
-    "replay_runs", metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(255), nullable=False),
-    sa.Column("filters", sa.JSON, nullable=False),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("tasks", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("published", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("last_position", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("error", sa.Text),
-    sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("reported", sa.BigInteger, nullable=False, server_default="0"),
+replay_runs = records.table(
+    "replay_runs", metadata, StoredRun,
     sa.Index("ix_replay_runs_created_at", "created_at"),
     sa.Index("ix_replay_runs_state", "state"),
+    server_defaults={name: "0" for name in ("revision", "total", "published", "last_position")},  # 0002, 0011
 )
 
 
@@ -50,10 +51,7 @@ class ReplayRuns:
     def record(self, request: ReplayRequest, total: int, state: str) -> ReplayRun:
         """The run a request asks for (revision 1); a request seen before (a redelivery) keeps its
         first record, which comes back as it stands."""
-        row = {"id": request.run_id, "created_at": parse_time(request.requested_at),
-               "created_by": request.created_by, "filters": request.filters,
-               "model_version": request.model_version, "tasks": list(request.tasks), "state": state,
-               "total": total, "published": 0, "last_position": 0, "revision": 1, "reported": 0}
+        row = {**table_row(requested(request, revision=1, state=state, total=total)), "reported": 0}
         with self.engine.begin() as conn:
             conn.execute(self._record, [row])
         return self.get(request.run_id)

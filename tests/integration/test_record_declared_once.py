@@ -7,6 +7,10 @@ and a short script run on the copy (its own Python process, SQLite) takes one pr
 real codec, ``PredictionWriter``, the query API (Flask's test client) and ``openapi_document``, and
 prints what each holds of the field. The same script on a copy with the migration but without the
 line sees the field nowhere, so the line is what makes the difference.
+
+Likewise for an action (``ActionRecord``): one line, and a migration for its columns in ``actions``
+and ``api_actions``, put a new field in the report message, the API's read model, its JSON and its
+schema. Both lines and both migrations go into the same copies.
 """
 
 from __future__ import annotations
@@ -47,6 +51,34 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("predictions") as batch:
         batch.drop_column("role")
+'''
+
+ACTION_BEFORE = "    updated_at: str = records.moment()\n"  # ActionRecord's last field
+ACTION_LINE = '    channel: str = records.text(16, enum=("api", "bot"), default="bot")\n'
+ACTION_MIGRATION = '''"""actions.channel and api_actions.channel (a test's).
+
+Revision ID: {revision}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    for table in ("actions", "api_actions"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("channel", sa.String(16), nullable=False, server_default="bot"))
+
+
+def downgrade() -> None:
+    for table in ("actions", "api_actions"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("channel")
 '''
 
 # What a predictor would send: the field in the prediction's JSON. Everything below is the real code.
@@ -100,6 +132,55 @@ seen["openapi_required"] = field in schema["required"]
 print(json.dumps(seen))
 '''
 
+# What the actions service would report: the field in the action's JSON. Everything below is the real code.
+ACTION_SCRIPT = '''
+import json, sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from services.actions.tables import metadata as action_tables
+from services.api import action_view
+from services.api.openapi import openapi_document
+from services.api.tables import metadata as api_tables
+from shared.broker.port import Delivery
+from shared.database import create_engine, migrate
+from shared.messages import ActionRecord, MessageError, decode, encode
+from tests.builders import AUTH, api_app
+
+field, value, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+url = f"sqlite:///{work}/proof.db"
+migrate(url)
+engine = create_engine(url)
+sent = {"v": 1, "kind": "action", "id": 1, "repo": "o/r", "number": 1, "task": "issuetype", "action": "label",
+        "mode": "live", "target": "bug", "state": "done", "reason": "added", "delivery_id": "d-1",
+        "model_version": "m1", "label": "bug", "confidence": 0.9, "rule": 1,
+        "created_at": "2024-05-01T00:00:00Z", "updated_at": "2024-05-01T00:00:00Z", field: value}
+body = json.dumps(sent).encode()
+seen = {}
+try:
+    message = decode(body, ActionRecord)
+    seen["message"] = getattr(message, field)
+    seen["encoded"] = json.loads(encode(message)).get(field, "<absent>")
+except MessageError as exc:
+    seen["message"] = seen["encoded"] = f"refused: {exc}"
+rejected = action_view.handle(engine, [Delivery(body, "action", "wcml.state", {}, False, 1)])
+seen["view"] = [r.reason for r in rejected]
+with engine.connect() as conn:
+    seen["row"] = conn.execute(sa.text(f"SELECT {field} FROM api_actions")).scalars().all()
+    ours = lambda name, kind, parents: kind != "table" or name in (*action_tables.tables, *api_tables.tables)
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": ours})
+    seen["tables_vs_migrations"] = [str(d) for d in compare_metadata(context, [action_tables, api_tables])]
+answer = api_app(engine).test_client().get("/api/v1/actions", headers=AUTH)
+seen["api"] = [item.get(field, "<absent>") for item in answer.json["items"]]
+schema = openapi_document()["components"]["schemas"]["Action"]
+seen["openapi"] = schema["properties"].get(field, "<absent>")
+seen["openapi_required"] = field in schema["required"]
+print(json.dumps(seen))
+'''
+
 
 def copy_of_repository(target: Path) -> Path:
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
@@ -112,14 +193,14 @@ def copy_of_repository(target: Path) -> Path:
     return target
 
 
-def add_migration(copy: Path) -> None:
+def add_migration(copy: Path, template: str = MIGRATION, name: str = "test_prediction_role") -> None:
     from alembic.script import ScriptDirectory
 
     versions = copy / "shared" / "migrations" / "versions"
     head = ScriptDirectory(str(versions.parent)).get_current_head()
     revision = f"{int(head) + 1:04d}"
-    migration = MIGRATION.format(revision=revision, head=head)
-    (versions / f"{revision}_test_prediction_role.py").write_text(migration)
+    migration = template.format(revision=revision, head=head)
+    (versions / f"{revision}_{name}.py").write_text(migration)
 
 
 def declare_field(copy: Path) -> None:
@@ -130,10 +211,19 @@ def declare_field(copy: Path) -> None:
     assert len(path.read_text().splitlines()) == len(text.splitlines()) + 2  # the line, and a blank one
 
 
-def run_script(copy: Path, work: Path) -> dict:
+def declare_action_field(copy: Path) -> None:
+    path = copy / DECLARATION
+    text = path.read_text()
+    assert text.count(ACTION_BEFORE) == 1, "ActionRecord's fields end with updated_at"
+    path.write_text(text.replace(ACTION_BEFORE, ACTION_BEFORE + ACTION_LINE))
+    assert len(path.read_text().splitlines()) == len(text.splitlines()) + 1  # the line alone
+
+
+def run_script(copy: Path, work: Path, script: str = SCRIPT, field: str = "role",
+               value: str = "shadow") -> dict:
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(copy)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, "role", "shadow", str(work)], cwd=copy, env=env,
+    done = subprocess.run([sys.executable, "-c", script, field, value, str(work)], cwd=copy, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -145,9 +235,11 @@ def repository_copies(tmp_path_factory):
         pytest.skip("needs the repository's git checkout")
     declared = copy_of_repository(tmp_path_factory.mktemp("declared"))
     declare_field(declared)
-    add_migration(declared)
+    declare_action_field(declared)
     undeclared = copy_of_repository(tmp_path_factory.mktemp("undeclared"))
-    add_migration(undeclared)
+    for copy in (declared, undeclared):
+        add_migration(copy)
+        add_migration(copy, ACTION_MIGRATION, "test_action_channel")
     return declared, undeclared
 
 
@@ -171,3 +263,25 @@ def test_without_the_line_the_field_is_nowhere(repository_copies, tmp_path):
     assert seen["row"] == [] and seen["history"] == [] and seen["api"] == []
     assert seen["openapi"] == "<absent>" and seen["openapi_required"] is False
     assert any("role" in difference for difference in seen["table_vs_migrations"])  # a column undeclared
+
+
+def test_one_declared_action_field_is_in_the_report_the_read_model_the_api_and_the_schema(
+        repository_copies, tmp_path):
+    declared, _ = repository_copies
+    seen = run_script(declared, tmp_path / "declared", ACTION_SCRIPT, "channel", "api")
+    assert seen == {
+        "message": "api", "encoded": "api",
+        "view": [], "row": ["api"], "tables_vs_migrations": [],  # both derived tables are the migrated ones
+        "api": ["api"],
+        "openapi": {"type": "string", "enum": ["api", "bot"]}, "openapi_required": True,
+    }
+
+
+def test_without_the_line_the_action_field_is_nowhere(repository_copies, tmp_path):
+    _, undeclared = repository_copies
+    seen = run_script(undeclared, tmp_path / "undeclared", ACTION_SCRIPT, "channel", "api")
+    assert "unknown field(s) 'channel'" in seen["message"]
+    assert seen["view"] and "unknown field" in seen["view"][0]  # dead-lettered, not kept
+    assert seen["row"] == [] and seen["api"] == []
+    assert seen["openapi"] == "<absent>" and seen["openapi_required"] is False
+    assert any("channel" in difference for difference in seen["tables_vs_migrations"])  # undeclared columns

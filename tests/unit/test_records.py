@@ -1,10 +1,11 @@
 """Records declared once (shared/records.py): what each field helper derives, and that the pipeline's
-records (Prediction, EventEnvelope) derive their table, row, JSON and schema from their declaration."""
+records (Prediction, EventEnvelope, ReplayRun, ActionRecord) derive their tables, rows, JSON and
+schemas from their declaration."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared import records
+from shared.times import TimeFormatError
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,57 @@ def test_schema_states_types_nullability_enum_and_number_bounds():
         OAS30Validator(schema).validate({**document, "kind": "c"})
 
 
+@dataclass(frozen=True)
+class Keyed:
+    keyed_id: str = records.text(16, column="id", key=True)  # the table's and JSON's "id"
+    version: int = records.integer(minimum=0, shown=False)
+    tags: list[str] = records.strings()
+    options: dict[str, Any] = records.json_object(description="Options.")
+    done_at: str | None = records.moment(default=None)
+
+
+KEYED = Keyed(keyed_id="k-1", version=2, tags=["a"], options={"x": [1]})
+
+
+def test_a_field_known_by_another_name_a_key_bookkeeping_lists_and_json_objects():
+    table = records.table("keyed", sa.MetaData(), Keyed, server_defaults={"version": "0"})
+    assert records.names_of(Keyed) == ("id", "version", "tags", "options", "done_at")
+    assert [c.name for c in table.columns] == list(records.names_of(Keyed))
+    c = table.c
+    assert c.id.primary_key and isinstance(c.id.type, sa.String) and c.id.type.length == 16
+    assert c.version.server_default.arg == "0" and not c.version.primary_key
+    assert isinstance(c.tags.type, sa.JSON) and isinstance(c.options.type, sa.JSON)
+    assert records.spec_of(Keyed, "keyed_id").column == "id"
+
+    row = records.row_of(Keyed)(KEYED)
+    assert row == {"id": "k-1", "version": 2, "tags": ["a"], "options": {"x": [1]}, "done_at": None}
+    timed = records.row_of(Keyed, times=True)(replace(KEYED, done_at="2024-05-01T01:00:00+01:00"))
+    assert timed["done_at"] == datetime(2024, 5, 1, tzinfo=UTC)
+    with pytest.raises(TimeFormatError):
+        records.row_of(Keyed, times=True)(replace(KEYED, done_at="soon"))
+
+    shown = records.json_of(Keyed)({**row, "tags": ("a",), "options": None})  # as a database may hand them
+    assert shown == {"id": "k-1", "tags": ["a"], "options": {}, "done_at": None}  # no version: not shown
+    schema = records.schema_of(Keyed)
+    assert schema["required"] == list(shown) == list(schema["properties"])
+    assert schema["properties"]["tags"] == {"type": "array", "items": {"type": "string"}}
+    assert schema["properties"]["options"] == {"type": "object", "description": "Options."}
+    OAS30Validator(schema, format_checker=oas30_format_checker).validate(shown)
+
+    class Row:
+        id, version, tags, options, done_at = "k-1", 2, ("a",), {"x": [1]}, datetime(2024, 5, 1)
+
+    assert records.message_of(Keyed)(Row()) == replace(KEYED, done_at="2024-05-01T00:00:00+00:00")
+
+
+def test_what_one_table_alone_says_of_a_column():
+    copied = records.table("copied", sa.MetaData(), StoredThing, generated_ids=False)
+    assert copied.c.id.primary_key and copied.c.id.autoincrement is False
+    assert records.table("made", sa.MetaData(), StoredThing).c.id.autoincrement is True
+    with pytest.raises(KeyError, match="nothing"):
+        records.table("t", sa.MetaData(), Keyed, server_defaults={"nothing": "0"})
+
+
 # -- the pipeline's records --------------------------------------------------------------------------
 
 def test_a_stored_prediction_is_the_message_and_its_stored_extension_everywhere():
@@ -192,3 +245,79 @@ def test_an_event_is_its_envelope_and_the_logs_extension_everywhere():
     assert envelope(Row()) == EventEnvelope(
         position=7, delivery_id="d-1", event="issues", action="opened", repo="o/r", issue_number=3,
         sender="s", received_at="2024-05-01T00:00:00+00:00", payload={"a": 1}, source="import")
+
+
+RUN = dict(run_id="r-1", revision=3, state="running", created_at="2024-05-01T00:00:00+00:00", created_by="me",
+           filters={"repo": "o/r"}, model_version=None, tasks=["issuetype"], total=10, published=4,
+           last_position=77)
+
+
+def test_a_replay_run_is_its_declaration_in_both_tables_its_json_and_its_schema():
+    from services.api.openapi import openapi_document
+    from services.api.tables import api_replay_runs
+    from services.ingest.replay_runs import StoredRun, replay_runs
+    from shared.messages import ReplayRun
+    from shared.replays import SHOWN_SCHEMA, STATES, run_of, shown, table_row
+
+    declared = records.names_of(ReplayRun)
+    assert declared[0] == "id" and "run_id" not in declared  # the message's run_id is the column id
+    assert [c.name for c in api_replay_runs.columns] == list(declared)
+    assert [c.name for c in replay_runs.columns] == [*declared, "reported"]
+    assert records.names_of(StoredRun) == (*declared, "reported")
+    for table in (replay_runs, api_replay_runs):
+        assert [c.name for c in table.primary_key] == ["id"]
+    assert {c.name: c.server_default.arg for c in replay_runs.columns if c.server_default is not None} == {
+        "revision": "0", "total": "0", "published": "0", "last_position": "0", "reported": "0"}
+    assert all(c.server_default is None for c in api_replay_runs.columns)
+
+    run = ReplayRun(**RUN, finished_at="2024-05-01T02:00:00+00:00")
+    row = table_row(run)
+    assert set(row) == set(api_replay_runs.c.keys()) and row["id"] == "r-1"
+    assert isinstance(row["created_at"], datetime)
+
+    class Row:  # as the table hands it back (SQLite: naive UTC)
+        def __init__(self, values):
+            self.__dict__.update(values)
+
+    assert run_of(Row({**row, "created_at": datetime(2024, 5, 1), "reported": 1})) == run
+
+    document = shown(run)
+    assert "revision" not in document and document["progress"] == 0.4 and document["id"] == "r-1"
+    assert set(document) == set(SHOWN_SCHEMA["properties"]) == set(SHOWN_SCHEMA["required"])
+    assert SHOWN_SCHEMA["properties"]["state"]["enum"] == list(STATES)
+    assert openapi_document()["components"]["schemas"]["ReplayRun"] == SHOWN_SCHEMA
+    OAS30Validator(SHOWN_SCHEMA, format_checker=oas30_format_checker).validate(document)
+
+
+ACTION = dict(id=7, repo="o/r", number=3, task="issuetype", action="label", mode="live", target="",
+              state="done", reason=None, delivery_id="d-1", model_version="m1", label="bug", confidence=0.9,
+              rule=1, created_at="2024-05-01T00:00:00Z", updated_at="2024-05-01T00:01:00Z")
+
+
+def test_an_action_is_its_declaration_in_both_tables_its_json_and_its_schema():
+    from services.actions.tables import actions
+    from services.api.action_view import _row
+    from services.api.openapi import openapi_document
+    from services.api.tables import KeptAction, api_actions
+    from shared import actions as action_records
+    from shared.messages import ActionRecord
+
+    declared = records.names_of(ActionRecord)
+    assert [c.name for c in actions.columns] == list(declared)
+    assert [c.name for c in api_actions.columns] == [*declared, "revision"]
+    assert records.names_of(KeptAction) == (*declared, "revision")
+    assert actions.c.id.autoincrement is True and api_actions.c.id.autoincrement is False  # copied ids
+    assert (action_records.KINDS, action_records.STATES, action_records.MODES) == tuple(
+        records.spec_of(ActionRecord, name).enum for name in ("action", "state", "mode"))
+
+    record = ActionRecord(**ACTION)
+    records.check(record)
+    row = _row(record)
+    assert set(row) == set(api_actions.c.keys()) and row["revision"] == 1
+
+    document = action_records.action_record(row)  # a mapping, as a SQLAlchemy Row's
+    assert document == ACTION and action_records.report(row) == record
+    schema = records.schema_of(ActionRecord)
+    assert list(document) == schema["required"] == list(schema["properties"])
+    assert openapi_document()["components"]["schemas"]["Action"] == schema
+    OAS30Validator(schema, format_checker=oas30_format_checker).validate(document)
