@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy.engine import Engine
 
+from services.api.reports import keep_newest, readable
 from services.api.tables import api_actions as t
 from shared.actions import Page, list_actions, revision, table_row
 from shared.broker.port import Delivery, Rejection
 from shared.database import once_per_backend
-from shared.messages import ActionRecord, decode_each
-from shared.times import TimeFormatError
+from shared.messages import ActionRecord
 
 COLUMNS = tuple(c.name for c in t.columns if c.name != "id")
 
@@ -33,30 +33,12 @@ def _row(record: ActionRecord) -> dict:
 
 def keep(engine: Engine, records: Iterable[ActionRecord]) -> None:
     """Each action's newest record: of these, and of what the table holds."""
-    newest: dict[int, ActionRecord] = {}
-    for record in records:
-        if record.id not in newest or revision(newest[record.id].state) < revision(record.state):
-            newest[record.id] = record  # one row per action in a statement (ON CONFLICT updates a row once)
-    if newest:
-        with engine.begin() as conn:
-            conn.execute(_keep(conn), [_row(r) for r in newest.values()])
+    keep_newest(engine, _keep, records, key=lambda r: r.id, order=lambda r: revision(r.state), row=_row)
 
 
 def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
     """The consumer of ``actions.api``: keep every report; dead-letter one that is not an action."""
-    records, rejections = [], []
-    for delivery in deliveries:
-        for item in decode_each(delivery.body, ActionRecord):
-            if item.error is not None:
-                reason = " ".join(item.error.split())[:300]
-                rejections.append(Rejection(delivery.carrying(item.alone), reason))
-                continue
-            try:
-                _row(item.message)  # its times are readable
-            except TimeFormatError as exc:
-                rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
-            else:
-                records.append(item.message)
+    records, rejections = readable(deliveries, ActionRecord, _row)
     keep(engine, records)
     return rejections
 

@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.api.filters import parse_limit
+from services.api.reports import keep_newest, readable
 from services.api.tables import api_replay_runs as t
 from shared.broker.port import Delivery, Rejection
 from shared.database import backend_of, once_per_backend
-from shared.messages import ReplayRun, decode_each
+from shared.messages import ReplayRun
 from shared.replays import run_of, shown, table_row
-from shared.times import TimeFormatError
 
 COLUMNS = tuple(c.name for c in t.columns if c.name != "id")
 
@@ -32,30 +32,12 @@ def _keep(backend):
 
 def keep(engine: Engine, runs: Iterable[ReplayRun]) -> None:
     """Each run's highest revision: of these, and of what the table holds."""
-    newest: dict[str, ReplayRun] = {}
-    for run in runs:
-        if run.run_id not in newest or newest[run.run_id].revision < run.revision:
-            newest[run.run_id] = run  # one row per run in a statement (ON CONFLICT updates a row once)
-    if newest:
-        with engine.begin() as conn:
-            conn.execute(_keep(conn), [table_row(run) for run in newest.values()])
+    keep_newest(engine, _keep, runs, key=lambda r: r.run_id, order=lambda r: r.revision, row=table_row)
 
 
 def handle(engine: Engine, deliveries: list[Delivery]) -> list[Rejection]:
     """The consumer of ``runs.api``: keep every report; dead-letter one that is not a run."""
-    runs, rejections = [], []
-    for delivery in deliveries:
-        for item in decode_each(delivery.body, ReplayRun):
-            if item.error is not None:
-                reason = " ".join(item.error.split())[:300]
-                rejections.append(Rejection(delivery.carrying(item.alone), reason))
-                continue
-            try:
-                table_row(item.message)  # its times are readable
-            except TimeFormatError as exc:
-                rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
-            else:
-                runs.append(item.message)
+    runs, rejections = readable(deliveries, ReplayRun, table_row)
     keep(engine, runs)
     return rejections
 
