@@ -34,7 +34,9 @@ def amqp_url(_vhosts) -> str:
     manager, names = _vhosts
     name = harness.unique("wcml-test")
     names.append(name)
-    return manager.create(name)
+    url = manager.create(name)
+    harness.await_handshake(url)
+    return url
 
 
 @pytest.fixture(scope="session")

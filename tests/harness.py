@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -165,6 +166,27 @@ class VhostManager:
     def delete(self, name: str) -> None:
         if not self._http("DELETE", f"/vhosts/{quote(name, safe='')}"):
             self._ctl("delete_vhost", name)
+
+
+def await_handshake(amqp_url: str, timeout: float = 300.0) -> None:
+    """Wait until RabbitMQ completes a connection's handshake on ``amqp_url``. After a broker restart
+    (the fault tests make several) RabbitMQ recovers every vhost the session has created and their
+    quorum queues before it answers new connections promptly; a test that starts in that window
+    waits here instead of failing on its first connection."""
+    import pika
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+    params = pika.URLParameters(amqp_url)
+    params.connection_attempts, params.socket_timeout, params.stack_timeout = 1, 5.0, 30.0
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pika.BlockingConnection(params).close()
+            return
+        except (pika.exceptions.AMQPError, AMQPConnectorException, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def vhost_of(amqp_url: str) -> str:
