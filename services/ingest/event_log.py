@@ -29,6 +29,7 @@ class LoggedEvent(EventEnvelope):
     """An event as the log keeps it: the envelope's declared fields, and these only the log has."""
 
     hook_id: str | None = records.text(32)  # X-GitHub-Hook-ID
+    event_key: str | None = records.text(64, default=None)  # an imported event's identity, either API
     published_at: str | None = records.moment(default=None)  # set once the relay has published it
 
 
@@ -40,6 +41,8 @@ event_log = records.table(
              sqlite_where=sa.text("published_at IS NULL")),
     sa.Index("ix_event_log_repo_issue", "repo", "issue_number"),
     sa.Index("ix_event_log_received_at", "received_at"),
+    sa.Index("ix_event_log_event_key", "event_key", postgresql_where=sa.text("event_key IS NOT NULL"),
+             sqlite_where=sa.text("event_key IS NOT NULL")),
 )
 
 
@@ -102,15 +105,34 @@ class EventLog:
         return out
 
     def _insert(self, conn: Connection, rows: list[dict]) -> tuple[dict[str, int], dict[str, int]]:
-        """The new rows' positions, and the known ones'. On PostgreSQL the append commits as it runs
-        (``Append.ready``), so the append lock is freed before the server answers."""
+        """The new rows' positions, and the known ones'. An imported event whose key the log holds
+        (logged under another delivery id: an import from before the key, or through the other API) is
+        a known one. On PostgreSQL the append commits as it runs (``Append.ready``), so the append lock
+        is freed before the server answers."""
+        keyed = {r["event_key"]: r["delivery_id"] for r in rows if r["event_key"] is not None}
+        if keyed:
+            held = self._held_keys(conn, list(keyed))
+            rows = [r for r in rows if r["event_key"] not in held]
         self._append.ready(conn)
         with conn.begin():
-            inserted = dict(self._append.execute(conn, rows).all())
+            inserted = dict(self._append.execute(conn, rows).all()) if rows else {}
             known = [r["delivery_id"] for r in rows if r["delivery_id"] not in inserted]
             existing = dict(conn.execute(sa.select(event_log.c.delivery_id, event_log.c.position)
                                          .where(event_log.c.delivery_id.in_(known))).all()) if known else {}
+        if keyed:
+            existing.update((keyed[key], position) for key, position in held.items())
         return inserted, existing
+
+    @staticmethod
+    def _held_keys(conn: Connection, keys: list[str]) -> dict[str, int]:
+        """The position of each of these event keys the log holds."""
+        held: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            held.update(conn.execute(sa.select(event_log.c.event_key, event_log.c.position)
+                                     .where(event_log.c.event_key.in_(chunk))).all())
+        conn.rollback()  # the read's transaction ends before the append's begins
+        return held
 
     def unpublished(self, limit: int, conn: Connection | None = None, after: int = 0) -> list[EventEnvelope]:
         """The first ``limit`` events not yet published after position ``after`` (every event up to

@@ -65,7 +65,8 @@ class WebhookDelivery:
     issue_number: int | None
     sender: str | None
     payload_text: str
-    source: str = "live"  # "live": a GitHub delivery; "import": history brought in through the REST API
+    source: str = "live"  # "live": a GitHub delivery; "import": history brought in through GitHub's APIs
+    event_key: str | None = None  # an imported event's identity (services/ingest/github/history.py)
 
 
 def _payload_text(body: bytes, content_type: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.ingest.github.history import deliveries
+from services.ingest.github.history import deliveries, event_keys
 
 REPOSITORY = {"id": 1, "name": "web-bugs", "full_name": "webcompat/web-bugs", "owner": {"login": "webcompat"}}
 USER = {"login": "reporter", "id": 7}
@@ -41,9 +41,9 @@ def payloads(items):
 
 def test_one_delivery_per_issues_event_in_the_order_they_happened():
     out = deliveries(issue(), EVENTS, REPOSITORY)
-    assert [(d.delivery_id, d.action) for d in out] == [
-        ("import-opened-900", "opened"), ("import-101", "labeled"), ("import-102", "edited"),
-        ("import-105", "milestoned"), ("import-103", "closed")]
+    assert [d.action for d in out] == ["opened", "labeled", "edited", "milestoned", "closed"]
+    assert [d.delivery_id for d in out] == [f"import-{d.event_key}" for d in out]
+    assert out[0].event_key == "opened-900" and len({d.event_key for d in out}) == 5
     assert {(d.event, d.source, d.repo, d.issue_number, d.hook_id) for d in out} == {
         ("issues", "import", "webcompat/web-bugs", 12, None)}
     assert [d.sender for d in out] == ["reporter", "moderator", "moderator", "moderator", "moderator"]
@@ -62,7 +62,8 @@ def test_each_payload_holds_the_issue_as_it_was_then():
     assert closed["issue"]["state"] == "closed" and closed["issue"]["closed_at"] == "2024-01-03T00:00:00Z"
     assert closed["issue"]["updated_at"] == "2024-01-03T00:00:00Z"
     assert {p["repository"]["full_name"] for p in (opened, closed)} == {"webcompat/web-bugs"}
-    assert closed["imported"] == {"event_id": 103, "event": "closed", "created_at": "2024-01-03T00:00:00Z"}
+    assert closed["imported"] == {"event_id": 103, "node_id": None, "event": "closed",
+                                  "created_at": "2024-01-03T00:00:00Z"}
     assert opened["imported"]["event"] == "opened" and opened["sender"] == USER
 
 
@@ -80,3 +81,23 @@ def test_a_label_removed_since_is_on_the_issue_before_its_removal():
 def test_an_issue_without_events_is_its_opening_only():
     (only,) = deliveries(issue(labels=[], state="open", milestone=None), [], REPOSITORY)
     assert only.action == "opened" and only.delivery_id == "import-opened-900"
+
+
+def test_an_events_key_is_what_both_apis_say_of_it_not_its_id():
+    """GraphQL gives a timeline event no numeric id: the key is made of what both APIs state."""
+    rest = deliveries(issue(), EVENTS, REPOSITORY)
+    renumbered = [{**e, "id": f"node-{e['id']}", "node_id": f"node-{e['id']}"} for e in EVENTS]
+    assert [d.event_key for d in deliveries(issue(), renumbered, REPOSITORY)] == [d.event_key for d in rest]
+    other_actor = [{**e, "actor": USER} if e["event"] == "closed" else e for e in EVENTS]
+    changed = {d.action for d, o in zip(rest, deliveries(issue(), other_actor, REPOSITORY), strict=True)
+               if d.event_key != o.event_key}
+    assert changed == {"closed"}
+
+
+def test_a_label_on_off_and_on_in_one_second_is_three_events():
+    at = "2024-01-01T01:00:00Z"
+    label = {"name": "type-bug", "color": "e11d21"}
+    history = [event(301, "labeled", at, label=label), event(302, "unlabeled", at, label=label),
+               event(303, "labeled", at, label=label)]
+    keys = event_keys(900, history)
+    assert len(set(keys)) == 3 and keys == event_keys(900, [dict(e, id=None) for e in history])

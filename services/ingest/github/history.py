@@ -8,16 +8,29 @@ assignees and lock walked back from the issue as it is now; the body cannot be, 
 ``changes.title.from``, as GitHub sends it.
 
 Marked as imported three ways: ``source="import"`` (the event log's ``source`` column), a delivery
-id ``import-<GitHub event id>`` (``import-opened-<issue id>`` for the opening, which has no event of
-its own), never a GitHub delivery's GUID, so importing again adds nothing twice; and the payload's
-extra ``imported`` object (``event_id``, the REST ``event`` name, ``created_at``: when it happened on
-GitHub, since the log's ``received_at`` is when it was imported).
+id ``import-<event key>`` (``import-opened-<issue id>`` for the opening, which has no event of its
+own), never a GitHub delivery's GUID; and the payload's extra ``imported`` object (``event_id``,
+``node_id``, the REST ``event`` name, ``created_at``: when it happened on GitHub, since the log's
+``received_at`` is when it was imported).
+
+An imported event's identity is its **event key** (``event_key``), the same whichever API read it:
+the issue's id (REST ``id``, GraphQL ``databaseId``), the REST event name, its subject (the label's
+name, the milestone's title, the assignee's login, the title before and after), the actor's login,
+the second it happened, and how many events of the issue before it share all of these (GitHub lets
+a label go on, off and on again within one second), hashed. Not GitHub's event id (the GraphQL API
+does not give it for timeline events) nor its ``node_id`` (GitHub serves two formats of them, and
+logs imported before this key hold none): every field of the key is in both APIs and in every
+imported payload, so the logs already imported were given their keys by a migration (0012), and
+importing again, through either API, adds nothing twice (``EventLog.append_many`` leaves out a key
+it holds).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+from collections import Counter
 from typing import Any
 
 from services.ingest.webhook import WebhookDelivery
@@ -35,12 +48,49 @@ ACTIONS = {
 }
 
 
-def delivery_id(event: dict[str, Any]) -> str:
-    return f"{PREFIX}{event['id']}"
+def opened_key(issue_id: Any) -> str:
+    return f"opened-{issue_id}"
 
 
 def opened_delivery_id(issue: dict[str, Any]) -> str:
-    return f"{PREFIX}opened-{issue['id']}"
+    return f"{PREFIX}{opened_key(issue['id'])}"
+
+
+def subject(event_name: str, event: dict[str, Any]) -> str:
+    """What a REST issue event acted on, as both APIs and every imported payload state it."""
+    if event_name in ("labeled", "unlabeled"):
+        return str((event.get("label") or {}).get("name") or "")
+    if event_name in ("milestoned", "demilestoned"):
+        return str((event.get("milestone") or {}).get("title") or "")
+    if event_name in ("assigned", "unassigned"):
+        return str((event.get("assignee") or {}).get("login") or "")
+    if event_name == "renamed":
+        rename = event.get("rename") or {}
+        return f"{rename.get('from') or ''}\x00{rename.get('to') or ''}"
+    return ""
+
+
+def key_fields(issue_id: Any, event_name: str, subject_: str, actor: Any, created_at: str | None) -> str:
+    login = actor.get("login") if isinstance(actor, dict) else None
+    return "\x1f".join((str(issue_id), event_name, subject_, str(login or ""), created_at or ""))
+
+
+def event_key(fields: str, ordinal: int) -> str:
+    """The identity of an issue's event: its fields (``key_fields``) and how many of the issue's events
+    before it have the same, hashed (40 hex digits)."""
+    return hashlib.sha256(f"{fields}\x1f{ordinal}".encode()).hexdigest()[:40]
+
+
+def event_keys(issue_id: Any, history: list[dict[str, Any]]) -> list[str]:
+    """The keys of an issue's importable events, given in the order they happened."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for event in history:
+        fields = key_fields(issue_id, event["event"], subject(event["event"], event), event.get("actor"),
+                            event.get("created_at"))
+        keys.append(event_key(fields, seen[fields]))
+        seen[fields] += 1
+    return keys
 
 
 def importable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,15 +105,17 @@ def deliveries(issue: dict[str, Any], events: list[dict[str, Any]],
     """The opening, then one delivery per importable event, in the order they happened."""
     history = importable(events)
     state = _initial(issue, history)
-    out = [_delivery(opened_delivery_id(issue), "opened", issue, state, repository, issue.get("user"),
-                     {}, {"event_id": None, "event": "opened", "created_at": issue.get("created_at")})]
-    for event in history:
+    out = [_delivery(opened_key(issue["id"]), "opened", issue, state, repository, issue.get("user"),
+                     {}, {"event_id": None, "node_id": issue.get("node_id"), "event": "opened",
+                          "created_at": issue.get("created_at")})]
+    for event, key in zip(history, event_keys(issue["id"], history), strict=True):
         action = ACTIONS[event["event"]]
         extra = _apply(state, event, issue)
         state["updated_at"] = event.get("created_at") or state["updated_at"]
-        out.append(_delivery(delivery_id(event), action, issue, state, repository, event.get("actor"),
-                             extra, {"event_id": event["id"], "event": event["event"],
-                                     "created_at": event.get("created_at")}))
+        out.append(_delivery(key, action, issue, state, repository, event.get("actor"), extra,
+                             {"event_id": event["id"] if isinstance(event["id"], int) else None,
+                              "node_id": event.get("node_id"), "event": event["event"],
+                              "created_at": event.get("created_at")}))
     return out
 
 
@@ -156,7 +208,7 @@ def _apply(state: dict[str, Any], event: dict[str, Any], issue: dict[str, Any]) 
     return {}
 
 
-def _delivery(delivery: str, action: str, issue: dict[str, Any], state: dict[str, Any],
+def _delivery(key: str, action: str, issue: dict[str, Any], state: dict[str, Any],
               repository: dict[str, Any], sender: Any, extra: dict[str, Any],
               imported: dict[str, Any]) -> WebhookDelivery:
     then = copy.deepcopy({**issue, **state})
@@ -164,7 +216,7 @@ def _delivery(delivery: str, action: str, issue: dict[str, Any], state: dict[str
     payload = {"action": action, "issue": then, **extra, "repository": repository, "sender": sender,
                "imported": imported}
     return WebhookDelivery(
-        delivery_id=delivery, hook_id=None, event="issues", action=action,
+        delivery_id=f"{PREFIX}{key}", event_key=key, hook_id=None, event="issues", action=action,
         repo=repository.get("full_name"), issue_number=issue.get("number"),
         sender=sender.get("login") if isinstance(sender, dict) else None,
         payload_text=_json_text(payload), source=SOURCE,
