@@ -36,7 +36,8 @@ def test_logged_imports_get_the_keys_an_import_computes_now(tmp_path):
                 {"d": f"import-{old_id}" if old_id else d.delivery_id, "a": d.action, "r": d.repo,
                  "s": d.sender, "t": f"2024-02-01 00:00:{n:02d}", "p": json.dumps(payload)})
         conn.execute(sa.text("INSERT INTO event_log (delivery_id, event, action, received_at, payload, "
-                             "source) VALUES ('a-guid', 'issues', 'opened', '2024-02-02 00:00:00', '{}', 'live')"))
+                             "source) VALUES ('a-guid', 'issues', 'opened', '2024-02-02 00:00:00', '{}', "
+                             "'live')"))
     engine.dispose()
     migrate(url)
     engine = create_engine(url)
