@@ -233,7 +233,7 @@ def test_an_event_is_its_envelope_and_the_logs_extension_everywhere():
     from shared.messages import EventEnvelope
 
     declared = records.names_of(EventEnvelope)
-    assert [c.name for c in event_log.columns] == [*declared, "hook_id", "published_at"]
+    assert [c.name for c in event_log.columns] == [*declared, "hook_id", "event_key", "published_at"]
     assert set(COLUMNS) == set(records.names_of(LoggedEvent)) - {"position", "published_at"}
     assert {"replay_id", "model_version", "only_tasks"}.isdisjoint(event_log.c.keys())  # the message's own
 
