@@ -1,7 +1,8 @@
 """What the read models share: reading a batch of an owner's reports, and keeping the newest of each.
 
-A report that is not the record it should be, or whose times cannot be read, is dead-lettered with
-its reason while the rest of its batch is kept. Of several reports of one record, in a batch and in
+A report that is not the record it should be (a missing field, a wrong type, a value outside its
+declaration: ``shared.records.check``), or whose times cannot be read, is dead-lettered with its
+reason while the rest of its batch is kept. Of several reports of one record, in a batch and in
 the table, the newest by the record's order wins (the statement's upsert compares it with the row).
 """
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from shared.broker.port import Delivery, Rejection
 from shared.messages import decode_each
+from shared.records import InvalidValue, check
 from shared.times import TimeFormatError
 
 R = TypeVar("R")
@@ -31,8 +33,9 @@ def readable(deliveries: list[Delivery], kind: type[R], row: Callable[[R], dict[
                 rejections.append(Rejection(delivery.carrying(item.alone), reason))
                 continue
             try:
+                check(item.message)
                 row(item.message)  # its times are readable
-            except TimeFormatError as exc:
+            except (InvalidValue, TimeFormatError) as exc:
                 rejections.append(Rejection(delivery.carrying(item.alone), f"{item.message.kind}: {exc}"))
             else:
                 records.append(item.message)

@@ -185,6 +185,16 @@ def test_a_report_that_is_not_an_action_is_dead_lettered(sqlite_engine):
     assert action_view.list_recent(sqlite_engine, {}) == ([], None)
 
 
+def test_a_report_outside_its_declaration_is_dead_lettered_alone(sqlite_engine):
+    """A value the record's declaration refuses (an unknown state, a confidence above 1) would fail
+    the table or mislead the API: that report is set aside with the field named, its batch kept."""
+    strange, overconfident = delivered(action(4, "lost")), delivered(action(5, "done", confidence=1.5))
+    rejections = action_view.handle(sqlite_engine, [strange, delivered(action(6, "done")), overconfident])
+    assert [(r.delivery, r.reason.split(" must ")[0]) for r in rejections] == [
+        (strange, "action: state"), (overconfident, "action: confidence")]
+    assert [i["id"] for i in action_view.list_recent(sqlite_engine, {})[0]] == [6]
+
+
 # -- the embedded mode's broker, with the API's read-model consumers ----------------------------------
 
 def test_runs_and_actions_reach_the_api_through_the_embedded_broker(sqlite_engine, tmp_path):

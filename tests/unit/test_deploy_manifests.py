@@ -16,13 +16,12 @@ from kubernetes_validate import utils as kubernetes_validate
 
 from services.cli import build_parser
 from tests.deploy_tools import DEPLOY, ROOT, checkov, documents, overlays, render
+from tests.deployment_topology import KUBERNETES_PREFIX, kubernetes_units
 
 # The newest minor version kubernetes-validate ships schemas for, and the oldest one upstream still
 # maintained when this was written (upstream keeps the three newest).
 KUBERNETES_VERSIONS = ("1.35", "1.37")
 KEDA = {"ScaledObject": ScaledObject, "TriggerAuthentication": TriggerAuthentication}
-SERVICES = {"wcml-ingest", "wcml-dispatcher", "wcml-predictor-needsdiagnosis", "wcml-predictor-issuetype",
-            "wcml-store", "wcml-api", "wcml-actions"}
 DEPLOY_DOC = (ROOT / "docs" / "deploy.md").read_text()
 CREDENTIAL = re.compile(r"PASSWORD|SECRET|TOKEN|_KEYS?(_ID)?$")
 VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
@@ -64,7 +63,9 @@ def test_there_are_overlays_and_each_renders_every_service():
     assert {"production", "staging"} <= set(OVERLAYS)
     for name in OVERLAYS:
         docs = rendered(name)
-        assert {d["metadata"]["name"] for d in of_kind(docs, "Deployment")} == SERVICES, name
+        # which services: held to shared/topology.py by tests/unit/test_topology_files.py
+        units = {KUBERNETES_PREFIX + unit.name for unit in kubernetes_units(docs)}
+        assert {d["metadata"]["name"] for d in of_kind(docs, "Deployment")} == units - {"wcml-migrate"}, name
         assert [d["metadata"]["name"] for d in of_kind(docs, "Job")] == ["wcml-migrate"], name
         namespace = of_kind(docs, "Namespace")[0]["metadata"]["name"]
         for doc in docs:
