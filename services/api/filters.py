@@ -123,6 +123,16 @@ def parse_limit(value: str | int | None) -> int:
     return int(text)
 
 
+def parse_id(name: str, value: str | int | None) -> int | None:
+    """A row id given as a parameter (``after``): a whole number from 0 to the largest id."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_ID:
+        raise FilterError(f"{name} must be a whole number from 0 to {MAX_ID}, got {text[:40]!r}")
+    return int(text)
+
+
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
 

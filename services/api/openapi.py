@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.api.filters import DEFAULT_LIMIT, MAX_LIMIT
+from services.api.filters import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT
 from shared import actions, records, replays
 from shared.messages import ActionRecord
 from shared.predictions import StoredPrediction
@@ -67,6 +67,11 @@ PAGING = [
                                {"type": "string", "maxLength": 0}], "default": DEFAULT_LIMIT},
            "Page size; empty (as an HTML form sends it) means the default."),
 ]
+
+FEED = _query("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+              "Follow the feed: the predictions stored after this id, oldest first (ids are visible in "
+              "the order they are given, so none is ever passed); read on with the last item's id. Not "
+              "with `cursor`.")
 
 ACTION_FILTERS = [
     _query("repo", {**_TEXT, "maxLength": 255, "example": "webcompat/web-bugs"},
@@ -217,8 +222,9 @@ def _document() -> dict[str, Any]:
         "security": [{"bearerAuth": []}],
         "paths": {
             "/api/v1/predictions": {"get": {
-                "operationId": "listPredictions", "summary": "Predictions, newest first",
-                "parameters": PREDICTION_FILTERS + PAGING,
+                "operationId": "listPredictions",
+                "summary": "Predictions, newest first; or, with `after`, oldest first from an id (a feed)",
+                "parameters": [*PREDICTION_FILTERS, *PAGING, FEED],
                 "responses": {"200": _json(_ref("PredictionPage"), "One page of predictions."),
                               "400": _R["400"], "401": _R["401"]}}},
             "/api/v1/issues/{owner}/{repo}/{number}": {"get": {

@@ -2,7 +2,9 @@
 
 The API and the dashboard call only these, so both show the same answers. Pages are
 keyset-paginated on the row id (newest first): a page boundary never moves when rows
-are inserted meanwhile, so walking all pages yields every row once.
+are inserted meanwhile, so walking all pages yields every row once. The feed (``after``) reads
+forward from an id: the store gives ids in commit order, so a reader following it never passes a
+row that commits late.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from services.api.filters import (
     Filters,
     decode_cursor,
     encode_cursor,
+    parse_id,
     parse_limit,
 )
 from services.api.replay_requests import request_run
@@ -74,12 +77,22 @@ def _where(f: Filters) -> list[sa.ColumnElement[bool]]:
 
 
 def list_predictions(engine: Engine, filters: Filters | Mapping[str, str] | None = None,
-                     cursor: str | None = None, limit: int | str | None = None) -> Page:
-    """Newest first; ``next_cursor`` is None on the last page."""
-    f, after, size = _filters(filters), decode_cursor(cursor), parse_limit(limit)
+                     cursor: str | None = None, limit: int | str | None = None,
+                     after: int | str | None = None) -> Page:
+    """Newest first; ``next_cursor`` is None on the last page. With ``after`` (an id), the feed: the
+    rows stored after it, oldest first, ``next_cursor`` None (read on with the last item's id). The
+    store makes ids visible in the order it gives them, so a feed never passes a row."""
+    f, size, since_id = _filters(filters), parse_limit(limit), parse_id("after", after)
+    if since_id is not None:
+        if cursor:
+            raise FilterError("give either cursor (pages, newest first) or after (the feed), not both")
+        query = sa.select(t).where(*_where(f), t.c.id > since_id).order_by(t.c.id).limit(size)
+        with engine.connect() as conn:
+            return Page([record(r) for r in conn.execute(query)], None)
+    before = decode_cursor(cursor)
     query = sa.select(t).where(*_where(f))
-    if after is not None:
-        query = query.where(t.c.id < after)
+    if before is not None:
+        query = query.where(t.c.id < before)
     with engine.connect() as conn:
         rows = list(conn.execute(query.order_by(t.c.id.desc()).limit(size + 1)))
     more = len(rows) > size

@@ -32,7 +32,7 @@ from shared.times import iso, utcnow
 
 log = logging.getLogger(__name__)
 
-PAGING_PARAMS = ("cursor", "limit")
+PAGING_PARAMS = ("cursor", "limit", "after")
 COMPARISON_PARAMS = ("task", "model_a", "model_b")
 MAX_ISSUE = 2**31 - 1
 
@@ -81,7 +81,7 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendReq
         _once()
         filters = Filters.parse(request.args, ignore=PAGING_PARAMS)
         page = queries.list_predictions(engine, filters, request.args.get("cursor"),
-                                        request.args.get("limit"))
+                                        request.args.get("limit"), request.args.get("after"))
         return jsonify(items=page.items, next_cursor=page.next_cursor)
 
     @bp.get("/api/v1/issues/<owner>/<repo>/<int:number>")

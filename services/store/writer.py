@@ -3,7 +3,7 @@
 A result message holds one prediction or a batch of them (``shared.messages.decode_each``); a bad
 one is dead-lettered alone. Rows first, in one transaction per batch (per 2,000 rows of a larger
 one), insert-or-ignore on (delivery id, task, model version), so a redelivered batch changes nothing
-and a transaction is never half-written.
+and a transaction is never half-written; ids are given in commit order (``ID_ORDER_LOCK``).
 Then the batch's new rows as one history object (JSON lines, ``documents.py``); a redelivered row's
 history object is rewritten from the rows that name it, so a redelivery also repairs an object lost
 after the commit. Latest documents are not written here: the transaction marks the issues of its
@@ -48,6 +48,11 @@ REJECTED = metrics.counter("wcml_store_rejected_total", "Result messages dead-le
 # Rows per transaction (and per history object): a consumed batch of 100 result messages may hold
 # 100 x 256 predictions, and one transaction of all of them would hold its locks for seconds.
 ROWS_PER_TRANSACTION = 2_000
+# Held from a transaction's insert to its commit: ids become visible in the order they were given,
+# so a reader following predictions by id (GET /api/v1/predictions?after=) never passes a row that
+# commits late (two store consumers side by side committed ids out of order, and such rows were
+# skipped for good).
+ID_ORDER_LOCK = 726376
 
 
 class PredictionWriter:
@@ -131,7 +136,7 @@ def INSERT_NEW(backend: Backend):  # noqa: N802 - a statement, built once per ba
     """The batch's rows but those whose identity is known, returning the new rows' ids and identities
     (on PostgreSQL: one statement compiled once, the batch one JSON text)."""
     return backend.insert_new(predictions, conflict_on=IDENTITY, returning=("id", *IDENTITY),
-                              given=("stored_at",))
+                              given=("stored_at",), lock=ID_ORDER_LOCK)
 
 
 @once_per_backend

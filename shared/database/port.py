@@ -115,10 +115,12 @@ class Backend(ABC):
 
     @abstractmethod
     def insert_new(self, table: sa.Table, *, conflict_on: Sequence[str], returning: Sequence[str],
-                   given: Sequence[str] = ()) -> Batch:
+                   given: Sequence[str] = (), lock: int | None = None) -> Batch:
         """``INSERT`` of every column but the key of rows given as JSON-ready dicts (times as ISO 8601
         text), leaving out known ones; ``given``: columns whose one value for the whole batch comes as a
-        keyword of ``execute``. Returns the new rows' ``returning`` columns."""
+        keyword of ``execute``. Returns the new rows' ``returning`` columns. With ``lock``: inserters
+        take their keys one transaction at a time, held until commit, so keys become visible in
+        order (a reader following the table by key never passes one that commits late)."""
 
     @abstractmethod
     def rows_of_keys(self, table: sa.Table, keys: Sequence[Key], order_by: str) -> Lookup:

@@ -213,17 +213,23 @@ class PostgreSQL(Backend):
         return _FromArrays(sa.insert(table).from_select(names, sa.select(*(wanted.c[n] for n in names))),
                            names)
 
-    def insert_new(self, table, *, conflict_on, returning, given=()) -> Batch:
+    def insert_new(self, table, *, conflict_on, returning, given=(), lock=None) -> Batch:
         """``INSERT … SELECT FROM json_populate_recordset(NULL::table, :rows) ON CONFLICT DO NOTHING
         RETURNING``: one statement compiled once, the batch one JSON text (``orjson``), not one array
-        per column, whose every value psycopg2 adapts in Python (docs/benchmarks.md)."""
+        per column, whose every value psycopg2 adapts in Python (docs/benchmarks.md). ``lock``: the
+        rows are joined to a one-row ``SELECT pg_advisory_xact_lock(lock)``, as ``append`` does, so
+        no row, hence no key from the sequence, exists before the lock is held."""
         inserted = [c.name for c in table.columns if not c.primary_key]
         source = sa.func.json_populate_recordset(sa.literal_column(f"NULL::{table.name}"),
                                                  sa.cast(sa.bindparam("rows", type_=sa.Text()), sa.JSON()))
         wanted = source.table_valued(*(name for name in inserted if name not in given)).alias("wanted")
         columns = [sa.bindparam(name, type_=table.c[name].type) if name in given else wanted.c[name]
                    for name in inserted]
-        return _FromJson(postgresql.insert(table).from_select(inserted, sa.select(*columns))
+        rows = sa.select(*columns)
+        if lock is not None:
+            hold = sa.select(sa.func.pg_advisory_xact_lock(lock).label("locked")).subquery("hold")
+            rows = rows.select_from(hold.join(wanted, sa.true()))
+        return _FromJson(postgresql.insert(table).from_select(inserted, rows)
                          .on_conflict_do_nothing(index_elements=list(conflict_on))
                          .returning(*(table.c[name] for name in returning)))
 

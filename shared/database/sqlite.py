@@ -128,7 +128,8 @@ class SQLite(Backend):
     def insert_many(self, table, columns) -> Batch:
         return _Many(sa.insert(table), [name for name, _ in columns])
 
-    def insert_new(self, table, *, conflict_on, returning, given=()) -> Batch:
+    def insert_new(self, table, *, conflict_on, returning, given=(), lock=None) -> Batch:
+        """``lock`` is the file's: one writer at a time, from its first write to its commit."""
         times = [c.name for c in table.columns if isinstance(c.type, sa.DateTime)
                  and not c.primary_key and c.name not in given]
         return _New(sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict_on))

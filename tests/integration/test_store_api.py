@@ -269,7 +269,7 @@ def test_openapi_is_valid_and_lists_every_route(client):
             else:
                 assert op["security"] == [], path
     params = {p["name"] for p in spec["paths"]["/api/v1/predictions"]["get"]["parameters"]}
-    assert params == {f.name for f in fields(Filters)} | {"cursor", "limit"}
+    assert params == {f.name for f in fields(Filters)} | {"cursor", "limit", "after"}
     assert {"400", "401", "200"} <= set(spec["paths"]["/api/v1/predictions"]["get"]["responses"])
     assert "404" in spec["paths"]["/api/v1/issues/{owner}/{repo}/{number}"]["get"]["responses"]
 
