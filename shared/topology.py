@@ -1,7 +1,8 @@
 """The system's map: every exchange, queue and service of the pipeline, declared once.
 
 Read top to bottom, this module is the system. GitHub's webhooks come in through ``ingest``, which
-commits each one to the event log; the ``relay`` beside it publishes the log on ``wcml.events``;
+commits each one to the event log (and ``follow``, where webhooks cannot reach, polls GitHub for what
+they would have said); the ``relay`` beside it publishes the log on ``wcml.events``;
 the ``dispatcher`` routes each event to one message per matching task on ``wcml.tasks``; a
 ``predictor`` per task scores them onto ``wcml.results``; the ``store`` keeps every prediction (a
 database row, blob documents) and ``latest`` writes each issue's newest document; ``actions``
@@ -130,6 +131,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
         publishes=(EVENTS_EXCHANGE, TASKS_EXCHANGE, STATE_EXCHANGE), needs=(BROKER, DATABASE),
         batches="services.ingest.service:REPLAY_REQUESTS",
         replicas="any number: one publishes at a time (a database session lock), another takes over"),
+    ServiceSpec(
+        "follow", "keep the event log in step with GitHub repositories by polling (WCML_GITHUB_FOLLOW, "
+        "GITHUB_TOKEN): what their webhooks could not deliver",
+        # the database: it appends to the event log (the relay publishes it); the broker: its process
+        # runner declares the topology, as every consumer's does
+        builder="services.builders:follow", needs=(BROKER, DATABASE), wakes=("relay",),
+        replicas="one: two would ask GitHub twice for each change (harmless, the event keys dedupe, but "
+        "it spends the rate limit twice)"),
     ServiceSpec(
         "dispatcher", "route events to one task message per matching task",
         builder="services.builders:dispatcher", consumes=(EVENTS_QUEUE,), publishes=(TASKS_EXCHANGE,),

@@ -22,7 +22,7 @@ from tests.deploy_tools import DEPLOY, ROOT, checkov, documents, overlays, rende
 KUBERNETES_VERSIONS = ("1.35", "1.37")
 KEDA = {"ScaledObject": ScaledObject, "TriggerAuthentication": TriggerAuthentication}
 SERVICES = {"wcml-ingest", "wcml-dispatcher", "wcml-predictor-needsdiagnosis", "wcml-predictor-issuetype",
-            "wcml-store", "wcml-api", "wcml-actions"}
+            "wcml-store", "wcml-api", "wcml-actions", "wcml-follow"}
 DEPLOY_DOC = (ROOT / "docs" / "deploy.md").read_text()
 CREDENTIAL = re.compile(r"PASSWORD|SECRET|TOKEN|_KEYS?(_ID)?$")
 VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
