@@ -8,9 +8,9 @@ every change GitHub made before then is in the log), ``wcml_follow_ticks_total``
 ``wcml_follow_appended_total`` and ``wcml_follow_not_modified_total`` (GitHub's 304s, which cost no
 rate limit).
 
-A tick that fails (GitHub unreachable, a 5xx outlasting the client's retries) is logged and tried
-again at the next; only the first tick's refusal of a repository (a bad token, a repository the
-token cannot see) stops the loop, since no later tick would do better.
+A tick that fails (GitHub unreachable, a 5xx outlasting the client's retries, the database not
+answering) is logged and tried again at the next; only the first tick's refusal of a repository (a
+bad token, a repository the token cannot see) stops the loop, since no later tick would do better.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def follow(engine: sa.Engine, client: GitHubClient, repos: Sequence[str], stop: 
                 break
             try:
                 tick = follower.tick(repo)
-            except GitHubError as exc:
-                if first and not isinstance(exc, TransientError):
+            except (GitHubError, sa.exc.DBAPIError) as exc:
+                if first and isinstance(exc, GitHubError) and not isinstance(exc, TransientError):
                     raise
                 TICKS.labels(repo, "failed").inc()
                 log.warning("follow %s: %s (tried again in %.0f s)", repo, exc, every)

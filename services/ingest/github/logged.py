@@ -57,7 +57,8 @@ def last_issue(engine: sa.Engine, repo: str, number: int) -> dict[str, Any] | No
 def held_issues(engine: sa.Engine, repo: str, *, after: int, limit: int) -> list[int]:
     """Up to ``limit`` numbers, above ``after``, of the repository's issues the log holds and holds no
     deletion of, in order."""
-    deleted = sa.select(c.issue_number).where(c.repo == repo, c.event == "issues", c.action == "deleted")
+    deleted = sa.select(c.issue_number).where(c.repo == repo, c.event == "issues", c.action == "deleted",
+                                              c.issue_number.is_not(None))
     query = (sa.select(c.issue_number).distinct()
              .where(c.repo == repo, c.event == "issues", c.issue_number > after,
                     c.issue_number.not_in(deleted))
