@@ -58,7 +58,7 @@ class Tick:
     issues: int = 0  # changed issues listed (pull requests left out)
     swept: int = 0  # issues the deletion sweep asked for
     appended: int = 0  # new log entries
-    deleted: int = 0  # of them, deletions found
+    deleted: int = 0  # of them, deletions found (``deleted`` events)
     webhooks: int = 0  # deliveries left out because a webhook had logged them
     requests: int = 0  # HTTP requests sent (304s among them)
     not_modified: int = 0  # 304s: no rate limit spent
@@ -192,11 +192,14 @@ class Follower:
         if history.deleted_key(last.get("id")) in logged.live_keys(self.engine, repo, number):
             return
         work.deliveries.append(history.deleted(last, repository))
-        tick.deleted += 1
 
     def _append(self, deliveries: list[WebhookDelivery], tick: Tick) -> int:
         appended = 0
         for start in range(0, len(deliveries), BATCH):
-            appended += sum(1 for r in self.log.append_many(deliveries[start:start + BATCH]) if r.new)
+            batch = deliveries[start:start + BATCH]
+            for delivery, result in zip(batch, self.log.append_many(batch), strict=True):
+                if result.new:
+                    appended += 1
+                    tick.deleted += delivery.action == "deleted"
         tick.appended += appended
         return appended
