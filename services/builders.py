@@ -111,7 +111,7 @@ def follow(a: Adapters, every: float | None = None, wake: Callable[[], None] = l
             logging.getLogger(__name__).warning("WCML_GITHUB_FOLLOW is set but GITHUB_TOKEN is not: "
                                                 "not following %s", ", ".join(repos))
         return Service("follow")
-    from services.ingest.github import follow_loop
+    from services.ingest.github import follow_loop, follow_reports
 
     return follow_loop.service(a.migrated_engine, repos, token, github_api_url(),
-                               every or github_follow_every(), wake)
+                               every or github_follow_every(), wake, follow_reports.to_broker(a.broker))

@@ -71,13 +71,14 @@ DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)  # read by
 # The API's read models, from the replay source's run reports and the actions service's records.
 RUNS_VIEW_QUEUE = Queue("runs.api", ((STATE_EXCHANGE, "replay-run"),))
 ACTIONS_VIEW_QUEUE = Queue("actions.api", ((STATE_EXCHANGE, "action"),))
+FOLLOWS_VIEW_QUEUE = Queue("follows.api", ((STATE_EXCHANGE, "follow"),))  # the GitHub followers' places
 
 # Declared by every process at start (idempotent), so what is published waits for its consumer. The
 # task queues are declared by the processes that publish or read them (they follow the routes file).
 # Any other queue a service consumes (results.actions) is declared only where that service runs: a
 # copy of a stream that no one reads would fill up.
 QUEUES = (EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, SCORES_QUEUE, DEAD_QUEUE, RUNS_VIEW_QUEUE,
-          ACTIONS_VIEW_QUEUE)
+          ACTIONS_VIEW_QUEUE, FOLLOWS_VIEW_QUEUE)
 
 
 def task_queue(task: str) -> Queue:
@@ -134,9 +135,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "follow", "keep the event log in step with GitHub repositories by polling (WCML_GITHUB_FOLLOW, "
         "GITHUB_TOKEN): what their webhooks could not deliver",
-        # the database: it appends to the event log (the relay publishes it); the broker: its process
-        # runner declares the topology, as every consumer's does
-        builder="services.builders:follow", needs=(BROKER, DATABASE), wakes=("relay",),
+        # the database: it appends to the event log (the relay publishes it); the broker: its place in
+        # each repository, reported on wcml.state after each tick (the dashboard shows its lag)
+        builder="services.builders:follow", publishes=(STATE_EXCHANGE,), needs=(BROKER, DATABASE),
+        wakes=("relay",),
         replicas="one: two would ask GitHub twice for each change (harmless, the event keys dedupe, but "
         "it spends the rate limit twice)"),
     ServiceSpec(
@@ -171,9 +173,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
         requires=("WCML_API_KEYS",), http=8001, beside="api-views",
         replicas="any number: it reads, records the runs it is asked for, and sends requests"),
     ServiceSpec(
-        "api-views", "keep the API's replay runs and actions from the replay source's and the actions "
-        "service's reports",
-        builder="services.builders:api_views", consumes=(RUNS_VIEW_QUEUE, ACTIONS_VIEW_QUEUE),
+        "api-views", "keep the API's replay runs, actions and followers from the replay source's, the "
+        "actions service's and the follower's reports",
+        builder="services.builders:api_views",
+        consumes=(RUNS_VIEW_QUEUE, ACTIONS_VIEW_QUEUE, FOLLOWS_VIEW_QUEUE),
         needs=(BROKER, DATABASE), batches="services.api.service:VIEWS",
         replicas="any number: each report is upserted keeping the newest"),
 )

@@ -42,6 +42,6 @@ def test_runtime_tables_match_the_migrated_schema(migrated_url):
 
 def test_every_migrated_table_has_one_runtime_owner():
     tables = [name for metadata in RUNTIME for name in metadata.tables]
-    assert sorted(tables) == ["actions", "api_actions", "api_replay_runs", "event_log", "github_follows",
-                              "github_import_skips", "github_imports", "github_validators", "latest_due",
-                              "predictions", "replay_runs"]
+    assert sorted(tables) == ["actions", "api_actions", "api_follows", "api_replay_runs", "event_log",
+                              "github_follows", "github_import_skips", "github_imports", "github_validators",
+                              "latest_due", "predictions", "replay_runs"]

@@ -6,7 +6,8 @@ Metrics (``/metrics`` of the process that serves them: ``wcml run``'s app in the
 ``wcml_follow_lag_seconds`` (per repository: the time since the last tick that finished began;
 every change GitHub made before then is in the log), ``wcml_follow_ticks_total`` (by outcome),
 ``wcml_follow_appended_total`` and ``wcml_follow_not_modified_total`` (GitHub's 304s, which cost no
-rate limit).
+rate limit). After each tick the repository's place goes to the API as a report (``follow_reports``),
+so the dashboard shows the lag too, in either mode.
 
 A tick that fails (GitHub unreachable, a 5xx outlasting the client's retries, the database not
 answering) is logged and tried again at the next; only the first tick's refusal of a repository (a
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from services.ingest.github.follow import SWEEP, Follower
+from services.ingest.github.follow_reports import Report
 from services.ingest.github.follow_state import FollowState
 from shared import metrics
 from shared.database import utcnow
@@ -44,12 +46,14 @@ LAG_REFRESH = 5.0  # seconds: how often the lag gauge is brought up to date betw
 
 def follow(engine: sa.Engine, client: GitHubClient, repos: Sequence[str], stop: threading.Event, *,
            every: float, say: Callable[[str], None] = log.info, sweep: int = SWEEP,
-           wake: Callable[[], None] = lambda: None) -> None:
+           wake: Callable[[], None] = lambda: None, report: Report | None = None) -> None:
     """Tick each of ``repos`` every ``every`` seconds until ``stop`` is set (the wait between ticks
     ends at once then); ``say`` gets each tick's summary line; ``wake`` is called after a tick that
-    appended (in one process: the relay, which would otherwise find the new entries when it polls)."""
+    appended (in one process: the relay, which would otherwise find the new entries when it polls);
+    ``report`` gets the repository's place after each tick (``follow_reports``: to the API)."""
     follower = Follower(engine, client, sweep=sweep)
-    synced = {repo: FollowState(engine).get(repo).synced_at for repo in repos}
+    follows = FollowState(engine)
+    synced = {repo: follows.get(repo).synced_at for repo in repos}
     first = True
     while not stop.is_set():
         for repo in repos:
@@ -70,6 +74,8 @@ def follow(engine: sa.Engine, client: GitHubClient, repos: Sequence[str], stop: 
             say(tick.summary())
             if tick.appended:
                 wake()
+            if report is not None:
+                report(follows.get(tick.repo))
         first = False
         if _rest(stop, every, synced):
             return
@@ -92,11 +98,11 @@ def _rest(stop: threading.Event, seconds: float, synced: dict) -> bool:
 
 
 def service(engine: sa.Engine, repos: Sequence[str], token: str | None, base_url: str, every: float,
-            wake: Callable[[], None] = lambda: None) -> Service:
-    """The ``follow`` service: one loop over ``repos``."""
+            wake: Callable[[], None] = lambda: None, report: Report | None = None) -> Service:
+    """The ``follow`` service: one loop over ``repos``, its places reported with ``report``."""
 
     def loop(stop: threading.Event) -> None:
         with GitHubClient(token, base_url=base_url, on_wait=log.warning, sleep=stop.wait) as client:
-            follow(engine, client, repos, stop, every=every, wake=wake)
+            follow(engine, client, repos, stop, every=every, wake=wake, report=report)
 
     return Service("follow", loops=(("github-follow", loop),))
