@@ -1,9 +1,11 @@
 """`wcml run` with GITHUB_TOKEN and WCML_GITHUB_FOLLOW set follows the repository with no other
-command: the event log gains the fake GitHub's issues (tests/github_fake.py, on loopback)."""
+command: the event log gains the fake GitHub's issues (tests/github_fake.py, on loopback), and the
+dashboard shows the follower."""
 
 import os
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 import sqlalchemy as sa
@@ -46,6 +48,13 @@ def test_wcml_run_follows_the_repository_it_is_told_to(tmp_path):
 
                 eventually(followed, timeout=60, message=lambda: out.read_text()[-3000:])
                 engine.dispose()
+
+                def shown() -> bool:  # the follower's report, through the queue file, on the dashboard
+                    with urllib.request.urlopen(f"http://{bind}/", timeout=10) as page:
+                        html = page.read().decode()
+                    return 'id="follows"' in html and f'href="https://github.com/{REPO}"' in html
+
+                eventually(shown, timeout=30, message="the follower on the dashboard")
                 server.terminate()
                 assert server.wait(30) == 0, out.read_text()[-3000:]
             finally:

@@ -18,14 +18,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from services.api import dashboard, follow_view
 from services.ingest.event_log import EventLog, event_log
 from services.ingest.github import history
 from services.ingest.github.follow import Follower, moved
+from services.ingest.github.follow_reports import report_of
 from services.ingest.github.follow_state import FollowState
 from services.ingest.github.importer import Importer
 from services.ingest.github.state import ImportState
 from services.ingest.webhook import WebhookDelivery
+from shared.broker.port import Delivery
 from shared.github import GitHubClient
+from shared.messages import STATE_EXCHANGE, encode
 from tests.github_fake import LABELS, TOKEN, FakeGitHub, SyntheticRepo, _user
 from tests.waiting import eventually
 
@@ -215,3 +219,35 @@ def test_wcml_github_follow_stops_on_sigterm_within_5_seconds(tmp_path):
                     follow.wait()
     assert status == 0 and took < 5, out.read_text()
     assert "20 changed issue(s)" in out.read_text()
+
+
+def test_the_dashboard_shows_the_lag_the_followers_reports_say(engine):
+    """The follower's place goes to the API as a report (wcml.state); the newest of each repository is
+    kept, a late one rolls nothing back, and the dashboard shows the lag."""
+    repo = SyntheticRepo(issues=5, events_per_issue=1, long_history=1)
+    with FakeGitHub() as gh, GitHubClient(TOKEN, base_url=gh.url) as client:
+        gh.add_repo(repo)
+        follower = Follower(engine, client)
+        follower.tick(REPO)
+        first = report_of(FollowState(engine).get(REPO))
+        follower.tick(REPO)
+        second = report_of(FollowState(engine).get(REPO))
+    assert (first.ticks, second.ticks) == (1, 2) and first.appended == second.appended > 0
+
+    def delivered(report) -> Delivery:
+        return Delivery(encode(report), report.kind, STATE_EXCHANGE, {}, False, 0)
+
+    assert follow_view.handle(engine, [delivered(second)]) == []
+    assert follow_view.handle(engine, [delivered(first)]) == []  # late: kept out
+    later = FollowState(engine).get(REPO).synced_at + timedelta(seconds=90)
+    (shown,) = follow_view.list_follows(engine, later)
+    assert (shown["repo"], shown["ticks"]) == (REPO, 2) and 89 <= shown["lag_seconds"] <= 91
+    from services.api.routes import api_blueprint
+    from shared.http import app_for
+    from shared.known import Known
+
+    app = app_for("t", [api_blueprint(engine, ("k",), lambda request: None, Known.read(None, None))],
+                  lambda: None)
+    with app.test_request_context("/"):
+        html, status = dashboard.render(engine, {}, now=later)
+    assert status == 200 and 'id="follows"' in html and REPO in html and "90 s" in html
