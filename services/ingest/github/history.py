@@ -23,6 +23,12 @@ logs imported before this key hold none): every field of the key is in both APIs
 imported payload, so the logs already imported were given their keys by a migration (0012), and
 importing again, through either API, adds nothing twice (``EventLog.append_many`` leaves out a key
 it holds).
+
+A webhook GitHub delivered has the same key (``webhook_keys``): its issue's id, the REST name of its
+action (``edited`` with a new title is ``renamed``), the same subject, its sender, its issue's
+``updated_at`` (GitHub sets it to the change's time) and its ordinal among the issue's webhooks. So a
+follower (``follow.py``) leaves out what a webhook logged; a deletion found by polling is keyed
+``deleted-<issue id>`` (``deleted``).
 """
 
 from __future__ import annotations
