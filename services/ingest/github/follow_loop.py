@@ -41,7 +41,7 @@ NOT_MODIFIED = metrics.counter("wcml_follow_not_modified_total",
 LAG = metrics.gauge("wcml_follow_lag_seconds",
                     "Seconds since the follower's last finished tick began (changes before it are logged)",
                     ("repo",))
-LAG_REFRESH = 5.0  # seconds: how often the lag gauge is brought up to date between ticks
+LAG_REFRESH = 1.0  # seconds: how often the lag gauge is brought up to date between ticks
 
 
 def follow(engine: sa.Engine, client: GitHubClient, repos: Sequence[str], stop: threading.Event, *,
