@@ -90,3 +90,28 @@ def api_views(a: Adapters) -> Service:
     from services.api import service as api_service
 
     return api_service.views(a.migrated_engine)
+
+
+def follow(a: Adapters, every: float | None = None, wake: Callable[[], None] = lambda: None) -> Service:
+    """The GitHub follower over WCML_GITHUB_FOLLOW's repositories, every ``every`` seconds (default:
+    WCML_GITHUB_FOLLOW_EVERY). In the embedded mode it runs only when GITHUB_TOKEN and
+    WCML_GITHUB_FOLLOW are both set (else a service with nothing to run); ``wcml follow`` refuses to
+    start without them. ``wake`` is called after a tick that appended (in one process: the relay)."""
+    import logging
+
+    from shared.settings import github_api_url, github_follow, github_follow_every, github_token
+
+    repos, token = github_follow(), github_token()
+    if not (repos and token):
+        missing = "WCML_GITHUB_FOLLOW" if not repos else "GITHUB_TOKEN"
+        if not a.settings.embedded:
+            raise SettingsError(missing, "is not set: the follower polls GitHub for the repositories "
+                                "WCML_GITHUB_FOLLOW names (OWNER/REPO, comma-separated) with GITHUB_TOKEN")
+        if repos:
+            logging.getLogger(__name__).warning("WCML_GITHUB_FOLLOW is set but GITHUB_TOKEN is not: "
+                                                "not following %s", ", ".join(repos))
+        return Service("follow")
+    from services.ingest.github import follow_loop, follow_reports
+
+    return follow_loop.service(a.migrated_engine, repos, token, github_api_url(),
+                               every or github_follow_every(), wake, follow_reports.to_broker(a.broker))

@@ -79,6 +79,8 @@ def operate(args) -> int:
         return store.repair(a.engine, a.blobs, args.since)
     if args.command == "dead":
         return commands.dead_letters(a, args.dead_command, args.limit)
+    if args.command == "github" and args.github_command == "follow":
+        return commands.github_follow(a, args.repo, every=args.every, quiet=args.quiet)
     if args.command == "github" and args.github_command == "redeliver":
         return commands.github_redeliver(a, args.repo, args.hook, app=args.app, watch=args.watch)
     if args.command == "github":
@@ -159,8 +161,25 @@ def actions_flags(p: argparse.ArgumentParser) -> tuple[str, ...]:
     return ("live",)
 
 
+def follow_flags(p: argparse.ArgumentParser) -> tuple[str, ...]:
+    p.add_argument("--every", type=positive_seconds, metavar="SECONDS",
+                   help="seconds between ticks (default: WCML_GITHUB_FOLLOW_EVERY, else 60)")
+    return ("every",)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 # A service's own flags, by its name: each adds them and returns the names its builder takes.
-SERVICE_FLAGS = {"ingest": ingest_flags, "predictor": predictor_flags, "actions": actions_flags}
+SERVICE_FLAGS = {"ingest": ingest_flags, "predictor": predictor_flags, "actions": actions_flags,
+                 "follow": follow_flags}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="at most this many events per second")
     p.add_argument("--by", help="who runs it (recorded; default: the login name)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
-    gh = group("github", "GitHub: import a repository's history, recover missed deliveries")
+    gh = group("github", "GitHub: import a repository's history, recover missed deliveries, follow it")
+    f = add("follow", operate, "keep the event log in step with a repository by polling, until stopped",
+            (DATABASE,), parent=gh)
+    f.add_argument("repo", metavar="OWNER/REPO")
+    f.add_argument("--every", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="seconds between ticks (default: WCML_GITHUB_FOLLOW_EVERY, else 60)")
     p = add("import", operate, "a repository's issues and events into the event log", (DATABASE,), parent=gh)
     q = add("redeliver", operate, "ask GitHub again for deliveries the log lacks", (DATABASE,), parent=gh)
     p.add_argument("repo", metavar="OWNER/REPO")

@@ -51,6 +51,20 @@ def github_import(a: Adapters, repo: str, **options) -> int:
     return import_history(a.migrated_engine, repo, token=github_token(), base_url=github_api_url(), **options)
 
 
+def github_follow(a: Adapters, repo: str, *, every: float | None, quiet: bool) -> int:
+    """``wcml github follow``: a tick every ``every`` seconds (default WCML_GITHUB_FOLLOW_EVERY, else 60)
+    in the foreground until SIGTERM or Ctrl-C; each tick's summary on standard output (not with
+    ``quiet``). Token: GITHUB_TOKEN. Where a broker is configured (WCML_BROKER_URL, or the embedded
+    instance of this folder), its place is reported to the API after each tick."""
+    from services.ingest.github.commands import follow
+    from services.ingest.github.follow_reports import to_broker
+    from shared.settings import github_api_url, github_follow_every, github_token
+
+    report = to_broker(a.broker) if a.settings.broker_url else None
+    return follow(a.migrated_engine, repo, token=github_token(), base_url=github_api_url(),
+                  every=every or github_follow_every(), quiet=quiet, stop=stop_on_signals(), report=report)
+
+
 def github_redeliver(a: Adapters, repo: str | None, hook_id: int | None, *, app: bool,
                      watch: float | None) -> int:
     """``wcml github redeliver``: once, or every ``watch`` seconds beside ingest until SIGTERM; a

@@ -215,6 +215,14 @@ class GitHubClient:
             params["since"] = since
         return f"{self.base_url}/{repo_path(repo)}/issues?{urlencode(params)}"
 
+    def changed_issues_url(self, repo: str, since: str | None = None) -> str:
+        """The first page of the issues updated at or after ``since`` (every issue without it), least
+        recently updated first: what changed since a follower's cursor, the newest changes last."""
+        params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PER_PAGE}
+        if since:
+            params["since"] = since
+        return f"{self.base_url}/{repo_path(repo)}/issues?{urlencode(params)}"
+
     def events_url(self, repo: str, number: int) -> str:
         return f"{self.base_url}/{repo_path(repo)}/issues/{number}/events?per_page={PER_PAGE}"
 

@@ -3,9 +3,9 @@
 Every message carries ``{"v": 1, "kind": ...}``; ``decode`` refuses anything else
 with ``MessageError`` so a consumer can dead-letter it with a one-line reason.
 
-``EventEnvelope``, ``Prediction``, ``ReplayRun`` and ``ActionRecord`` are also records kept in tables:
-their fields are declared with ``shared.records`` helpers, the one place each field's column, value
-checks, JSON value and schema come from (their stored-only columns:
+``EventEnvelope``, ``Prediction``, ``ReplayRun``, ``ActionRecord`` and ``FollowReport`` are also records
+kept in tables: their fields are declared with ``shared.records`` helpers, the one place each field's
+column, value checks, JSON value and schema come from (their stored-only columns:
 ``services.ingest.event_log.LoggedEvent``, ``shared.predictions.StoredPrediction``,
 ``services.ingest.replay_runs.StoredRun``, ``services.api.tables.KeptAction``).
 """
@@ -451,6 +451,22 @@ class ActionRecord:
     updated_at: str = records.moment()
 
 
-STATE_KEYS = {ReplayRun: "replay-run", ActionRecord: "action"}  # routing keys on wcml.state
+@dataclass(frozen=True)
+class FollowReport:
+    """Where a GitHub follower stands in one repository (ingest's ``github_follows``), reported after
+    each of its ticks: the API keeps the newest of each repository (``api_follows``) and the dashboard
+    shows its lag, the time since ``synced_at``."""
+
+    kind = "follow"
+    repo: str = records.text(255, key=True)
+    cursor: str | None = records.text(32, description="GitHub's time the next tick asks for changes since.")
+    synced_at: str | None = records.moment(
+        description="When the last finished tick began: every change GitHub made before it is in the log.")
+    ticks: int = records.integer(minimum=0, maximum=records.INT32)
+    appended: int = records.integer(minimum=0, maximum=records.INT32, description="Events it logged.")
+    reported_at: str = records.moment()
+
+
+STATE_KEYS = {ReplayRun: "replay-run", ActionRecord: "action", FollowReport: "follow"}  # keys on wcml.state
 _KINDS.update({cls.kind: cls for cls in STATE_KEYS})
-__all__ += ["STATE_EXCHANGE", "STATE_KEYS", "ActionRecord", "ReplayRun"]
+__all__ += ["STATE_EXCHANGE", "STATE_KEYS", "ActionRecord", "FollowReport", "ReplayRun"]

@@ -266,3 +266,29 @@ def github_app() -> tuple[str, str]:
 def github_api_url() -> str:
     """``GITHUB_API_URL`` (as in GitHub Actions): the REST API's base URL, for GitHub Enterprise Server."""
     return os.environ.get("GITHUB_API_URL", "").strip() or "https://api.github.com"
+
+
+FOLLOW_EVERY = 60.0  # seconds between a follower's ticks
+
+
+def github_follow() -> tuple[str, ...]:
+    """``WCML_GITHUB_FOLLOW``: the repositories (``OWNER/REPO``, comma-separated) a follower keeps the
+    event log in step with by polling GitHub (``wcml follow``; in ``wcml run``, with GITHUB_TOKEN)."""
+    repos = _csv(os.environ.get("WCML_GITHUB_FOLLOW", ""))
+    for repo in repos:
+        owner, _, name = repo.partition("/")
+        if not owner or not name or "/" in name:
+            raise SettingsError("WCML_GITHUB_FOLLOW", f"{repo!r} is not OWNER/REPO")
+    return repos
+
+
+def github_follow_every() -> float:
+    """``WCML_GITHUB_FOLLOW_EVERY``: seconds between a follower's ticks (default 60)."""
+    value = os.environ.get("WCML_GITHUB_FOLLOW_EVERY", "").strip()
+    try:
+        every = float(value) if value else FOLLOW_EVERY
+        if not every > 0:
+            raise ValueError
+    except ValueError:
+        raise SettingsError("WCML_GITHUB_FOLLOW_EVERY", "must be a positive number of seconds") from None
+    return every

@@ -1,7 +1,8 @@
 """The system's map: every exchange, queue and service of the pipeline, declared once.
 
 Read top to bottom, this module is the system. GitHub's webhooks come in through ``ingest``, which
-commits each one to the event log; the ``relay`` beside it publishes the log on ``wcml.events``;
+commits each one to the event log (and ``follow``, where webhooks cannot reach, polls GitHub for what
+they would have said); the ``relay`` beside it publishes the log on ``wcml.events``;
 the ``dispatcher`` routes each event to one message per matching task on ``wcml.tasks``; a
 ``predictor`` per task scores them onto ``wcml.results``; the ``store`` keeps every prediction (a
 database row, blob documents) and ``latest`` writes each issue's newest document; ``actions``
@@ -70,13 +71,14 @@ DEAD_QUEUE = Queue("dead", ((DEAD_EXCHANGE, ""),), dead_letter=False)  # read by
 # The API's read models, from the replay source's run reports and the actions service's records.
 RUNS_VIEW_QUEUE = Queue("runs.api", ((STATE_EXCHANGE, "replay-run"),))
 ACTIONS_VIEW_QUEUE = Queue("actions.api", ((STATE_EXCHANGE, "action"),))
+FOLLOWS_VIEW_QUEUE = Queue("follows.api", ((STATE_EXCHANGE, "follow"),))  # the GitHub followers' places
 
 # Declared by every process at start (idempotent), so what is published waits for its consumer. The
 # task queues are declared by the processes that publish or read them (they follow the routes file).
 # Any other queue a service consumes (results.actions) is declared only where that service runs: a
 # copy of a stream that no one reads would fill up.
 QUEUES = (EVENTS_QUEUE, RESULTS_QUEUE, REPLAYS_QUEUE, SCORES_QUEUE, DEAD_QUEUE, RUNS_VIEW_QUEUE,
-          ACTIONS_VIEW_QUEUE)
+          ACTIONS_VIEW_QUEUE, FOLLOWS_VIEW_QUEUE)
 
 
 def task_queue(task: str) -> Queue:
@@ -131,6 +133,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         batches="services.ingest.service:REPLAY_REQUESTS",
         replicas="any number: one publishes at a time (a database session lock), another takes over"),
     ServiceSpec(
+        "follow", "keep the event log in step with GitHub repositories by polling (WCML_GITHUB_FOLLOW, "
+        "GITHUB_TOKEN): what their webhooks could not deliver",
+        # the database: it appends to the event log (the relay publishes it); the broker: its place in
+        # each repository, reported on wcml.state after each tick (the dashboard shows its lag)
+        builder="services.builders:follow", publishes=(STATE_EXCHANGE,), needs=(BROKER, DATABASE),
+        wakes=("relay",),
+        replicas="one: two would ask GitHub twice for each change (harmless, the event keys dedupe, but "
+        "it spends the rate limit twice)"),
+    ServiceSpec(
         "dispatcher", "route events to one task message per matching task",
         builder="services.builders:dispatcher", consumes=(EVENTS_QUEUE,), publishes=(TASKS_EXCHANGE,),
         needs=(BROKER,), batches="services.dispatcher.service:OPTIONS",
@@ -162,9 +173,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
         requires=("WCML_API_KEYS",), http=8001, beside="api-views",
         replicas="any number: it reads, records the runs it is asked for, and sends requests"),
     ServiceSpec(
-        "api-views", "keep the API's replay runs and actions from the replay source's and the actions "
-        "service's reports",
-        builder="services.builders:api_views", consumes=(RUNS_VIEW_QUEUE, ACTIONS_VIEW_QUEUE),
+        "api-views", "keep the API's replay runs, actions and followers from the replay source's, the "
+        "actions service's and the follower's reports",
+        builder="services.builders:api_views",
+        consumes=(RUNS_VIEW_QUEUE, ACTIONS_VIEW_QUEUE, FOLLOWS_VIEW_QUEUE),
         needs=(BROKER, DATABASE), batches="services.api.service:VIEWS",
         replicas="any number: each report is upserted keeping the newest"),
 )

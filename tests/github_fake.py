@@ -94,6 +94,7 @@ class SyntheticRepo:
         self.next_event_id = 1_000_000_000
         self.issues: dict[int, SyntheticIssue] = {}
         self.refused: dict[int, tuple[int, str, int]] = {}  # number -> (status, message, from page)
+        self.removed: set[int] = set()  # deleted: not listed any more (``remove``)
         self.lock = threading.Lock()
         number = 0
         made = 0
@@ -147,11 +148,13 @@ class SyntheticRepo:
             extra = {"assignee": _user(rng.choice(issue.assignees))}
         self.add_event(issue.number, kind, rng.choice(USERS), **extra)
 
-    def add_event(self, number: int, kind: str, actor: str, **extra: Any) -> dict[str, Any]:
-        """Record an event on issue ``number`` and change the issue as GitHub would."""
+    def add_event(self, number: int, kind: str, actor: str, at: datetime | None = None,
+                  **extra: Any) -> dict[str, Any]:
+        """Record an event on issue ``number`` (at ``at``, else a few minutes after its last change)
+        and change the issue as GitHub would, its ``updated_at`` the event's time. Safe while served."""
         with self.lock:
             issue = self.issues[number]
-            at = (issue.updated or issue.created) + timedelta(minutes=1 + self.rng.randint(0, 30))
+            at = at or (issue.updated or issue.created) + timedelta(minutes=1 + self.rng.randint(0, 30))
             self.next_event_id += 1
             event = {"id": self.next_event_id, "node_id": f"E_{self.next_event_id}",
                      "url": f"https://api.github.com/repos/{self.full_name}/issues/events/{self.next_event_id}",
@@ -180,6 +183,25 @@ class SyntheticRepo:
             issue.events.append(event)
             issue.updated = at
             return event
+
+    def open_issue(self, title: str, user: str, at: datetime) -> SyntheticIssue:
+        """A new issue, opened at ``at`` (the next number). Safe while served."""
+        with self.lock:
+            number = max(self.issues, default=0) + 1
+            issue = SyntheticIssue(number, at, title, user, updated=at)
+            self.issues[number] = issue
+            return issue
+
+    def edit(self, number: int, at: datetime) -> None:
+        """A change that is no event (a body edit, a comment): only ``updated_at`` moves."""
+        with self.lock:
+            self.issues[number].updated = at
+
+    def remove(self, number: int) -> None:
+        """Deleted as GitHub deletes: gone from the list of issues, 410 for it and its events."""
+        with self.lock:
+            self.removed.add(number)
+        self.refuse(number, 410, "This issue was deleted")
 
     # issues GitHub will not serve, though the list of issues still has them
     def refuse(self, number: int, status: int, message: str, *, from_page: int = 1) -> None:
@@ -241,12 +263,23 @@ class SyntheticRepo:
             body["pull_request"] = {"url": f"https://api.github.com/repos/{self.full_name}/pulls/{issue.number}"}
         return body
 
-    def listed(self, since: str | None) -> list[SyntheticIssue]:
+    def listed(self, since: str | None, sort: str | None = None) -> list[SyntheticIssue]:
+        """The issues GitHub lists (updated at or after ``since``), by creation or (``sort`` "updated")
+        by last change, oldest first."""
         with self.lock:
-            chosen = sorted(self.issues.values(), key=lambda i: i.created)
+            chosen = [i for i in self.issues.values() if i.number not in self.removed]
+            if sort == "updated":
+                chosen.sort(key=lambda i: (i.updated or i.created, i.number))
+            else:
+                chosen.sort(key=lambda i: i.created)
             if since:
                 chosen = [i for i in chosen if _time(i.updated or i.created) >= since]
             return chosen
+
+    def listed_json(self, since: str | None, sort: str | None = None) -> list[dict[str, Any]]:
+        issues = self.listed(since, sort)
+        with self.lock:  # no change half-made while it is written
+            return [self.issue_json(i) for i in issues]
 
     def expected_deliveries(self) -> list[tuple[int, str]]:
         """(issue number, GitHub event id or ``opened``) for every event the import must log: pull
@@ -533,7 +566,7 @@ class FakeGitHub:
                 and (repo.full_name, rest[1]) in self.hooks:
             items = list(self.hooks[(repo.full_name, rest[1])])
         elif rest == ["issues"]:
-            items = [repo.issue_json(i) for i in repo.listed(query.get("since"))]
+            items = repo.listed_json(query.get("since"), query.get("sort"))
         elif rest == ["milestones"]:
             items = [{"number": i, "title": title, "state": "open"} for i, title in enumerate(MILESTONES, 1)]
         elif len(rest) == 3 and rest[0] == "issues" and rest[2] == "comments" and rest[1].isdigit() \

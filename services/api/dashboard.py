@@ -1,4 +1,5 @@
-"""The HTML dashboard at ``/``: recent predictions, label distribution, models, replay runs, actions.
+"""The HTML dashboard at ``/``: recent predictions, label distribution, models, replay runs, actions,
+and the GitHub followers' lag.
 
 Served read-only without an API key, as self-hosted dashboards (Grafana, RabbitMQ's UI
 behind a proxy, Prometheus) usually are: a key in ``?key=`` would end up in access logs
@@ -15,7 +16,7 @@ from urllib.parse import urlencode
 from flask import render_template
 from sqlalchemy.engine import Engine
 
-from services.api import action_view, queries
+from services.api import action_view, follow_view, queries
 from services.api.filters import FilterError, Filters
 
 DAYS = 14
@@ -80,5 +81,6 @@ def render(engine: Engine, args: Mapping[str, str], now: datetime | None = None)
                            items=page.items if page else [], older=older, paged="cursor" in args,
                            models=queries.model_versions(engine), runs=queries.list_runs(engine, RUNS),
                            actions=action_view.list_recent(engine, {"limit": str(ACTIONS)})[0],
+                           follows=follow_view.list_follows(engine, now),
                            api=api.rstrip("?"), generated=now.strftime("%Y-%m-%d %H:%M UTC"))
     return html, 400 if error else 200

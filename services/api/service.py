@@ -1,8 +1,8 @@
 """The query API and dashboard, declared in two parts: the HTTP service that reads the stored
 predictions and its own read models and sends requests upstream (run this replay, score this issue
 now) as messages; and ``views``, the consumers that keep those read models (``run_view``,
-``action_view``) from the replay source's and the actions service's reports (``wcml api-views``,
-which ``wcml api`` starts beside it)."""
+``action_view``, ``follow_view``) from the replay source's, the actions service's and the GitHub
+follower's reports (``wcml api-views``, which ``wcml api`` starts beside it)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from services.api import action_view, run_view
+from services.api import action_view, follow_view, run_view
 from services.api.replay_requests import SendRequest
 from services.api.routes import api_blueprint
 from shared import topology
@@ -32,10 +32,12 @@ def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known
 
 
 def views(engine: sa.Engine) -> Service:
-    """The read models' consumers: the newest report of each run and each action, upserted."""
+    """The read models' consumers: the newest report of each run, each action and each followed
+    repository, upserted."""
     return Service("api-views", consumers=(
         Consumer(topology.RUNS_VIEW_QUEUE.name, lambda batch: run_view.handle(engine, batch), VIEWS),
-        Consumer(topology.ACTIONS_VIEW_QUEUE.name, lambda batch: action_view.handle(engine, batch), VIEWS)))
+        Consumer(topology.ACTIONS_VIEW_QUEUE.name, lambda batch: action_view.handle(engine, batch), VIEWS),
+        Consumer(topology.FOLLOWS_VIEW_QUEUE.name, lambda batch: follow_view.handle(engine, batch), VIEWS)))
 
 
 def control_messages_to(broker: Broker) -> SendRequest:

@@ -6,6 +6,8 @@ derived from its record's declaration (``shared.messages``; migration 0011 creat
 - ``api_actions``: actions on GitHub, from the actions service's ``ActionRecord`` reports, keyed by the
   action's id there (given with each report, not generated here); ``revision`` (``KeptAction``) is 0
   while the action is pending, 1 once it is settled.
+- ``api_follows``: each followed repository's place, from the follower's ``FollowReport`` reports
+  (migration 0013); the newest ``reported_at`` of each repository is kept.
 
 The API alone writes and reads them (``run_view.py``, ``action_view.py``).
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from shared import records
-from shared.messages import ActionRecord, ReplayRun
+from shared.messages import ActionRecord, FollowReport, ReplayRun
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,3 +41,5 @@ api_actions = records.table(
     sa.Index("ix_api_actions_state", "state"),
     generated_ids=False,
 )
+
+api_follows = records.table("api_follows", metadata, FollowReport)

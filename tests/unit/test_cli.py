@@ -67,7 +67,7 @@ def test_unknown_model_task_is_one_line(tmp_path):
 
 # They run until stopped; `wcml run` is the one that may create secrets.
 SERVING = {("run",), ("ingest",), ("relay",), ("dispatcher",), ("predictor",), ("actions",), ("store",),
-           ("latest",), ("api",), ("api-views",)}
+           ("latest",), ("api",), ("api-views",), ("follow",), ("github", "follow")}
 GROUPS = {("dead",), ("github",), ("dataset",), ("models",)}
 OPERATOR_ARGS = {
     ("replay",): ["--quiet"], ("predictions",): [], ("actions", "list"): [], ("store", "repair"): [],

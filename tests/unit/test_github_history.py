@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.ingest.github.history import deliveries, event_keys
+from services.ingest.github.history import deleted, deliveries, event_keys, webhook_fields, webhook_keys
 
 REPOSITORY = {"id": 1, "name": "web-bugs", "full_name": "webcompat/web-bugs", "owner": {"login": "webcompat"}}
 USER = {"login": "reporter", "id": 7}
@@ -101,3 +101,47 @@ def test_a_label_on_off_and_on_in_one_second_is_three_events():
                event(303, "labeled", at, label=label)]
     keys = event_keys(900, history)
     assert len(set(keys)) == 3 and keys == event_keys(900, [dict(e, id=None) for e in history])
+
+
+# -- a live webhook's key: the key its event has when read through the API --------------------------
+
+def webhook(action, at, **extra):
+    """An ``issues`` webhook's payload as GitHub sends it: the issue's updated_at is the change's time."""
+    return {"action": action, "issue": issue(updated_at=at, title=extra.pop("title", "blank page")),
+            "repository": REPOSITORY, "sender": extra.pop("sender", MOD), **extra}
+
+
+def test_a_webhook_has_the_key_its_event_has_through_the_api():
+    rest = deliveries(issue(), EVENTS, REPOSITORY)
+    live = [webhook("opened", "2024-01-01T00:00:00Z", sender=USER),
+            webhook("labeled", "2024-01-01T01:00:00Z", label={"name": "browser-firefox", "color": "d4c5f9"}),
+            webhook("edited", "2024-01-02T00:00:00Z", title="example.com - blank page",
+                    changes={"title": {"from": "blank page"}}),
+            webhook("milestoned", "2024-01-02T12:00:00Z", milestone={"id": 4, "title": "needsdiagnosis"}),
+            webhook("closed", "2024-01-03T00:00:00Z")]
+    assert webhook_keys(live) == [d.event_key for d in rest]
+    # an imported payload holds what a webhook does: read as one, it has its own key
+    assert webhook_keys(payloads(rest)) == [d.event_key for d in rest]
+
+
+def test_a_webhook_that_is_no_rest_event_has_no_key():
+    body_edit = webhook("edited", "2024-01-02T00:00:00Z", changes={"body": {"from": "?"}})
+    assert webhook_fields(body_edit) is None
+    assert webhook_keys([body_edit, webhook("deleted", "2024-01-04T00:00:00Z"),
+                         webhook("transferred", "2024-01-04T00:00:00Z")]) == [None, None, None]
+
+
+def test_webhooks_alike_in_one_second_count_their_ordinals_as_the_events_do():
+    at, label = "2024-01-01T01:00:00Z", {"name": "type-bug", "color": "e11d21"}
+    history = [event(301, "labeled", at, label=label), event(302, "unlabeled", at, label=label),
+               event(303, "labeled", at, label=label)]
+    live = [webhook(e["event"], at, label=label) for e in history]
+    assert webhook_keys(live) == event_keys(900, history)
+
+
+def test_a_deletion_is_the_webhooks_shape_with_the_issue_as_last_known():
+    gone = deleted(issue(), REPOSITORY)
+    payload = json.loads(gone.payload_text)
+    assert (gone.action, gone.event_key, gone.delivery_id) == ("deleted", "deleted-900", "import-deleted-900")
+    assert payload["action"] == "deleted" and payload["issue"] == issue() and gone.source == "import"
+    assert (gone.repo, gone.issue_number) == ("webcompat/web-bugs", 12)

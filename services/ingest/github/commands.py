@@ -1,4 +1,5 @@
-"""``wcml github import OWNER/REPO``: GitHub history into the event log, with a progress bar."""
+"""``wcml github import OWNER/REPO``: GitHub history into the event log, with a progress bar;
+``wcml github follow OWNER/REPO``: the log kept in step with it by polling; ``wcml github redeliver``."""
 
 from __future__ import annotations
 
@@ -54,6 +55,23 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+def follow(engine, repo: str, *, token: str | None, base_url: str = DEFAULT_BASE_URL, every: float,
+           quiet: bool = False, stop=None, report=None) -> int:
+    """``wcml github follow``: tick every ``every`` seconds until ``stop`` is set (SIGTERM, Ctrl-C),
+    printing each tick's summary (not with ``quiet``); exit 0. A first tick GitHub refuses (a bad
+    token, a repository the token cannot see) stops it with that line (exit 2). ``report``: where
+    its place goes after each tick (``follow_reports.to_broker``), if anywhere."""
+    import threading
+
+    from services.ingest.github.follow_loop import follow as follow_loop
+
+    stop = stop or threading.Event()
+    say = (lambda line: None) if quiet else (lambda line: print(line, flush=True))
+    with GitHubClient(token, base_url=base_url, on_wait=_stderr, sleep=stop.wait) as client:
+        follow_loop(engine, client, [repo], stop, every=every, say=say, report=report)
+    return 0
 
 
 def redeliver(engine, hook: Hook, *, token: str | None, base_url: str = DEFAULT_BASE_URL,

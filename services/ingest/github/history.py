@@ -23,6 +23,12 @@ logs imported before this key hold none): every field of the key is in both APIs
 imported payload, so the logs already imported were given their keys by a migration (0012), and
 importing again, through either API, adds nothing twice (``EventLog.append_many`` leaves out a key
 it holds).
+
+A webhook GitHub delivered has the same key (``webhook_keys``): its issue's id, the REST name of its
+action (``edited`` with a new title is ``renamed``), the same subject, its sender, its issue's
+``updated_at`` (GitHub sets it to the change's time) and its ordinal among the issue's webhooks. So a
+follower (``follow.py``) leaves out what a webhook logged; a deletion found by polling is keyed
+``deleted-<issue id>`` (``deleted``).
 """
 
 from __future__ import annotations
@@ -91,6 +97,72 @@ def event_keys(issue_id: Any, history: list[dict[str, Any]]) -> list[str]:
         keys.append(event_key(fields, seen[fields]))
         seen[fields] += 1
     return keys
+
+
+# The ``issues`` webhook actions that are REST issue events of the same name; ``opened`` has its own
+# key and ``edited`` is the REST ``renamed`` only when it changed the title.
+WEBHOOK_EVENTS = frozenset(ACTIONS) - {"renamed"}
+
+
+def webhook_fields(payload: dict[str, Any]) -> str | None:
+    """The key fields (``key_fields``) of a live ``issues`` webhook's payload, as its imported twin
+    has them; None for ``opened`` (its key is ``opened_key``) and for what no REST event is (an edit
+    of the body, a deletion, a transfer).
+
+    The time is the issue's ``updated_at`` in the payload: GitHub sets it to the moment of the change
+    the webhook reports, which is the REST event's ``created_at`` (and what an imported payload holds
+    too, since ``deliveries`` sets it so). That is what makes a webhook's key and the key of the same
+    event read later through the API agree."""
+    action, issue = payload.get("action"), payload.get("issue")
+    if not isinstance(issue, dict):
+        return None
+    if action == "edited":
+        title = ((payload.get("changes") or {}).get("title") or {})
+        if "from" not in title:
+            return None
+        event_name, event = "renamed", {"rename": {"from": title.get("from"), "to": issue.get("title")}}
+    elif action in WEBHOOK_EVENTS:
+        event_name, event = action, payload
+    else:
+        return None
+    return key_fields(issue.get("id"), event_name, subject(event_name, event), payload.get("sender"),
+                      issue.get("updated_at"))
+
+
+def webhook_keys(payloads: list[dict[str, Any]]) -> list[str | None]:
+    """The event key each of one issue's live ``issues`` webhooks would have had if it had been
+    imported instead, given in log order: ``opened_key`` for the opening, the hashed fields with
+    their ordinal (counted over these webhooks, as ``event_keys`` counts over the REST history) for
+    the rest, None for a webhook no REST event is."""
+    seen: Counter[str] = Counter()
+    keys: list[str | None] = []
+    for payload in payloads:
+        if payload.get("action") == "opened" and isinstance(payload.get("issue"), dict):
+            keys.append(opened_key(payload["issue"].get("id")))
+            continue
+        fields = webhook_fields(payload)
+        keys.append(None if fields is None else event_key(fields, seen[fields]))
+        if fields is not None:
+            seen[fields] += 1
+    return keys
+
+
+def deleted_key(issue_id: Any) -> str:
+    return f"deleted-{issue_id}"
+
+
+def deleted(issue: dict[str, Any], repository: dict[str, Any]) -> WebhookDelivery:
+    """The ``issues`` ``deleted`` webhook GitHub would have sent for an issue found deleted (410):
+    ``issue`` as last known (the log's newest payload of it), no sender (the API does not say who),
+    key ``deleted-<issue id>``."""
+    payload = {"action": "deleted", "issue": issue, "repository": repository, "sender": None,
+               "imported": {"event_id": None, "node_id": issue.get("node_id"), "event": "deleted",
+                            "created_at": None}}
+    key = deleted_key(issue.get("id"))
+    return WebhookDelivery(
+        delivery_id=f"{PREFIX}{key}", event_key=key, hook_id=None, event="issues", action="deleted",
+        repo=repository.get("full_name"), issue_number=issue.get("number"), sender=None,
+        payload_text=_json_text(payload), source=SOURCE)
 
 
 def importable(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -197,25 +197,7 @@ class Importer:
 
     def _events(self, repo: str, number: int, conditional: bool = True
                 ) -> tuple[list[dict[str, Any]] | None, list[Validators]]:
-        """All of an issue's events, or None when every page of them is unchanged (304).
-
-        A page that changed needs the whole history to rebuild the issue at each event, so pages
-        answered 304 are then read again without validators."""
-        pages: list[Page] = []
-        url: str | None = self.client.events_url(repo, number)
-        while url:
-            known = self.state.validators(url) if conditional else None
-            page = self.client.page(url, known, what=f"{repo}#{number}")
-            pages.append(page)
-            url = page.next_url
-        if all(p.status == 304 for p in pages):
-            return None, []
-        events: list[dict[str, Any]] = []
-        for i, page in enumerate(pages):
-            if page.status == 304:
-                page = pages[i] = self.client.page(page.url, None, what=f"{repo}#{number}")
-            events.extend(page.items or [])
-        return events, [p.validators for p in pages]
+        return read_events(self.client, self.state, repo, number, conditional)
 
     def _append(self, deliveries: list[WebhookDelivery], report: ImportReport) -> int:
         appended = 0
@@ -238,3 +220,27 @@ class Importer:
         if on_progress is not None:
             on_progress(Progress(page_number(page.url) or 1, page.last_page, report.issues, report.appended,
                                  self.client.budget.show(), report.met))
+
+
+def read_events(client: GitHubClient, state: ImportState, repo: str, number: int, conditional: bool = True
+                ) -> tuple[list[dict[str, Any]] | None, list[Validators]]:
+    """All of an issue's events and the validators of their pages (to save once they are logged), or
+    None when every page of them is unchanged (304) since validators were last saved for it.
+
+    A page that changed needs the whole history to rebuild the issue at each event, so pages
+    answered 304 are then read again without validators. A refusal (404, 410, …) raises GitHubError."""
+    pages: list[Page] = []
+    url: str | None = client.events_url(repo, number)
+    while url:
+        known = state.validators(url) if conditional else None
+        page = client.page(url, known, what=f"{repo}#{number}")
+        pages.append(page)
+        url = page.next_url
+    if all(p.status == 304 for p in pages):
+        return None, []
+    events: list[dict[str, Any]] = []
+    for i, page in enumerate(pages):
+        if page.status == 304:
+            page = pages[i] = client.page(page.url, None, what=f"{repo}#{number}")
+        events.extend(page.items or [])
+    return events, [p.validators for p in pages]
