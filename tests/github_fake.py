@@ -17,6 +17,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -335,6 +336,7 @@ class FakeGitHub:
         self.writes: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of each write to an issue
         self.actor = "wcml-bot"  # whose token it is: the actor of the events our writes make
         self.app: tuple[str, bytes] | None = None  # a GitHub App: its id and public key (PEM)
+        self.before_answer: Callable[[str], None] | None = None  # called with path?query of each request
         self._server: ThreadingHTTPServer | None = None
 
     # -- what it serves
@@ -402,6 +404,8 @@ class FakeGitHub:
 
     # -- answering
     def handle(self, method: str, target: str, headers, body: bytes = b"") -> Answer | None:
+        if self.before_answer is not None:
+            self.before_answer(target)  # the repository changing while it is read
         with self.lock:
             self.count += 1
             index = self.count

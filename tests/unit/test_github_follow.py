@@ -183,9 +183,37 @@ def test_a_follow_after_a_full_import_adds_nothing(engine):
         logged = len(rows(engine))
         tick = Follower(engine, client).tick(REPO)
     assert tick.appended == 0 and len(rows(engine)) == logged
-    assert tick.issues == 250
+    assert tick.issues == 250  # each once, though a page's last change starts the next page
     pages = -(-len(repo.issues) // 100)
     assert tick.requests - tick.not_modified == 1 + pages  # the repository, the listing; events all 304
+
+
+def test_an_issue_changed_while_the_changes_are_listed_hides_none_of_the_others(engine):
+    """150 issues changed since the last tick, two pages of them; while the first page is read, one of
+    its issues changes again and moves to the end of the list. By GitHub's page numbers the issue
+    after the first page would slip onto page 1, already read, and the cursor pass it for good."""
+    repo = SyntheticRepo(issues=160, events_per_issue=1, pr_every=1000)  # no pull request among them
+    with FakeGitHub() as gh, GitHubClient(TOKEN, base_url=gh.url) as client:
+        gh.add_repo(repo)
+        follower = Follower(engine, client, sweep=0)
+        follower.tick(REPO)
+        label = {"name": "type-bug", "color": "e11d21"}
+        for n in range(1, 151):
+            repo.add_event(n, "labeled", "alice", START + timedelta(seconds=10 * n), label=label)
+        listings = []
+
+        def change_one_already_listed(target: str) -> None:
+            if "sort=updated" in target:
+                listings.append(target)
+                if len(listings) == 2:  # page 1 is read: issue 5 changes, to the end of the list
+                    repo.add_event(5, "unlabeled", "bob", START + timedelta(hours=1), label=label)
+
+        gh.before_answer = change_one_already_listed
+        follower.tick(REPO)
+        gh.before_answer = None
+    got = logged_keys(engine)
+    assert {k: n for k, n in got.items() if n > 1} == {}  # none twice
+    assert got == expected_keys(repo)  # none hidden: the 150 labels and issue 5's change again
 
 
 def test_the_cursor_keeps_an_overlap_and_never_goes_back():

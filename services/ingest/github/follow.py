@@ -14,7 +14,8 @@ A tick:
    an import (or an earlier tick) logged;
 4. appends a page's deliveries, then saves their validators, then moves the cursor past the page
    (the newest ``updated_at`` listed, less ``OVERLAP``): a follower stopped anywhere reads again only
-   what it had not recorded, and appends nothing twice;
+   what it had not recorded, and appends nothing twice; the next page starts from that newest change
+   (``Follower._next``), not at GitHub's next page number;
 5. sweeps ``SWEEP`` of the issues the log holds (round robin by number, conditional: 304s once each
    was read) for deletions, which no listing shows: an issue whose events answer 410 gets one
    ``issues`` ``deleted`` delivery (``history.deleted``, the issue as last logged), unless a webhook's
@@ -111,16 +112,18 @@ class Follower:
         name = repository.get("full_name") or repo
         tick = Tick(name)
         followed = self.follows.get(name)
-        cursor, seen = followed.cursor, set()
+        cursor, seen, listed = followed.cursor, set(), set()
         url: str | None = self.client.changed_issues_url(name, cursor)
         while url:
             page = self.client.page(url, self.state.validators(url), what=name)
             work = _Page()
             newest = None
             for issue in page.items or []:
-                newest = max(newest or "", str(issue.get("updated_at") or ""))
-                if issue.get("pull_request"):
-                    continue
+                changed = str(issue.get("updated_at") or "")
+                newest = max(newest or "", changed)
+                if issue.get("pull_request") or (issue["number"], changed) in listed:
+                    continue  # a pull request, or the change that started this page, read already
+                listed.add((issue["number"], changed))
                 tick.issues += 1
                 seen.add(issue["number"])
                 self._issue(name, repository, issue["number"], issue, work, tick)
@@ -128,13 +131,27 @@ class Follower:
             self.state.save_validators([*work.validators, page.validators])
             cursor = moved(cursor, newest, self.overlap)
             self.follows.advance(name, cursor, appended=appended)
-            url = page.next_url
+            url = self._next(name, page.next_url, page.items or [], newest)
         swept_to, appended = self._sweep(name, repository, followed.swept_to, seen, tick)
         self.follows.finish(name, synced_at=started, swept_to=swept_to, appended=appended)
         tick.cursor, tick.synced_at = cursor, started
         tick.requests = self.client.counters.requests - requests
         tick.not_modified = self.client.counters.not_modified - not_modified
         return tick
+
+    def _next(self, repo: str, next_url: str | None, items: list[dict[str, Any]], newest: str | None
+              ) -> str | None:
+        """The page after a full one: the changes from the newest one listed on (``since`` is
+        inclusive: that second's again, left out as logged), not GitHub's next page number, whose
+        pages shift while issues are updated meanwhile (an issue updated during the tick moves to the
+        end, and the issue after it would slip onto a page already read, for good, as the cursor
+        passes it). Page numbers only when a whole page changed within one second."""
+        if next_url is None:
+            return None
+        oldest = min((str(i.get("updated_at") or "") for i in items), default="")
+        if newest and newest != oldest:
+            return self.client.changed_issues_url(repo, newest)
+        return next_url
 
     def _repository(self, repo: str) -> dict[str, Any]:
         if repo not in self._repositories:
@@ -153,7 +170,7 @@ class Follower:
                 self._issue(repo, repository, number, None, work, tick)
         appended = self._append(work.deliveries, tick)
         self.state.save_validators(work.validators)
-        return (numbers[-1] if len(numbers) == self.sweep else 0), appended
+        return (numbers[-1] if numbers and len(numbers) == self.sweep else 0), appended
 
     def _issue(self, repo: str, repository: dict[str, Any], number: int, issue: dict[str, Any] | None,
                work: _Page, tick: Tick) -> None:
