@@ -266,3 +266,22 @@ def github_app() -> tuple[str, str]:
 def github_api_url() -> str:
     """``GITHUB_API_URL`` (as in GitHub Actions): the REST API's base URL, for GitHub Enterprise Server."""
     return os.environ.get("GITHUB_API_URL", "").strip() or "https://api.github.com"
+
+
+def metrics_port_variable(service: str) -> str:
+    """The variable that moves a service's metrics port: ``WCML_<SERVICE>_METRICS_PORT`` (``api-views``:
+    ``WCML_API_VIEWS_METRICS_PORT``). One per service, so a process started beside another (the relay
+    beside ingest) reads its own from the environment it inherits."""
+    return f"WCML_{service.upper().replace('-', '_')}_METRICS_PORT"
+
+
+def metrics_port(service: str, declared: int | None) -> int | None:
+    """Where ``service`` serves its /metrics and /healthz outside the embedded mode: its variable
+    (``metrics_port_variable``; 0: nowhere), else the port its entry declares."""
+    variable = metrics_port_variable(service)
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return declared
+    if not value.isdigit() or int(value) > 65535:
+        raise SettingsError(variable, "must be a port number (0: serve no metrics)")
+    return int(value)

@@ -28,7 +28,7 @@ from shared.notices import listen
 log = logging.getLogger(__name__)
 RELAY_LOCK = 726375
 
-published_total = metrics.counter("wcml_relay_published_total", "Events confirmed by the broker")
+published_total = metrics.counter("wcml_relay_events_published_total", "Events confirmed by the broker")
 lag_events = metrics.gauge("wcml_relay_lag_events", "Committed events not yet published")
 lag_seconds = metrics.gauge("wcml_relay_lag_seconds", "Age of the oldest unpublished event")
 

@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 
 STORED = metrics.counter("wcml_store_predictions_total", "Predictions received by the store, by outcome",
                          ("task", "outcome"))
-REJECTED = metrics.counter("wcml_store_rejected_total", "Result messages dead-lettered by the store")
+REJECTED = metrics.counter("wcml_store_rejected_results_total",
+                           "Result messages (or items of a batch) the store dead-lettered")
+LAG = metrics.histogram("wcml_store_lag_seconds", "Seconds from a prediction's scoring (predicted_at) to its "
+                        "row's commit", buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900))
 # Rows per transaction (and per history object): a consumed batch of 100 result messages may hold
 # 100 x 256 predictions, and one transaction of all of them would hold its locks for seconds.
 ROWS_PER_TRANSACTION = 2_000
@@ -90,6 +93,9 @@ class PredictionWriter:
             redelivered = {r["blob_key"] for r in stored if r["id"] not in inserted and r["blob_key"] != key}
             history = _by_key([*(r for r in stored if r["id"] in inserted), *_named(conn, redelivered)])
             mark_due(conn, stored)  # a redelivered row's too: it repairs a latest document lost since
+        committed = utcnow()
+        for _, predicted_at in received:
+            LAG.observe(max(0.0, (committed - predicted_at).total_seconds()))
         for row in stored:
             STORED.labels(row["task"], "stored" if row["id"] in inserted else "duplicate").inc()
         write_history(self.blobs, history)
