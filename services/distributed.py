@@ -8,8 +8,8 @@ it when it stops.
 
 Each process serves its own ``/metrics`` and ``/healthz``: an HTTP service on its HTTP port (its
 gunicorn workers' metrics summed in one multi-process directory), any other on the metrics port its
-entry declares (``shared.metrics_server``), from before it builds itself (a predictor loads its model
-meanwhile) until it stops. A process started beside another gets its own: it does not inherit the
+entry declares (``shared.metrics_server``), from once it has built itself (a predictor: loaded its
+model) until it stops. A process started beside another gets its own: it does not inherit the
 multi-process directory, so no counter is served twice.
 """
 
@@ -44,10 +44,9 @@ def run(spec: ServiceSpec, a: Adapters, *, task: str | None = None, options: dic
 
     if spec.http:
         return serve_http(a, spec, built, bind=bind, workers=workers, threads=threads, companion=companion)
-    with metrics_server.serving(metrics_port, lambda: health.probe(a.settings)):
-        service = built(a)
-        with beside_process(companion):
-            return consume(a, service)
+    service = built(a)  # a failure to build (no model installed, say) is said before anything serves
+    with metrics_server.serving(metrics_port, lambda: health.probe(a.settings)), beside_process(companion):
+        return consume(a, service)
 
 
 def consume(a: Adapters, *services: Service) -> int:

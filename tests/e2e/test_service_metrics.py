@@ -105,7 +105,7 @@ def services(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
     p.pages = {"ingest": p.ingest_url + "/metrics", "api": p.api_url + "/metrics",
                **{name: p.metrics_url(name) for name in p.procs if name not in ("ingest", "api")}}
     try:
-        for page in p.pages.values():  # a predictor loads its model after its port is up
+        for page in p.pages.values():  # a consumer serves its port once built (a predictor: model loaded)
             wait_http(page.replace("/metrics", "/healthz"), timeout=90)
         yield p
     except BaseException:
