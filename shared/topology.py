@@ -17,7 +17,10 @@ Everything that sets up, runs or deploys the pipeline is built from this declara
 - the embedded mode: ``services.bootstrap.pipeline`` builds every entry marked ``embedded``;
 - the distributed mode: ``services.distributed`` runs one entry a process (and what it starts
   beside it);
-- compose.yaml and deploy/ are held to it: ``tests/deployment_topology.py`` lists their differences.
+- the metrics: each distributed process serves /metrics and /healthz on its entry's ``metrics`` port
+  (``shared.metrics_server``; an HTTP service on its ``http`` port);
+- compose.yaml and deploy/ are held to it: ``tests/deployment_topology.py`` lists their differences
+  (their services, and the metrics ports they offer).
 
 It lives in ``shared/`` because the broker set-up, the health check and the dead-letter tool read
 its queues, and ``shared/`` imports nothing from ``services/``. A service's builder is named by import
