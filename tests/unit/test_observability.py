@@ -213,9 +213,20 @@ def test_promtool_runs_the_alert_tests():
 
 
 @pytest.mark.parametrize("config", SCRAPE_CONFIGS)
-def test_promtool_checks_the_scrape_configurations(config):
-    done = promtool("check", "config", str(OBSERVABILITY / config))
+def test_promtool_checks_the_scrape_configurations(config, tmp_path):
+    """Debian builds promtool without Kubernetes' service discovery, so the Kubernetes configuration is
+    checked with each ``kubernetes_sd_configs`` swapped for an empty static list: everything else (its
+    relabelling rules, their regular expressions, the rule file it loads) is checked as it is."""
+    text = yaml.safe_load((OBSERVABILITY / config).read_text())
+    for job in text["scrape_configs"]:
+        if job.pop("kubernetes_sd_configs", None) is not None:
+            job["static_configs"] = [{"targets": []}]
+    checked = tmp_path / config
+    checked.write_text(yaml.safe_dump(text))
+    (tmp_path / ALERTS.name).write_text(ALERTS.read_text())
+    done = promtool("check", "config", str(checked))
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 1 rule files found" in done.stdout, done.stdout
 
 
 def test_the_compose_scrape_configuration_reaches_every_process_on_its_declared_port():
