@@ -71,7 +71,7 @@ OWN: dict[str, list[tuple[str, dict[str, str], Callable[[int], int]]]] = {
     "latest": [("wcml_store_documents_written_total", {"kind": "latest"}, lambda n: n * len(TASKS))],
     "actions": [("wcml_actions_results_total", {"source": "live"}, lambda n: n * len(TASKS)),
                 ("wcml_consumer_messages_total", {"queue": "results.actions"}, lambda n: 1)],
-    "api": [("wcml_http_requests_total", {"route": ISSUE_ROUTE, "status": "200"}, lambda n: 1)],
+    "api": [("wcml_http_requests_total", {"route": ISSUE_ROUTE, "method": "GET"}, lambda n: 1)],
     "api-views": [("wcml_consumer_messages_total", {"queue": "actions.api"}, lambda n: 1)],
 }
 # What only another process counts: nothing of it on this one's page (a sample name's start, labels).
@@ -139,7 +139,7 @@ def test_each_process_serves_its_own_counters_and_they_grow_under_load(services)
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 202
     status, _ = get_json(f"{services.api_url}/api/v1/issues/webcompat/web-bugs/9100", API_KEY)
-    assert status == 200
+    assert status in (200, 404)  # 404 until a prediction of it is stored: either is counted
 
     def grown(name: str) -> Callable[[], Samples]:
         def check() -> Samples:
