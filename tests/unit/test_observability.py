@@ -9,7 +9,8 @@
   code registers (read from the source: every ``metrics.counter|gauge|histogram("name"``), the process
   collector's, RabbitMQ's per-object queue series and Prometheus' ``up``.
 - promtool (Debian's prometheus package, installed by scripts/deploy-tools) checks the rules and both
-  scrape configurations, and runs alerts.test.yaml, in which every alert both fires and holds back.
+  scrape configurations (the Kubernetes one with its discovery swapped for a static list: Debian builds
+  promtool without it), and runs alerts.test.yaml, in which every alert both fires and holds back.
 - The compose scrape configuration scrapes every process compose.yaml runs, on its declared port.
 """
 
