@@ -13,7 +13,7 @@ COPY services ./services
 # --no-deps: the lock holds every dependency; pip check fails the build if the lock and pyproject disagree
 RUN pip install --no-deps . && pip check && useradd --system --uid 10001 wcml
 USER 10001
-# Overridden per service in compose.yaml; HTTP services answer /healthz, consumers prove liveness by
-# reaching the broker and database through `wcml healthcheck`.
+# Overridden per service in compose.yaml: each asks its own /healthz (an HTTP service's port, a
+# consumer's metrics port). Without a URL, `wcml healthcheck` checks the broker and database answer.
 HEALTHCHECK --interval=10s --timeout=5s --retries=5 CMD ["wcml", "healthcheck"]
 ENTRYPOINT ["wcml"]

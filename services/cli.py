@@ -51,10 +51,14 @@ def run_service(args) -> int:
     from services import distributed
 
     beside = spec.beside is not None and not getattr(args, f"no_{spec.beside.replace('-', '_')}")
-    return distributed.run(spec, adapters(args), task=getattr(args, "task", None),
+    a = adapters(args)
+    metrics_port = getattr(args, "metrics_port", None)
+    if metrics_port is None:
+        metrics_port = wcml_settings.metrics_port(spec.name, spec.metrics)
+    return distributed.run(spec, a, task=getattr(args, "task", None),
                            options={name: getattr(args, name) for name in args.options}, beside=beside,
                            bind=getattr(args, "bind", ""), workers=getattr(args, "workers", 1),
-                           threads=getattr(args, "threads", 1))
+                           threads=getattr(args, "threads", 1), metrics_port=metrics_port)
 
 
 def operate(args) -> int:
@@ -127,11 +131,16 @@ def service_needs(spec: topology.ServiceSpec) -> tuple[str, ...]:
 
 def service_command(p: argparse.ArgumentParser, spec: topology.ServiceSpec) -> None:
     """A declared service's flags: what its entry implies (``--bind``/``--workers`` for an HTTP one,
-    ``--task`` for one run per task, ``--no-<service>`` for what it starts beside it), then its own
-    (``SERVICE_FLAGS``), whose values go to its builder."""
+    ``--metrics-port`` for one with a metrics port, ``--task`` for one run per task, ``--no-<service>``
+    for what it starts beside it), then its own (``SERVICE_FLAGS``), whose values go to its builder."""
     if spec.http:
         p.add_argument("--bind", default=f"127.0.0.1:{spec.http}", help="host:port (default %(default)s)")
         p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    if spec.metrics:
+        variable = wcml_settings.metrics_port_variable(spec.name)
+        p.add_argument("--metrics-port", type=int, metavar="PORT",
+                       help=f"serve /metrics and /healthz on this port (default: ${variable}, else "
+                       f"{spec.metrics}; 0: not at all)")
     if spec.per_task:
         p.add_argument("--task", required=True)
     if spec.beside:

@@ -1,8 +1,14 @@
 """Prometheus metrics: one registry per process, served as text on /metrics.
 
-Under gunicorn several worker processes (and the relay beside them) share one
-directory (PROMETHEUS_MULTIPROC_DIR, set by `wcml ingest`/`wcml api` before
-anything imports prometheus_client), and /metrics sums them.
+Under gunicorn several worker processes share one directory (PROMETHEUS_MULTIPROC_DIR, set by
+`wcml ingest`/`wcml api` before anything imports prometheus_client), and /metrics sums them. Every
+other process of the distributed mode serves its own registry on a port of its own
+(``shared.metrics_server``), with the process's own CPU, memory and start time (``process_*``).
+
+Names follow Prometheus' conventions: ``wcml_<service>_<what>_<unit>``, a counter ending ``_total``, a
+duration in ``_seconds``; labels take values from a closed set (a task, a queue, an outcome), never
+from a request. deploy/observability's dashboard and alerts use only names registered here; a test
+holds them to it.
 """
 
 from __future__ import annotations
@@ -15,12 +21,19 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
     multiprocess,
 )
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 REGISTRY = CollectorRegistry(auto_describe=True)
+
+if not MULTIPROCESS:  # summed over gunicorn's workers, a process's CPU and memory would mean nothing
+    ProcessCollector(registry=REGISTRY)
+
+# Seconds, from a millisecond to a minute: a batch, a predict call, a request.
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 _cache: dict[str, object] = {}
 

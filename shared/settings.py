@@ -292,3 +292,22 @@ def github_follow_every() -> float:
     except ValueError:
         raise SettingsError("WCML_GITHUB_FOLLOW_EVERY", "must be a positive number of seconds") from None
     return every
+
+
+def metrics_port_variable(service: str) -> str:
+    """The variable that moves a service's metrics port: ``WCML_<SERVICE>_METRICS_PORT`` (``api-views``:
+    ``WCML_API_VIEWS_METRICS_PORT``). One per service, so a process started beside another (the relay
+    beside ingest) reads its own from the environment it inherits."""
+    return f"WCML_{service.upper().replace('-', '_')}_METRICS_PORT"
+
+
+def metrics_port(service: str, declared: int | None) -> int | None:
+    """Where ``service`` serves its /metrics and /healthz outside the embedded mode: its variable
+    (``metrics_port_variable``; 0: nowhere), else the port its entry declares."""
+    variable = metrics_port_variable(service)
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return declared
+    if not value.isdigit() or int(value) > 65535:
+        raise SettingsError(variable, "must be a port number (0: serve no metrics)")
+    return int(value)

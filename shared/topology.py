@@ -18,7 +18,10 @@ Everything that sets up, runs or deploys the pipeline is built from this declara
 - the embedded mode: ``services.bootstrap.pipeline`` builds every entry marked ``embedded``;
 - the distributed mode: ``services.distributed`` runs one entry a process (and what it starts
   beside it);
-- compose.yaml and deploy/ are held to it: ``tests/deployment_topology.py`` lists their differences.
+- the metrics: each distributed process serves /metrics and /healthz on its entry's ``metrics`` port
+  (``shared.metrics_server``; an HTTP service on its ``http`` port);
+- compose.yaml and deploy/ are held to it: ``tests/deployment_topology.py`` lists their differences
+  (their services, and the metrics ports they offer).
 
 It lives in ``shared/`` because the broker set-up, the health check and the dead-letter tool read
 its queues, and ``shared/`` imports nothing from ``services/``. A service's builder is named by import
@@ -109,6 +112,9 @@ class ServiceSpec:
     requires: tuple[str, ...] = ()  # settings it refuses to start without, outside the embedded mode
     batches: str = ""  # "module:NAME": its ConsumeOptions (prefetch, batch size, wait), beside its handlers
     http: int | None = None  # its HTTP surface's default port (gunicorn workers; embedded: one shared app)
+    # Outside the embedded mode, the port of its own /metrics and /healthz (shared.metrics_server), moved
+    # by `--metrics-port` or WCML_<NAME>_METRICS_PORT; an HTTP service serves both on its `http` port.
+    metrics: int | None = None
     beside: str | None = None  # a service its command starts in a process beside it (`--no-<that>`: not)
     per_task: bool = False  # one instance per routed task, each reading tasks.<task> (builder gets task=)
     replicas: str = ""  # whether instances may run side by side, and why
@@ -128,7 +134,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         replicas="any number: each commits to the event log; the relays beside them elect one publisher"),
     ServiceSpec(
         "relay", "outbox relay: publish committed events, run requested replays",
-        builder="services.builders:relay", consumes=(REPLAYS_QUEUE, SCORES_QUEUE),
+        builder="services.builders:relay", metrics=9411, consumes=(REPLAYS_QUEUE, SCORES_QUEUE),
         publishes=(EVENTS_EXCHANGE, TASKS_EXCHANGE, STATE_EXCHANGE), needs=(BROKER, DATABASE),
         batches="services.ingest.service:REPLAY_REQUESTS",
         replicas="any number: one publishes at a time (a database session lock), another takes over"),
@@ -137,34 +143,39 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "GITHUB_TOKEN): what their webhooks could not deliver",
         # the database: it appends to the event log (the relay publishes it); the broker: its place in
         # each repository, reported on wcml.state after each tick (the dashboard shows its lag)
-        builder="services.builders:follow", publishes=(STATE_EXCHANGE,), needs=(BROKER, DATABASE),
+        builder="services.builders:follow", metrics=9418, publishes=(STATE_EXCHANGE,),
+        needs=(BROKER, DATABASE),
         wakes=("relay",),
         replicas="one: two would ask GitHub twice for each change (harmless, the event keys dedupe, but "
         "it spends the rate limit twice)"),
     ServiceSpec(
         "dispatcher", "route events to one task message per matching task",
-        builder="services.builders:dispatcher", consumes=(EVENTS_QUEUE,), publishes=(TASKS_EXCHANGE,),
+        builder="services.builders:dispatcher", metrics=9412, consumes=(EVENTS_QUEUE,),
+        publishes=(TASKS_EXCHANGE,),
         needs=(BROKER,), batches="services.dispatcher.service:OPTIONS",
         replicas="any number: routing is a pure function of the event and the routes file"),
     ServiceSpec(
         "predictor", "score one task's messages with its model bundle",
-        builder="services.builders:predictor", consumes=(TASK_QUEUE,), publishes=(RESULTS_EXCHANGE,),
+        builder="services.builders:predictor", metrics=9413, consumes=(TASK_QUEUE,),
+        publishes=(RESULTS_EXCHANGE,),
         needs=(BROKER,), batches="services.predictor.service:OPTIONS", per_task=True,
         replicas="any number per task, scaled on its queue's length"),
     ServiceSpec(
         "store", "persist predictions to the database and the blob store, with its latest-documents "
         "follower in a process beside it",
-        builder="services.builders:store", consumes=(RESULTS_QUEUE,), needs=(BROKER, DATABASE, BLOBS),
+        builder="services.builders:store", metrics=9414, consumes=(RESULTS_QUEUE,),
+        needs=(BROKER, DATABASE, BLOBS),
         batches="services.store.service:OPTIONS", beside="latest",
         embedded_options=MappingProxyType({"follower": True}),  # in one process: a thread, woken directly
         replicas="any number: a prediction is unique on (delivery, task, model version)"),
     ServiceSpec(
         "latest", "write the latest document of each issue the store marked due",
-        builder="services.builders:latest", needs=(DATABASE, BLOBS), embedded=False,
+        builder="services.builders:latest", metrics=9415, needs=(DATABASE, BLOBS), embedded=False,
         replicas="any number: each takes the due rows no other holds"),
     ServiceSpec(
         "actions", "label, comment, close by policy (dry run unless --live)",
-        builder="services.builders:actions", consumes=(ACTIONS_QUEUE,), publishes=(STATE_EXCHANGE,),
+        builder="services.builders:actions", metrics=9416, consumes=(ACTIONS_QUEUE,),
+        publishes=(STATE_EXCHANGE,),
         needs=(BROKER, DATABASE), batches="services.actions.service:OPTIONS",
         replicas="any number: one consumes at a time (single active consumer), the others stand by"),
     ServiceSpec(
@@ -175,7 +186,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "api-views", "keep the API's replay runs, actions and followers from the replay source's, the "
         "actions service's and the follower's reports",
-        builder="services.builders:api_views",
+        builder="services.builders:api_views", metrics=9417,
         consumes=(RUNS_VIEW_QUEUE, ACTIONS_VIEW_QUEUE, FOLLOWS_VIEW_QUEUE),
         needs=(BROKER, DATABASE), batches="services.api.service:VIEWS",
         replicas="any number: each report is upserted keeping the newest"),

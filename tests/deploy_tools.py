@@ -1,5 +1,6 @@
 """The offline tools the deployment tests use (scripts/deploy-tools installs them under .cache/):
-kubectl, whose built-in kustomize renders deploy/overlays/*, and checkov in a venv of its own."""
+kubectl, whose built-in kustomize renders deploy/overlays/*, checkov in a venv of its own, and promtool
+(Debian's prometheus package) for deploy/observability's rules and configurations."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 KUBECTL = Path(os.environ.get("WCML_KUBECTL", ROOT / ".cache/kubectl/kubectl"))
 CHECKOV = Path(os.environ.get("WCML_CHECKOV", ROOT / ".cache/checkov-venv/bin/checkov"))
+PROMTOOL = Path(os.environ.get("WCML_PROMTOOL", ROOT / ".cache/promtool/promtool"))
 # Any attempt of a tool to reach the network goes to a closed port on this machine and fails there.
 OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "",
            "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
@@ -52,3 +54,9 @@ def checkov(directory: Path) -> dict:
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     return report[0] if isinstance(report, list) else report
+
+
+def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``promtool ARGS`` (``check rules``, ``test rules``, ``check config``), its output as text."""
+    return subprocess.run([_tool(PROMTOOL), *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **OFFLINE}, timeout=120)

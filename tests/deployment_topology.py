@@ -11,6 +11,12 @@
 
 A unit is a compose service built from or running our image, or a Kubernetes workload whose container
 runs ``wcml``; infrastructure (RabbitMQ, PostgreSQL, MinIO) is neither.
+
+``metrics_port_differences`` lists where a unit does not offer the port on which each process it runs
+serves /metrics (an HTTP service's ``http`` port, any other's ``metrics`` port; a process beside
+another's too): compose exposes it; on Kubernetes the container declares it, named ``http``,
+``metrics`` or, for the process beside, ``metrics-<the last word of its name>``, and the pod is
+annotated ``prometheus.io/scrape: "true"`` (deploy/observability/prometheus-kubernetes.yaml).
 """
 
 from __future__ import annotations
@@ -128,3 +134,50 @@ def _task(command: tuple[str, ...]) -> str | None:
         if arg.startswith("--task="):
             return arg.split("=", 1)[1]
     return None
+
+
+def metrics_port_differences(compose: dict, manifests: Sequence[dict]) -> list[str]:
+    """compose.yaml (parsed) and the manifests (rendered): each unit offers every metrics port of the
+    processes it runs."""
+    found = []
+    for name, service in (compose.get("services") or {}).items():
+        offered = {int(str(p).split(":")[-1].split("/")[0]) for p in
+                   [*(service.get("ports") or []), *(service.get("expose") or [])]}
+        for process, port, _ in _metrics_ports(tuple(map(str, service.get("command") or ()))):
+            if port not in offered:
+                found.append(f"compose.yaml: `{name}` runs {process}, whose /metrics is on {port}: expose it")
+    for doc in manifests:
+        if doc.get("kind") not in WORKLOADS or doc["kind"] == "CronJob":
+            continue
+        template = doc["spec"]["template"]
+        name = doc["metadata"]["name"]
+        for container in template["spec"]["containers"]:
+            command = [*container.get("command", []), *container.get("args", [])]
+            if command[:1] != ["wcml"]:
+                continue
+            declared = {(p.get("name"), p["containerPort"]) for p in container.get("ports", [])}
+            wanted = _metrics_ports(tuple(command[1:]))
+            for process, port, port_name in wanted:
+                if (port_name, port) not in declared:
+                    found.append(f"deploy: `{name}` runs {process}: declare its port {port} named "
+                                 f"`{port_name}`")
+            annotations = template["metadata"].get("annotations", {})
+            if wanted and annotations.get("prometheus.io/scrape") != "true":
+                found.append(f'deploy: `{name}`: annotate its pods prometheus.io/scrape: "true"')
+    return found
+
+
+def _metrics_ports(command: tuple[str, ...]) -> list[tuple[str, int, str]]:
+    """(process, port, Kubernetes port name) of each process ``wcml COMMAND`` runs that serves /metrics."""
+    declared = {spec.name: spec for spec in topology.SERVICES}
+    spec = declared.get(command[0] if command else "")
+    if spec is None:
+        return []
+    ports = []
+    if spec.http or spec.metrics:
+        ports.append((spec.name, spec.http or spec.metrics, "http" if spec.http else "metrics"))
+    if spec.beside and f"--no-{spec.beside}" not in command:
+        beside = declared[spec.beside]
+        if beside.metrics:
+            ports.append((beside.name, beside.metrics, f"metrics-{beside.name.split('-')[-1]}"))
+    return ports

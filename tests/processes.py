@@ -12,6 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from shared.settings import metrics_port_variable
+from shared.topology import SERVICES
+from tests.harness import free_port
 from tests.waiting import eventually
 
 STACK_DUMP = b"(most recent call first)"  # faulthandler's header for each thread (SIGUSR1)
@@ -23,6 +26,8 @@ class ServiceProcess:
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path, *,
                  command: list[str] | None = None, cwd: Path | None = None):
         self.name = name
+        self.args = args
+        self.env = env
         self.log_path = log_dir / f"{name}.log"
         self.log = self.log_path.open("ab")
         self.proc = subprocess.Popen(command or [sys.executable, "-m", "services.cli", *args], env=env,
@@ -69,9 +74,19 @@ class Pipeline:
         self.procs: dict[str, ServiceProcess] = {}
 
     def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> ServiceProcess:
-        """``env``: variables for this process on top of the pipeline's."""
-        self.procs[name] = ServiceProcess(name, list(args), {**self.env, **(env or {})}, self.log_dir)
+        """``env``: variables for this process on top of the pipeline's. Every service's metrics port
+        (``WCML_<SERVICE>_METRICS_PORT``) is a free one of its own unless given, so processes side by
+        side on this host (two predictors, a relay beside ingest) never ask for the same; the process's
+        ``env`` says which (``metrics_url``)."""
+        ports = {metrics_port_variable(spec.name): str(free_port()) for spec in SERVICES if spec.metrics}
+        environment = {**ports, **self.env, **(env or {})}
+        self.procs[name] = ServiceProcess(name, list(args), environment, self.log_dir)
         return self.procs[name]
+
+    def metrics_url(self, name: str, service: str | None = None) -> str:
+        """The /metrics of the process started as ``name`` (``service``: the one it started beside it)."""
+        spec_name = service or self.procs[name].args[0]
+        return f"http://127.0.0.1:{self.procs[name].env[metrics_port_variable(spec_name)]}/metrics"
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "services.cli", *args], env=self.env,

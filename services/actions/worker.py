@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 SEEN = metrics.counter("wcml_actions_results_total", "Results read by the actions service, by what they were",
                        ("source",))
-SETTLED = metrics.counter("wcml_actions_total", "Actions settled, by task, action and state",
+SETTLED = metrics.counter("wcml_actions_settled_total", "Actions settled, by task, action and state",
                           ("task", "action", "state"))
 
 

@@ -11,7 +11,8 @@ from shared.event_routes import NotAnIssueEvent, Rule, route, task_messages
 from shared.messages import EventEnvelope, MessageError, decode
 
 log = logging.getLogger(__name__)
-routed_total = metrics.counter("wcml_dispatcher_tasks_total", "Task messages published", ("task",))
+routed_total = metrics.counter("wcml_dispatcher_routed_tasks_total",
+                               "Tasks routed and published (one per event and matching task)", ("task",))
 
 
 class Dispatcher:

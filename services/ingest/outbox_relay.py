@@ -28,9 +28,16 @@ from shared.notices import listen
 log = logging.getLogger(__name__)
 RELAY_LOCK = 726375
 
-published_total = metrics.counter("wcml_relay_published_total", "Events confirmed by the broker")
-lag_events = metrics.gauge("wcml_relay_lag_events", "Committed events not yet published")
-lag_seconds = metrics.gauge("wcml_relay_lag_seconds", "Age of the oldest unpublished event")
+
+class RelayMetrics:
+    """The relay's own series, registered when a relay is made: not in ingest's workers, which import
+    this module and serve their own page."""
+
+    def __init__(self):
+        self.published = metrics.counter("wcml_relay_events_published_total",
+                                         "Events confirmed by the broker")
+        self.lag_events = metrics.gauge("wcml_relay_lag_events", "Committed events not yet published")
+        self.lag_seconds = metrics.gauge("wcml_relay_lag_seconds", "Age of the oldest unpublished event")
 
 
 class OutboxRelay:
@@ -44,6 +51,7 @@ class OutboxRelay:
         # another relay holds the lock, since a mark is never undone, so a relay that takes it over
         # reads on from here.
         self.published_through = 0
+        self.metrics = RelayMetrics()
 
     def wake(self) -> None:
         """Called after an append (or its notice), so an idle relay does not wait out its poll interval."""
@@ -59,7 +67,7 @@ class OutboxRelay:
                              for e in pending])
         self.log.mark_published(positions(pending), conn)
         self.published_through = pending[-1].position
-        published_total.inc(len(pending))
+        self.metrics.published.inc(len(pending))
         return len(pending)
 
     def run(self, stop: threading.Event) -> None:
@@ -96,8 +104,8 @@ class OutboxRelay:
                 count, age = self.log.lag(self.published_through)
             except sa.exc.SQLAlchemyError:
                 continue
-            lag_events.set(count)
-            lag_seconds.set(age)
+            self.metrics.lag_events.set(count)
+            self.metrics.lag_seconds.set(age)
 
 
 class _RelayLock:

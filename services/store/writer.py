@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 STORED = metrics.counter("wcml_store_predictions_total", "Predictions received by the store, by outcome",
                          ("task", "outcome"))
-REJECTED = metrics.counter("wcml_store_rejected_total", "Result messages dead-lettered by the store")
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 # Rows per transaction (and per history object): a consumed batch of 100 result messages may hold
 # 100 x 256 predictions, and one transaction of all of them would hold its locks for seconds.
 ROWS_PER_TRANSACTION = 2_000
@@ -60,6 +60,12 @@ class PredictionWriter:
         self.engine = engine
         self.blobs = blobs
         self.on_due = on_due  # latest documents are due: wake their follower
+        # Its series without labels, registered here: not on the page of a process that only imports
+        # this module (the latest-documents follower).
+        self.rejected = metrics.counter("wcml_store_rejected_results_total",
+                                        "Result messages (or items of a batch) the store dead-lettered")
+        self.lag = metrics.histogram("wcml_store_lag_seconds", "Seconds from a prediction's scoring "
+                                     "(predicted_at) to its row's commit", buckets=LAG_BUCKETS)
 
     def handle(self, deliveries: list[Delivery]) -> list[Rejection]:
         """Store a batch; return the deliveries refused for good (the caller dead-letters them)."""
@@ -79,7 +85,7 @@ class PredictionWriter:
                     rejections.append(Rejection(delivery.carrying(item.alone), reason))  # it alone
                     continue
                 received.setdefault(prediction.key, (prediction, predicted_at))  # first copy wins
-        REJECTED.inc(len(rejections))
+        self.rejected.inc(len(rejections))
         # key order: concurrent consumers lock the unique index in the same order (no deadlock)
         keys = sorted(received)
         for start in range(0, len(keys), ROWS_PER_TRANSACTION):
@@ -95,6 +101,9 @@ class PredictionWriter:
             redelivered = {r["blob_key"] for r in stored if r["id"] not in inserted and r["blob_key"] != key}
             history = _by_key([*(r for r in stored if r["id"] in inserted), *_named(conn, redelivered)])
             mark_due(conn, stored)  # a redelivered row's too: it repairs a latest document lost since
+        committed = utcnow()
+        for _, predicted_at in received:
+            self.lag.observe(max(0.0, (committed - predicted_at).total_seconds()))
         for row in stored:
             STORED.labels(row["task"], "stored" if row["id"] in inserted else "duplicate").inc()
         write_history(self.blobs, history)

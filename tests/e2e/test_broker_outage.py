@@ -43,14 +43,14 @@ def test_deliveries_accepted_while_rabbitmq_is_stopped_reach_it_exactly_once(amq
             assert statuses == [202] * DELIVERIES
             lag = f"wcml_relay_lag_events {float(DELIVERIES)}"
 
-            def lag_reported() -> bool:
-                with urllib.request.urlopen(ingest_url + "/metrics", timeout=5) as response:
+            def lag_reported() -> bool:  # by the relay beside ingest, on its own metrics port
+                with urllib.request.urlopen(pipeline.metrics_url("ingest", "relay"), timeout=5) as response:
                     metrics = response.read().decode()
                 assert lag in metrics, metrics[-1500:]
                 return True
 
             # the relay measures its lag twice a second, in its own thread
-            eventually(lag_reported, timeout=30, interval=0.2, message=f"{lag!r} in /metrics")
+            eventually(lag_reported, timeout=30, interval=0.2, message=f"{lag!r} in the relay's /metrics")
         finally:
             rabbit.start()
 

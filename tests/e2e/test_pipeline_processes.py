@@ -86,8 +86,11 @@ def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeli
     status, _ = get_json(url, "wrong-key")
     assert status == 401
 
-    # /metrics sums the gunicorn workers and the relay beside them.
+    # ingest's /metrics sums its gunicorn workers; the relay beside them serves its own.
     with urllib.request.urlopen(pipeline.ingest_url + "/metrics", timeout=5) as response:
         metrics = response.read().decode()
     assert 'wcml_ingest_deliveries_total{event="issues",outcome="accepted"} 1.0' in metrics
-    assert "wcml_relay_lag_events" in metrics and "wcml_relay_published_total" in metrics
+    assert "wcml_relay_" not in metrics
+    with urllib.request.urlopen(pipeline.metrics_url("ingest", "relay"), timeout=5) as response:
+        relay_metrics = response.read().decode()
+    assert "wcml_relay_lag_events" in relay_metrics and "wcml_relay_events_published_total" in relay_metrics

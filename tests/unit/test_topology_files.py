@@ -13,7 +13,7 @@ from shared import topology
 from shared.event_routes import load_rules, tasks_of
 from tests import declared_extra
 from tests.deploy_tools import DEPLOY, ROOT, documents, overlays, render
-from tests.deployment_topology import differences
+from tests.deployment_topology import differences, metrics_port_differences
 
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 TASKS = tasks_of(load_rules(None))
@@ -73,3 +73,24 @@ def test_a_scaler_on_a_queue_its_workload_does_not_read_is_reported():
     name = scaler["metadata"]["name"]
     assert differences(COMPOSE, manifests, TASKS) == [
         f"deploy: `{name}` scales `{target}` on `results.store`, which it does not read"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_process_offers_its_declared_metrics_port(overlay):
+    assert metrics_port_differences(COMPOSE, rendered(overlay)) == []
+
+
+def test_a_missing_metrics_port_is_named():
+    compose = copy.deepcopy(COMPOSE)
+    del compose["services"]["store"]["expose"]
+    manifests = copy.deepcopy(list(rendered("production")))
+    dispatcher = next(d for d in manifests if d["metadata"]["name"] == "wcml-dispatcher")
+    dispatcher["spec"]["template"]["spec"]["containers"][0]["ports"] = []
+    store = topology.service("store")
+    assert metrics_port_differences(compose, manifests) == [
+        f"compose.yaml: `store` runs store, whose /metrics is on {store.metrics}: expose it",
+        f"compose.yaml: `store` runs latest, whose /metrics is on {topology.service('latest').metrics}: "
+        "expose it",
+        f"deploy: `wcml-dispatcher` runs dispatcher: declare its port "
+        f"{topology.service('dispatcher').metrics} named `metrics`",
+    ]

@@ -4,6 +4,7 @@ issues, ack after confirm."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from services.predictor.serving.bundle import Bundle, BundleError, load_bundle
@@ -23,8 +24,11 @@ from shared.messages import (
 log = logging.getLogger(__name__)
 predicted_total = metrics.counter("wcml_predictor_predictions_total", "Predictions published",
                                   ("task", "model_version"))
-batch_size = metrics.histogram("wcml_predictor_batch_size", "Issues per predict call", ("task",),
+batch_size = metrics.histogram("wcml_predictor_batch_issues", "Issues per predict call", ("task",),
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+predict_seconds = metrics.histogram("wcml_predictor_predict_duration_seconds",
+                                    "Seconds one predict call takes (its issues scored), by task", ("task",),
+                                    buckets=metrics.DURATION_BUCKETS)
 # Issues per predict call and per result message: a bound on a message's size (about 0.5 KB a
 # prediction) however many tasks the consumed task messages hold (a replay's are batches).
 RESULTS_PER_MESSAGE = 256
@@ -76,7 +80,9 @@ class Predictor:
 
     def _results(self, bundle: Bundle, messages: list[TaskMessage]) -> Outgoing:
         """One predict call; its predictions as one result message (a batch where there are several)."""
+        started = time.perf_counter()
         scored = bundle.predict([m.issue for m in messages])
+        predict_seconds.labels(self.task).observe(time.perf_counter() - started)
         batch_size.labels(self.task).observe(len(messages))
         now = utcnow().isoformat()
         predictions = [
