@@ -213,6 +213,8 @@ _UNKNOWN_NAME = _json(_ERROR, "A parameter is not valid, or names a task or mode
 _COMPARISON_400 = _json(_ERROR, "A parameter is not valid, model_a is model_b, or it names a task or model "
                         "version with no stored predictions: the error names it and lists the known ones.")
 _PUBLIC: list[dict[str, list]] = []
+_READ_THE_RUN = {"operationId": "replayRun", "parameters": {"replay_id": "$response.body#/id"},
+                 "description": "Readable at once, in state `requested` or later."}
 _FORM = {"type": "object", "required": ["key", "csrf"],
          "properties": {"key": {"type": "string", "description": "An API key with the `read` scope or more."},
                         "csrf": {"type": "string", "description": "The token the login form carries."}}}
@@ -284,7 +286,8 @@ def _document() -> dict[str, Any]:
                            "finds it at once; its progress follows as the replay source reports it",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(
                     "ReplayRequest")}}},
-                "responses": {"202": _json(_ref("ReplayRun"), "The run, recorded as requested."),
+                "responses": {"202": {**_json(_ref("ReplayRun"), "The run, recorded as requested."),
+                                      "links": {"ReadTheRun": _READ_THE_RUN}},
                               "400": _UNKNOWN_NAME, "401": _R["401"]}}},
             "/api/v1/replays/{replay_id}": {"get": {
                 "operationId": "replayRun", "summary": "One replay run and its progress",
@@ -359,7 +362,7 @@ def _document() -> dict[str, Any]:
                 "operationId": "apiReferenceAsset", "summary": "The reference page's script and style",
                 "security": _PUBLIC,
                 "parameters": [{"name": "asset", "in": "path", "required": True, "schema": {
-                    "type": "string"}, "example": "init.js"}],
+                    "type": "string", "enum": ["init.js", "swagger-ui-bundle.js", "swagger-ui.css"]}}],
                 "responses": {
                     "200": {"description": "The file.", "content": {
                         "text/javascript": {"schema": {"type": "string"}},
