@@ -60,7 +60,7 @@ class Recorder:
 
     def webhook(self, payload: dict, secret: str = WEBHOOK_SECRET, **changes) -> int:
         request = signed_request(self.base + "/webhooks/github", secret, "issues", payload)
-        headers = {**dict(request.header_items()), **changes}
+        headers = {k.lower(): v for k, v in [*request.header_items(), *changes.items()]}
         return self.send("POST", "/webhooks/github", request.data, headers)[0]
 
     def api(self, method: str, path: str, key: str | None = OPERATE_KEY, body: dict | None = None) -> int:

@@ -101,10 +101,10 @@ def test_caddyfile_is_valid():
 def test_caddy_passes_on_the_webhook_path_only(tmp_path, upstream):
     port = free_port()
     text = (PROXY / "Caddyfile").read_text()
-    assert text.count("hooks.example.org {") == 1 and text.count("127.0.0.1:8000") == 1
+    assert text.count("hooks.example.org {") == 1 and text.count("reverse_proxy 127.0.0.1:8000") == 1
     config = tmp_path / "Caddyfile"  # plain HTTP on loopback: the certificate is Caddy's own business
     config.write_text(text.replace("hooks.example.org {", f"http://127.0.0.1:{port} {{")
-                      .replace("127.0.0.1:8000", upstream.address))
+                      .replace("reverse_proxy 127.0.0.1:8000", f"reverse_proxy {upstream.address}"))
     env = {**os.environ, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
     caddy = subprocess.Popen([tool("caddy"), "run", "--config", str(config), "--adapter", "caddyfile"],
