@@ -116,7 +116,7 @@ def test_api_reference_renders_offline(page, api_url):
     page.goto(api_url + "/")
     page.click("text=reference")
     page.wait_for_url(api_url + "/docs")
-    page.wait_for_selector("text=/api/v1/predictions", timeout=15000)
+    page.wait_for_selector('[data-path="/api/v1/predictions"]', timeout=15000)
     assert page.elsewhere == []  # Swagger UI's assets came from this server
 
 
@@ -190,7 +190,7 @@ def test_filters_narrow_the_table_and_map_to_the_api(page, api_url, tmp_path):
     page.fill("input[name=task]", "issuetype")
     page.fill("input[name=label]", "bug")
     page.fill("input[name=min_confidence]", "0.5")
-    page.click("button[type=submit]")
+    page.click("form.filters button[type=submit]")
     page.wait_for_url(re.compile(r"task=issuetype"))
     expected = [p for p in LIVE if p.task == "issuetype" and p.label == "bug" and p.confidence >= 0.5]
     rows = table_rows(page)
@@ -211,7 +211,7 @@ def test_filters_narrow_the_table_and_map_to_the_api(page, api_url, tmp_path):
 
     # A bad filter is said on the page, in words, and the table is empty rather than wrong.
     page.fill("input[name=until]", "next tuesday")
-    page.click("button[type=submit]")
+    page.click("form.filters button[type=submit]")
     alert = page.locator("[role=alert]")
     assert alert.is_visible() and "until must be an ISO 8601" in alert.inner_text()
     assert table_rows(page) == []
