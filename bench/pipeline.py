@@ -25,6 +25,7 @@ class BenchPipeline:
             "WCML_BLOB_URL": f"file://{self.folder}/blobs",
             "WCML_WEBHOOK_SECRETS": SECRET,
             "WCML_API_KEYS": API_KEY,
+            "WCML_API_RATE": "0",  # the latency watcher polls as fast as the API answers: no per-key limit
             "WCML_MODELS_DIR": str(self.folder / "models"),
             "WCML_VAR_DIR": str(self.folder / "var"),
         }

@@ -79,10 +79,12 @@ def actions(a: Adapters, live: bool | None = None) -> Service:
 
 def api(a: Adapters) -> Service:
     from services.api import service as api_service
+    from services.api.rate_limit import RateLimit
     from shared.known import Known
 
-    known = Known.read(a.settings.routes_file, a.settings.models_dir)
-    return api_service.api(a.migrated_engine, a.settings.api_keys, a.broker, known)
+    s = a.settings
+    known = Known.read(s.routes_file, s.models_dir)
+    return api_service.api(a.migrated_engine, s.api_keys, a.broker, known, RateLimit(s.api_rate, s.api_burst))
 
 
 def api_views(a: Adapters) -> Service:

@@ -69,12 +69,13 @@ def serve_http(a: Adapters, spec: ServiceSpec, build_service: Callable[[Adapters
 
     def app():  # in each worker, after the fork: adapters of its own
         service = build_service(Adapters(a.settings))
-        built = app_for(f"wcml-{service.name}", [service.blueprint()], service.ping)
+        built = app_for(f"wcml-{service.name}", [service.blueprint()], service.ping, a.settings.api_keys)
         keep_startup_objects()
         return built
 
     with beside_process(companion):
-        wsgi.serve(app, bind, workers, f"wcml-{spec.name}", threads=threads)
+        wsgi.serve(app, bind, workers, f"wcml-{spec.name}", threads=threads,
+                   metrics_bind=a.settings.metrics_bind)
     return 0
 
 

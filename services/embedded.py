@@ -54,7 +54,8 @@ class EmbeddedPipeline:
                 if service.ping is not None:
                     service.ping()
 
-        return app_for("wcml", [s.blueprint() for s in self.services if s.blueprint], ping)
+        return app_for("wcml", [s.blueprint() for s in self.services if s.blueprint], ping,
+                       self.settings.api_keys)
 
     def start(self) -> None:
         self.threads = runner.start(self.services, self.broker, self.stop)
@@ -81,6 +82,7 @@ def serve(bind: str) -> int:
 
     host, _, port = bind.rpartition(":")
     settings = wcml_settings.load(embedded_defaults=True, create_secrets=True)  # the only caller that creates
+    metrics_server = metrics_listener(settings.metrics_bind, bind)
     pipeline = EmbeddedPipeline(settings)
     pipeline.start()
     app, closing = pipeline.app(), threading.Event()
@@ -98,7 +100,9 @@ def serve(bind: str) -> int:
     http.start()
     wcml_settings.instance_file(settings.var_dir).write_text(json.dumps({"url": f"http://{bind}"}) + "\n")
     print(f"wcml: serving webhooks at http://{bind}/webhooks/github, the API at http://{bind}/api/v1/ "
-          f"and the dashboard at http://{bind}/", flush=True)
+          f"and the dashboard at http://{bind}/"
+          + (f"; /metrics without a key at http://{settings.metrics_bind}/metrics" if metrics_server else ""),
+          flush=True)
     try:
         while not stop.wait(0.5) and http.is_alive():
             pass
@@ -110,5 +114,25 @@ def serve(bind: str) -> int:
         server.close()
         http.join(DRAIN_SECONDS)
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
         pipeline.close()
     return 0
+
+
+def metrics_listener(metrics_bind: str, bind: str):
+    """With WCML_METRICS_BIND, a second server there answering only ``/metrics`` (to anyone who reaches
+    it), in a thread of its own; None without it."""
+    if not metrics_bind:
+        return None
+    from waitress import create_server
+
+    from shared.http import metrics_app
+    from shared.wsgi import listener_port
+
+    if listener_port(metrics_bind) == listener_port(bind):
+        raise wcml_settings.SettingsError("WCML_METRICS_BIND", f"must use another port than --bind {bind}")
+    host, _, port = metrics_bind.rpartition(":")
+    server = create_server(metrics_app(), host=host or "127.0.0.1", port=int(port), threads=2)
+    threading.Thread(target=server.run, name="metrics-http", daemon=True).start()
+    return server

@@ -1,10 +1,18 @@
 """HTTP pieces every service's app shares: JSON errors, /healthz, /metrics, and every request counted
-(``wcml_http_*``, by route, method and status: the 5xx rate of ingest and the api)."""
+(``wcml_http_*``, by route, method and status: the 5xx rate of ingest and the api).
+
+``/metrics`` on a service's own port answers only a key of WCML_API_KEYS with the ``metrics`` scope (or
+more; ``shared.access``): the webhook port faces GitHub, and what is counted there (deliveries, queue
+lengths, errors) is no one else's business. A Prometheus that cannot send a key scrapes the separate
+listener of ``WCML_METRICS_BIND`` instead (``metrics_app``), which answers ``/metrics`` to anyone who
+can reach it: bind it to an address only the scraper reaches. (A consumer's own metrics port,
+``shared.metrics_server``, serves nothing else and is not exposed.)
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import orjson
 import sqlalchemy as sa
@@ -12,6 +20,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 
 from shared import metrics
+from shared.access import ApiKeys
 
 REQUESTS = metrics.counter("wcml_http_requests_total", "HTTP requests answered, by route, method and status",
                            ("route", "method", "status"))
@@ -26,8 +35,10 @@ def answer(http_status: int, **fields) -> Response:
     return response
 
 
-def app_for(name: str, blueprints: Sequence[Blueprint], ping: Callable[[], None]) -> Flask:
-    """One WSGI app from services' blueprints, with JSON errors, /healthz and /metrics.
+def app_for(name: str, blueprints: Sequence[Blueprint], ping: Callable[[], None],
+            api_keys: Iterable[str] = ()) -> Flask:
+    """One WSGI app from services' blueprints, with JSON errors, /healthz and /metrics (for ``api_keys``
+    with the ``metrics`` scope; none: only on WCML_METRICS_BIND).
 
     JSON errors first: a blueprint's own app-wide handlers (the query API's) take precedence.
     """
@@ -36,8 +47,22 @@ def app_for(name: str, blueprints: Sequence[Blueprint], ping: Callable[[], None]
     json_errors(app)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
-    add_health_and_metrics(app, ping)
+    add_health_and_metrics(app, ping, ApiKeys(api_keys))
     count_requests(app)
+    app.after_request(security_headers)
+    return app
+
+
+def metrics_app() -> Flask:
+    """What WCML_METRICS_BIND serves: ``GET /metrics`` to anyone who reaches it, nothing else."""
+    app = Flask("wcml-metrics")
+    json_errors(app)
+
+    @app.get("/metrics")
+    def metrics_endpoint():
+        body, content_type = metrics.render()
+        return Response(body, content_type=content_type)
+
     app.after_request(security_headers)
     return app
 
@@ -96,8 +121,10 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def add_health_and_metrics(app: Flask, ping: Callable[[], None]) -> None:
-    """/healthz (the database answers) and /metrics, for any service's app."""
+def add_health_and_metrics(app: Flask, ping: Callable[[], None], keys: ApiKeys | None = None) -> None:
+    """/healthz (the database answers) and /metrics (a key of ``keys``: every scope includes ``metrics``;
+    401 without one), for any service's app."""
+    keys = keys or ApiKeys(())
 
     @app.get("/healthz")
     def healthz():
@@ -109,6 +136,12 @@ def add_health_and_metrics(app: Flask, ping: Callable[[], None]) -> None:
 
     @app.get("/metrics")
     def metrics_endpoint():
+        caller = keys.caller(request.headers.get("Authorization"))
+        if caller is None:
+            refusal = answer(401, error="metrics need 'Authorization: Bearer <key>' (any scope), or ask "
+                                        "the WCML_METRICS_BIND listener")
+            refusal.headers["WWW-Authenticate"] = 'Bearer realm="wcml"'
+            return refusal
         body, content_type = metrics.render()
         return Response(body, content_type=content_type)
 
@@ -119,7 +152,10 @@ def json_errors(app: Flask) -> None:
     @app.errorhandler(404)
     @app.errorhandler(405)
     def not_found(exc):
-        return answer(exc.code, error=exc.description.split(".")[0])
+        response = answer(exc.code, error=exc.description.split(".")[0])
+        if exc.code == 405:  # as RFC 9110 asks: the methods that would have been answered
+            response.headers["Allow"] = ", ".join(sorted(getattr(exc, "valid_methods", None) or ()))
+        return response
 
     @app.errorhandler(500)
     def server_error(exc):

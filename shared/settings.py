@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from shared.access import KeyEntryError, check_entries
 from shared.broker.urls import BrokerUrlError, split_broker_urls
 from shared.errors import UserError
 from shared.extras import require_for_url
@@ -26,6 +27,9 @@ class SettingsError(UserError):
     def __init__(self, variable: str, problem: str):
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
+
+
+DEFAULT_API_RATE, DEFAULT_API_BURST = 20.0, 100
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class Settings:
     max_body_bytes: int
     actions_policy: Path | None = None  # None: the packaged policy
     actions_live: bool = False  # the actions service sends to GitHub; otherwise it records (dry run)
+    api_rate: float = DEFAULT_API_RATE  # requests a second per API key (0: no limit)
+    api_burst: int = DEFAULT_API_BURST  # a key's bucket: this many at once before the rate applies
+    metrics_bind: str = ""  # host:port of a listener that serves /metrics without a key ("": none)
 
     @property
     def embedded(self) -> bool:
@@ -186,6 +193,15 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
 
     secrets_value = _csv(env.get("WCML_WEBHOOK_SECRETS", "")) or kept("webhook_secret")
     api_keys = _csv(env.get("WCML_API_KEYS", "")) or kept("api_key")
+    try:
+        check_entries(api_keys)
+    except KeyEntryError as exc:
+        raise SettingsError("WCML_API_KEYS", str(exc)) from None
+    api_rate = _number(env, "WCML_API_RATE", DEFAULT_API_RATE, float)
+    api_burst = _number(env, "WCML_API_BURST", DEFAULT_API_BURST, int)
+    if api_burst < 1:
+        raise SettingsError("WCML_API_BURST", "must be at least 1")
+    metrics_bind = _bind(env, "WCML_METRICS_BIND")
 
     try:
         max_body = int(env.get("WCML_MAX_BODY_BYTES", GITHUB_MAX_PAYLOAD))
@@ -217,7 +233,35 @@ def load(env: dict[str, str] | None = None, *, embedded_defaults: bool = False, 
         max_body_bytes=max_body,
         actions_policy=Path(policy) if policy else None,
         actions_live=live in ("1", "true", "yes"),
+        api_rate=api_rate,
+        api_burst=api_burst,
+        metrics_bind=metrics_bind,
     )
+
+
+def _number(env: dict[str, str], name: str, default, kind):
+    """A non-negative number (``kind``: int or float) from ``env``, ``default`` when unset."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = kind(text)
+        if not value >= 0 or value == float("inf"):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(name, f"must be a non-negative {'whole ' if kind is int else ''}number") from None
+    return value
+
+
+def _bind(env: dict[str, str], name: str) -> str:
+    """``host:port`` (the host may be empty for every address), or "" when unset."""
+    text = env.get(name, "").strip()
+    if not text:
+        return ""
+    _, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(name, f"must be host:port, e.g. 127.0.0.1:9100, got {text[:60]!r}")
+    return text
 
 
 def require(settings: Settings, *names: str) -> None:

@@ -22,16 +22,39 @@ def require_server() -> None:
     require("gunicorn", "server", "the distributed mode serves HTTP with gunicorn")
 
 
-def serve(factory: Callable[[], object], bind: str, workers: int, name: str, threads: int = 1) -> None:
-    """Run ``factory()``'s app in ``workers`` processes until SIGTERM (gunicorn's graceful stop)."""
+def by_listener(main, metrics, metrics_port: int):
+    """One WSGI app for two listeners: a request that came in on ``metrics_port`` goes to ``metrics``,
+    every other to ``main``. gunicorn sets ``SERVER_PORT`` from the listening socket, not from the
+    request's Host header, so no request chooses its side."""
+
+    def app(environ, start_response):
+        chosen = metrics if environ.get("SERVER_PORT") == str(metrics_port) else main
+        return chosen(environ, start_response)
+
+    return app
+
+
+def listener_port(bind: str) -> int:
+    return int(bind.rpartition(":")[2])
+
+
+def serve(factory: Callable[[], object], bind: str, workers: int, name: str, threads: int = 1,
+          metrics_bind: str = "") -> None:
+    """Run ``factory()``'s app in ``workers`` processes until SIGTERM (gunicorn's graceful stop); with
+    ``metrics_bind``, a second listener there serves only ``/metrics``, to anyone who reaches it
+    (``shared.http.metrics_app``). It must be on another port than ``bind``."""
     require_server()
+    if metrics_bind and listener_port(metrics_bind) == listener_port(bind):
+        from shared.settings import SettingsError
+
+        raise SettingsError("WCML_METRICS_BIND", f"must use another port than --bind {bind}")
     from gunicorn.app.base import BaseApplication
 
     from shared.metrics import worker_exited
 
     class App(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", bind)
+            self.cfg.set("bind", [bind, metrics_bind] if metrics_bind else [bind])
             self.cfg.set("workers", workers)
             if threads > 1:  # concurrent requests in a worker share commits (ingest's group commit)
                 self.cfg.set("worker_class", "gthread")
@@ -42,6 +65,10 @@ def serve(factory: Callable[[], object], bind: str, workers: int, name: str, thr
             self.cfg.set("child_exit", lambda _arbiter, worker: worker_exited(worker.pid))
 
         def load(self):
-            return factory()
+            if not metrics_bind:
+                return factory()
+            from shared.http import metrics_app
+
+            return by_listener(factory(), metrics_app(), listener_port(metrics_bind))
 
     App().run()

@@ -34,10 +34,11 @@ def make(i: int, **changes) -> Prediction:
     return Prediction(**values)
 
 
-def api_app(engine, keys=KEYS, broker=None, models_dir=None):
+def api_app(engine, keys=KEYS, broker=None, models_dir=None, rate_limit=None):
     """The query API as ``wcml api`` serves it; a replay it is asked for goes to ``broker`` (default: the
     embedded mode's in-process broker, with the topology declared). It knows the packaged rules' tasks
-    and the bundles under ``models_dir`` (None: none readable, as in the API's Kubernetes pod)."""
+    and the bundles under ``models_dir`` (None: none readable, as in the API's Kubernetes pod). Each key
+    gets ``rate_limit`` (None: no limit, where ``wcml api`` has WCML_API_RATE's)."""
     from services.api.routes import create_app
     from services.api.service import control_messages_to
     from shared import topology
@@ -47,7 +48,7 @@ def api_app(engine, keys=KEYS, broker=None, models_dir=None):
     if broker is None:
         broker = MemoryBroker()
         topology.declare(broker)
-    return create_app(engine, keys, control_messages_to(broker), Known.read(None, models_dir))
+    return create_app(engine, keys, control_messages_to(broker), Known.read(None, models_dir), rate_limit)
 
 
 def store(engine, tmp_path, messages) -> None:

@@ -1,10 +1,10 @@
 """The HTML dashboard at ``/``: recent predictions, label distribution, models, replay runs, actions,
 and the GitHub followers' lag.
 
-Served read-only without an API key, as self-hosted dashboards (Grafana, RabbitMQ's UI
-behind a proxy, Prometheus) usually are: a key in ``?key=`` would end up in access logs
-and browser history. It shows only what the API would (predictions, no secrets); put it
-behind the reverse proxy's authentication when the watched repositories are private.
+Seen only by a caller with the ``read`` scope: a browser logs in once with an API key at ``/login``
+(``dashboard_access``) and is then known by its session cookie; a key in ``?key=`` would end up in
+access logs and browser history, so there is none. It shows only what the API would (predictions, no
+secrets). Its one form that changes something, the logout, carries the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ def _distribution(counts: list[dict], now: datetime) -> list[dict]:
     return charts
 
 
-def render(engine: Engine, args: Mapping[str, str], now: datetime | None = None) -> tuple[str, int]:
-    """The page and its status: 400 (with the reason on the page) for a bad filter."""
+def render(engine: Engine, args: Mapping[str, str], now: datetime | None = None,
+           csrf: str | None = None) -> tuple[str, int]:
+    """The page and its status: 400 (with the reason on the page) for a bad filter. ``csrf``: the
+    session's token, for the logout form (None: no session, as with a Bearer header, no form)."""
     now = now or datetime.now(UTC)
     form = {name: args.get(name, "") for name in FORM_FIELDS}
     form["replay"] = form["replay"] or "none"
@@ -82,5 +84,5 @@ def render(engine: Engine, args: Mapping[str, str], now: datetime | None = None)
                            models=queries.model_versions(engine), runs=queries.list_runs(engine, RUNS),
                            actions=action_view.list_recent(engine, {"limit": str(ACTIONS)})[0],
                            follows=follow_view.list_follows(engine, now),
-                           api=api.rstrip("?"), generated=now.strftime("%Y-%m-%d %H:%M UTC"))
+                           api=api.rstrip("?"), generated=now.strftime("%Y-%m-%d %H:%M UTC"), csrf=csrf)
     return html, 400 if error else 200

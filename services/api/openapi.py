@@ -191,24 +191,47 @@ _SCHEMAS = {
                               "error": {"type": "string"}}},
 }
 
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.",
+                                 "schema": {"type": "integer", "minimum": 1}}}
+_TEXT_PAGE = {"text/plain": {"schema": {"type": "string"}}}
+_HTML_PAGE = {"text/html": {"schema": {"type": "string"}}}
 _RESPONSES = {
     "BadRequest": _json(_ERROR, "A parameter is not valid; the error names it."),
-    "Unavailable": _json(_ERROR, "The database does not answer; try again after Retry-After seconds."),
-    "Unauthorized": _json(_ERROR, "No API key, or not a known one."),
+    "Unavailable": {**_json(_ERROR, "The database (or, for a request upstream, the broker) does not answer; "
+                                    "try again after Retry-After seconds."), "headers": _RETRY_AFTER},
+    "Unauthorized": {**_json(_ERROR, "No API key, or not a known one."), "headers": {
+        "WWW-Authenticate": {"description": "`Bearer realm=\"wcml\"`.", "schema": {"type": "string"}}}},
+    "Forbidden": _json(_ERROR, "The key lacks the scope this operation needs (`read` for GET, `operate` for "
+                               "the rest); the error names it."),
+    "TooManyRequests": {**_json(_ERROR, "Over this key's rate (WCML_API_RATE a second, bursts of "
+                                        "WCML_API_BURST); try again after Retry-After seconds."),
+                        "headers": _RETRY_AFTER},
     "NotFound": _json(_ERROR, "Nothing here."),
 }
 _R = {code: {"$ref": f"#/components/responses/{name}"}
       for code, name in (("400", "BadRequest"), ("401", "Unauthorized"), ("404", "NotFound"))}
+_PREDICTION_400 = _json(_ERROR, "A parameter is not valid, or two are at odds (min_confidence above "
+                                "max_confidence, since later than until), or the cursor is not one this API "
+                                "issued; the error names it.")
 _UNKNOWN_NAME = _json(_ERROR, "A parameter is not valid, or names a task or model version that is not known: "
                       "the error names it and lists the known ones (at most 12); nothing was started.")
+_COMPARISON_400 = _json(_ERROR, "A parameter is not valid, model_a is model_b, or it names a task or model "
+                        "version with no stored predictions: the error names it and lists the known ones.")
 _PUBLIC: list[dict[str, list]] = []
+_READ_THE_RUN = {"operationId": "replayRun", "parameters": {"replay_id": "$response.body#/id"},
+                 "description": "Readable at once, in state `requested` or later."}
+_FORM = {"type": "object", "required": ["key", "csrf"],
+         "properties": {"key": {"type": "string", "description": "An API key with the `read` scope or more."},
+                        "csrf": {"type": "string", "description": "The token the login form carries."}}}
 
 
 def openapi_document() -> dict[str, Any]:
     document = _document()
     for path, operations in document["paths"].items():
-        if path.startswith("/api/"):  # every API answer may also be "the database (or broker) is down"
-            for operation in operations.values():
+        if path.startswith("/api/"):  # every API answer may also be "the database (or broker) is down",
+            for operation in operations.values():  # "this key may not", and "this key, slow down"
+                operation["responses"]["403"] = {"$ref": "#/components/responses/Forbidden"}
+                operation["responses"]["429"] = {"$ref": "#/components/responses/TooManyRequests"}
                 operation["responses"]["503"] = {"$ref": "#/components/responses/Unavailable"}
     return document
 
@@ -218,7 +241,10 @@ def _document() -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": "webcompat-ml query API", "version": "1",
                  "description": "Predictions stored by the webcompat-ml pipeline. Every /api/ "
-                                "operation needs `Authorization: Bearer <API key>`."},
+                                "operation needs `Authorization: Bearer <API key>`: GET a key with the "
+                                "`read` scope, every other method one with `operate` (a key given without "
+                                "a scope has every scope). Each key may make WCML_API_RATE requests a "
+                                "second (bursts of WCML_API_BURST); past that, 429 with Retry-After."},
         "security": [{"bearerAuth": []}],
         "paths": {
             "/api/v1/predictions": {"get": {
@@ -226,7 +252,7 @@ def _document() -> dict[str, Any]:
                 "summary": "Predictions, newest first; or, with `after`, oldest first from an id (a feed)",
                 "parameters": [*PREDICTION_FILTERS, *PAGING, FEED],
                 "responses": {"200": _json(_ref("PredictionPage"), "One page of predictions."),
-                              "400": _R["400"], "401": _R["401"]}}},
+                              "400": _PREDICTION_400, "401": _R["401"]}}},
             "/api/v1/issues/{owner}/{repo}/{number}": {"get": {
                 "operationId": "issuePredictions", "summary": "The latest prediction per task of an issue",
                 "parameters": _ISSUE_PATH,
@@ -266,7 +292,8 @@ def _document() -> dict[str, Any]:
                            "finds it at once; its progress follows as the replay source reports it",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(
                     "ReplayRequest")}}},
-                "responses": {"202": _json(_ref("ReplayRun"), "The run, recorded as requested."),
+                "responses": {"202": {**_json(_ref("ReplayRun"), "The run, recorded as requested."),
+                                      "links": {"ReadTheRun": _READ_THE_RUN}},
                               "400": _UNKNOWN_NAME, "401": _R["401"]}}},
             "/api/v1/replays/{replay_id}": {"get": {
                 "operationId": "replayRun", "summary": "One replay run and its progress",
@@ -284,32 +311,86 @@ def _document() -> dict[str, Any]:
                         ("model_a", "A model version with predictions of the task, e.g. the live one.", "m1"),
                         ("model_b", "Another, e.g. the replay's.", "m2")))],
                 "responses": {"200": _json(_ref("Comparison"), "Counts, agreement and label distributions."),
-                              "400": _UNKNOWN_NAME, "401": _R["401"], "404": _R["404"]}}},
+                              "400": _COMPARISON_400, "401": _R["401"], "404": _R["404"]}}},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": _PUBLIC,
                 "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0 document.")}}},
             "/": {"get": {
-                "operationId": "dashboard", "summary": "Read-only HTML dashboard", "security": _PUBLIC,
+                "operationId": "dashboard",
+                "summary": "HTML dashboard, for a caller with the `read` scope: a session from /login (its "
+                           "cookie), or the key in `Authorization: Bearer`",
+                "security": [{"bearerAuth": []}, {"session": []}],
                 "parameters": [*(p for p in PREDICTION_FILTERS if p["name"] != "replay"), _query(
                     "replay", _TEXT, "As in the API, but absent means `none` (live only); `all` shows "
                                      "live and replayed."), PAGING[0]],
                 "responses": {
-                    "200": {"description": "HTML page.", "content": {"text/html": {"schema": {
-                        "type": "string"}}}},
-                    "400": {"description": "HTML page naming the bad filter.",
-                            "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+                    "200": {"description": "HTML page.", "content": _HTML_PAGE},
+                    "303": {"description": "No session and no key: to the login form.",
+                            "headers": {"Location": {"schema": {"type": "string", "enum": ["login"]}}}},
+                    "400": {"description": "HTML page naming the bad filter (as the API's 400s: a value not "
+                                           "valid, min_confidence above max_confidence, since later than "
+                                           "until, a cursor not issued here).", "content": _HTML_PAGE},
+                    "403": {"description": "The key lacks the `read` scope.", "content": _TEXT_PAGE},
+                    "429": {"description": "Over this key's rate.", "content": _TEXT_PAGE,
+                            "headers": _RETRY_AFTER}}}},
+            "/login": {
+                "get": {
+                    "operationId": "loginForm", "summary": "The dashboard's login form (sets the session "
+                    "cookie that holds its CSRF token)", "security": _PUBLIC,
+                    "responses": {"200": {"description": "HTML form.", "content": _HTML_PAGE}}},
+                "post": {
+                    "operationId": "login",
+                    "summary": "Log in with an API key: a signed session cookie (HttpOnly, SameSite=Strict, "
+                               "Secure over HTTPS) names the key, for 12 hours", "security": _PUBLIC,
+                    "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+                        "schema": _FORM}}},
+                    "responses": {
+                        "303": {"description": "Logged in: to the dashboard.",
+                                "headers": {"Set-Cookie": {"schema": {"type": "string"}}}},
+                        "401": {"description": "Not a known key: the form again.", "content": _HTML_PAGE},
+                        "403": {"description": "The form's CSRF token is not the session's (text), or the "
+                                               "key lacks the `read` scope (the form again).",
+                                "content": {**_TEXT_PAGE, **_HTML_PAGE}}}}},
+            "/logout": {"post": {
+                "operationId": "logout", "summary": "End the dashboard's session", "security": _PUBLIC,
+                "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "required": ["csrf"],
+                               "properties": {"csrf": _FORM["properties"]["csrf"]}}}}},
+                "responses": {
+                    "303": {"description": "Logged out: to the login form."},
+                    "403": {"description": "The form's CSRF token is not the session's.",
+                            "content": _TEXT_PAGE}}}},
+            "/docs": {"get": {
+                "operationId": "apiReference", "summary": "This document rendered (Swagger UI, served "
+                                                          "from this process)", "security": _PUBLIC,
+                "responses": {"200": {"description": "HTML page.", "content": _HTML_PAGE}}}},
+            "/docs/{asset}": {"get": {
+                "operationId": "apiReferenceAsset", "summary": "The reference page's script and style",
+                "security": _PUBLIC,
+                "parameters": [{"name": "asset", "in": "path", "required": True, "schema": {
+                    "type": "string", "enum": ["init.js", "swagger-ui-bundle.js", "swagger-ui.css"]}}],
+                "responses": {
+                    "200": {"description": "The file.", "content": {
+                        "text/javascript": {"schema": {"type": "string"}},
+                        "text/css": {"schema": {"type": "string"}}}},
+                    "404": {"description": "No such asset.", "content": _TEXT_PAGE}}}},
             "/healthz": {"get": {
                 "operationId": "health", "summary": "Database reachable", "security": _PUBLIC,
                 "responses": {"200": _json(_ref("Health"), "Ready."),
                               "503": _json(_ref("Health"), "The database does not answer.")}}},
             "/metrics": {"get": {
-                "operationId": "metrics", "summary": "Prometheus metrics", "security": _PUBLIC,
+                "operationId": "metrics",
+                "summary": "Prometheus metrics, for any key (the `metrics` scope is the least); without a "
+                           "key on the WCML_METRICS_BIND listener only",
                 "responses": {"200": {"description": "Prometheus text format.",
-                                      "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}},
+                              "401": _R["401"]}}},
         },
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "One of WCML_API_KEYS."}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "One of WCML_API_KEYS."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "wcml_session",
+                            "description": "The dashboard's session, from POST /login."}},
             "schemas": _SCHEMAS,
             "responses": _RESPONSES,
         },

@@ -11,16 +11,19 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, redirect, request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from services.api import action_view, dashboard, queries
-from services.api.auth import ApiKeys
+from services.api import action_view, api_docs, dashboard, queries
+from services.api.auth import ApiKeys, Caller
+from services.api.dashboard_access import LOGIN_PATH, add_login, caller_of
 from services.api.filters import CONTROL, FilterError, Filters
 from services.api.openapi import openapi_document
+from services.api.rate_limit import RateLimit, TokenBuckets
 from services.api.replay_requests import SendRequest
+from services.api.sessions import Sessions
 from shared.actions import ActionQueryError
 from shared.broker import PublishError
 from shared.database import ping
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 PAGING_PARAMS = ("cursor", "limit", "after")
 COMPARISON_PARAMS = ("task", "model_a", "model_b")
 MAX_ISSUE = 2**31 - 1
+READING = ("GET", "HEAD", "OPTIONS")  # every other /api/ method changes something: it needs `operate`
+PUBLIC = ("openapi", "login_form", "login", "logout", "docs", "docs_asset")  # no key needed
 
 
 def _error(status: int, message: str, **headers: str) -> tuple[Response, int, dict[str, str]]:
@@ -61,20 +66,51 @@ def _only(*names: str) -> None:
 
 
 def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendRequest,
-                  known: Known) -> Blueprint:
+                  known: Known, rate_limit: RateLimit | None = None) -> Blueprint:
     """``send_request`` hands a checked request upstream (a replay, an issue to score now) to the broker;
-    a replay request may name only the tasks and model versions ``known`` lists (``shared.known``)."""
+    a replay request may name only the tasks and model versions ``known`` lists (``shared.known``).
+
+    Every /api/ request needs a key (401) with the scope its method needs (403: ``read`` for GET,
+    ``operate`` for the rest); the dashboard needs a session (``/login``) or a key with ``read``. Each
+    key gets ``rate_limit`` (429 with ``Retry-After`` past it; None: no limit)."""
     keys = ApiKeys(api_keys)  # digests only from here on
     if not len(keys):
         log.warning("no API keys configured: every /api/ request will be refused")
+    sessions, buckets = Sessions(keys.session_secret()), TokenBuckets(rate_limit or RateLimit())
     bp = Blueprint("store", __name__, template_folder="templates")
+    add_login(bp, keys, sessions)
+
+    def refused(status: int, message: str, **headers: str):
+        if _is_api():
+            return _error(status, message, **headers)
+        return Response(message + "\n", status, headers=headers, mimetype="text/plain")
+
+    def within(caller: Caller, scope: str):
+        """None when ``caller`` has ``scope`` and a token of its rate; else the refusal."""
+        if not caller.may(scope):
+            asked = f"{request.method} {request.path[:100]}"
+            return refused(403, f"this key lacks the '{scope}' scope that {asked} needs "
+                                f"(it has '{caller.scope}')")
+        wait = buckets.take(caller.key_id)
+        if wait:
+            return refused(429, f"over this key's rate of {buckets.limit.rate:g} requests a second: "
+                                f"try again in {wait} s", **{"Retry-After": str(wait)})
+        return None
 
     @bp.before_request
-    def require_key():
-        if _is_api() and not keys.allows(request.headers.get("Authorization")):
-            return _error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'",
-                          **{"WWW-Authenticate": 'Bearer realm="wcml"'})
-        return None
+    def check_access():
+        if request.endpoint and request.endpoint.rpartition(".")[2] in PUBLIC:
+            return None
+        if _is_api():
+            caller = keys.caller(request.headers.get("Authorization"))
+            if caller is None:
+                return _error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'",
+                              **{"WWW-Authenticate": 'Bearer realm="wcml"'})
+            return within(caller, "read" if request.method in READING else "operate")
+        caller = caller_of(keys, sessions)
+        if caller is None:
+            return redirect(LOGIN_PATH.lstrip("/"), 303)
+        return within(caller, "read")
 
     @bp.get("/api/v1/predictions")
     def list_predictions():
@@ -160,8 +196,13 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendReq
 
     @bp.get("/")
     def index():
-        html, status = dashboard.render(engine, request.args)
-        return Response(html, status=status, mimetype="text/html")
+        csrf = sessions.read(request).get("csrf") if caller_of(keys, sessions) else None
+        html, status = dashboard.render(engine, request.args, csrf=csrf if isinstance(csrf, str) else None)
+        response = Response(html, status=status, mimetype="text/html")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    api_docs.add_routes(bp)
 
     @bp.errorhandler(FilterError)
     def bad_filter(exc: FilterError):
@@ -197,6 +238,8 @@ def api_blueprint(engine: Engine, api_keys: Sequence[str], send_request: SendReq
     return bp
 
 
-def create_app(engine: Engine, api_keys: Sequence[str], send_request: SendRequest, known: Known) -> Flask:
-    """The API on its own: the blueprint plus /healthz and /metrics."""
-    return app_for("wcml-api", [api_blueprint(engine, api_keys, send_request, known)], lambda: ping(engine))
+def create_app(engine: Engine, api_keys: Sequence[str], send_request: SendRequest, known: Known,
+               rate_limit: RateLimit | None = None) -> Flask:
+    """The API on its own: the blueprint plus /healthz and /metrics (with a key of scope ``metrics``)."""
+    return app_for("wcml-api", [api_blueprint(engine, api_keys, send_request, known, rate_limit)],
+                   lambda: ping(engine), api_keys=api_keys)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from services.api import action_view, follow_view, run_view
+from services.api.rate_limit import RateLimit
 from services.api.replay_requests import SendRequest
 from services.api.routes import api_blueprint
 from shared import topology
@@ -23,11 +24,12 @@ from shared.service import Consumer, Service
 VIEWS = ConsumeOptions(prefetch=500, max_batch=200)  # small reports, one upsert a batch
 
 
-def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known) -> Service:
+def api(engine: sa.Engine, api_keys: Sequence[str], broker: Broker, known: Known,
+        rate_limit: RateLimit | None = None) -> Service:
     """The query API and dashboard; a replay asked for there (naming only what is ``known``) is a
-    message to the replay source."""
+    message to the replay source. Each key gets ``rate_limit`` (None: no limit)."""
     send = control_messages_to(broker)
-    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send, known),
+    return Service("api", blueprint=lambda: api_blueprint(engine, api_keys, send, known, rate_limit),
                    ping=lambda: ping(engine))
 
 

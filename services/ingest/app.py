@@ -71,6 +71,8 @@ def ingest_blueprint(event_log: EventLog, secrets: Sequence[str], max_body_bytes
     return bp
 
 
-def create_app(event_log: EventLog, secrets: Sequence[str], max_body_bytes: int) -> Flask:
-    """The webhook endpoint on its own: the blueprint plus /healthz and /metrics."""
-    return app_for("wcml-ingest", [ingest_blueprint(event_log, secrets, max_body_bytes)], event_log.ping)
+def create_app(event_log: EventLog, secrets: Sequence[str], max_body_bytes: int,
+               api_keys: Sequence[str] = ()) -> Flask:
+    """The webhook endpoint on its own: the blueprint plus /healthz and /metrics (for ``api_keys``)."""
+    return app_for("wcml-ingest", [ingest_blueprint(event_log, secrets, max_body_bytes)], event_log.ping,
+                   api_keys=api_keys)

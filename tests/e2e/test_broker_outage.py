@@ -14,7 +14,7 @@ from tests.harness import RabbitControl, free_port
 from tests.processes import Pipeline, wait_http
 from tests.waiting import eventually, settled
 
-SECRET = "outage-secret"
+SECRET, METRICS_KEY = "outage-secret", "outage-metrics-key"
 DELIVERIES = 1000
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,8 @@ def test_deliveries_accepted_while_rabbitmq_is_stopped_reach_it_exactly_once(amq
     broker = RabbitBroker(amqp_url)
     topology.declare(broker)  # the queue that counts what the relay publishes
     pipeline = Pipeline({"WCML_BROKER_URL": amqp_url, "WCML_DATABASE_URL": pg_url, "WCML_BLOB_URL":
-                         f"file://{tmp_path}/blobs", "WCML_WEBHOOK_SECRETS": SECRET}, tmp_path)
+                         f"file://{tmp_path}/blobs", "WCML_WEBHOOK_SECRETS": SECRET,
+                         "WCML_API_KEYS": f"metrics:{METRICS_KEY}"}, tmp_path)
     ingest_url = f"http://127.0.0.1:{free_port()}"
     pipeline.start("ingest", "ingest", "--bind", ingest_url[7:], "--workers", "2")
     try:

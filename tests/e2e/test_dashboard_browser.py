@@ -84,10 +84,40 @@ def page(sync_playwright, api_url):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.elsewhere = []  # any request that leaves the server
         page.on("request", lambda r: None if r.url.startswith(api_url) else page.elsewhere.append(r.url))
+        log_in(page, api_url)
         try:
             yield page
         finally:
             browser.close()
+
+
+def log_in(page, api_url: str) -> None:
+    """The dashboard sends a browser without a session to its login form; a key there starts one."""
+    page.goto(api_url + "/")
+    assert page.url == api_url + "/login"
+    page.fill("input[name=key]", API_KEY)
+    page.click("button[type=submit]")
+    page.wait_for_url(api_url + "/")
+
+
+def test_login_sets_a_strict_http_only_cookie_and_logout_ends_it(page, api_url):
+    (cookie,) = page.context.cookies()
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (
+        "wcml_session", True, "Strict", False)  # plain HTTP on loopback: not Secure
+    assert API_KEY not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""  # no script reads it
+    page.click("form.logout button")
+    page.wait_for_url(api_url + "/login")
+    page.goto(api_url + "/")
+    assert page.url == api_url + "/login"
+
+
+def test_api_reference_renders_offline(page, api_url):
+    page.goto(api_url + "/")
+    page.click("text=reference")
+    page.wait_for_url(api_url + "/docs")
+    page.wait_for_selector('[data-path="/api/v1/predictions"]', timeout=15000)
+    assert page.elsewhere == []  # Swagger UI's assets came from this server
 
 
 def screenshot(page, tmp_path, name: str) -> None:
@@ -160,7 +190,7 @@ def test_filters_narrow_the_table_and_map_to_the_api(page, api_url, tmp_path):
     page.fill("input[name=task]", "issuetype")
     page.fill("input[name=label]", "bug")
     page.fill("input[name=min_confidence]", "0.5")
-    page.click("button[type=submit]")
+    page.click("form.filters button[type=submit]")
     page.wait_for_url(re.compile(r"task=issuetype"))
     expected = [p for p in LIVE if p.task == "issuetype" and p.label == "bug" and p.confidence >= 0.5]
     rows = table_rows(page)
@@ -181,7 +211,7 @@ def test_filters_narrow_the_table_and_map_to_the_api(page, api_url, tmp_path):
 
     # A bad filter is said on the page, in words, and the table is empty rather than wrong.
     page.fill("input[name=until]", "next tuesday")
-    page.click("button[type=submit]")
+    page.click("form.filters button[type=submit]")
     alert = page.locator("[role=alert]")
     assert alert.is_visible() and "until must be an ISO 8601" in alert.inner_text()
     assert table_rows(page) == []

@@ -1,6 +1,7 @@
 """One signed webhook through ingest, RabbitMQ, dispatcher, predictors and store, each its own process."""
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -25,7 +26,9 @@ def pipeline(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
     assert trained.returncode == 0, trained.stderr
     p.ingest_url = f"http://127.0.0.1:{free_port()}"
     p.api_url = f"http://127.0.0.1:{free_port()}"
-    p.start("ingest", "ingest", "--bind", p.ingest_url[7:], "--workers", "2")
+    p.ingest_metrics_url = f"http://127.0.0.1:{free_port()}"  # ingest's second listener: /metrics, no key
+    p.start("ingest", "ingest", "--bind", p.ingest_url[7:], "--workers", "2",
+            env={"WCML_METRICS_BIND": p.ingest_metrics_url[7:]})
     p.start("dispatcher", "dispatcher")
     p.start("predictor-needsdiagnosis", "predictor", "--task", "needsdiagnosis")
     p.start("predictor-issuetype", "predictor", "--task", "issuetype")
@@ -86,8 +89,19 @@ def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeli
     status, _ = get_json(url, "wrong-key")
     assert status == 401
 
-    # ingest's /metrics sums its gunicorn workers; the relay beside them serves its own.
-    with urllib.request.urlopen(pipeline.ingest_url + "/metrics", timeout=5) as response:
+    # ingest's /metrics sums its gunicorn workers (the relay beside them serves its own): on the webhook port with a key only,
+    # on WCML_METRICS_BIND's listener without one (and nothing else there).
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(pipeline.ingest_url + "/metrics", timeout=5)
+    assert refused.value.code == 401
+    keyed = urllib.request.Request(pipeline.ingest_url + "/metrics",
+                                   headers={"Authorization": f"Bearer {API_KEY}"})
+    with urllib.request.urlopen(keyed, timeout=5) as response:
+        assert "wcml_ingest_deliveries_total" in response.read().decode()
+    with pytest.raises(urllib.error.HTTPError) as elsewhere:
+        urllib.request.urlopen(pipeline.ingest_metrics_url + "/webhooks/github", data=b"{}", timeout=5)
+    assert elsewhere.value.code == 404
+    with urllib.request.urlopen(pipeline.ingest_metrics_url + "/metrics", timeout=5) as response:
         metrics = response.read().decode()
     assert 'wcml_ingest_deliveries_total{event="issues",outcome="accepted"} 1.0' in metrics
     assert "wcml_relay_" not in metrics

@@ -2,7 +2,7 @@
 
 Each declared service runs as a process of its own (those usually started beside another, too: ingest
 with ``--no-relay`` and ``wcml relay``, store with ``--no-latest`` and ``wcml latest``, api with
-``--no-api-views`` and ``wcml api-views``), on real RabbitMQ, PostgreSQL and S3 (moto), each with a
+``--no-api-views`` and ``wcml api-views``; the follower polling a fake GitHub on loopback), on real RabbitMQ, PostgreSQL and S3 (moto), each with a
 metrics port of its own (``tests.processes.Pipeline``). Signed webhooks go in; every process is scraped
 before and after: what it counts is there and has grown, and no process serves another's counters.
 """
@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.samples import issue_payload, signed_request
 from shared.event_routes import load_rules, tasks_of
 from shared.topology import SERVICES
+from tests.github_fake import TOKEN, FakeGitHub, SyntheticRepo
 from tests.harness import free_port
 from tests.processes import Pipeline, get_json, wait_http
 from tests.waiting import eventually
@@ -73,6 +74,7 @@ OWN: dict[str, list[tuple[str, dict[str, str], Callable[[int], int]]]] = {
                 ("wcml_consumer_messages_total", {"queue": "results.actions"}, lambda n: 1)],
     "api": [("wcml_http_requests_total", {"route": ISSUE_ROUTE, "method": "GET"}, lambda n: 1)],
     "api-views": [("wcml_consumer_messages_total", {"queue": "actions.api"}, lambda n: 1)],
+    "follow": [("wcml_follow_ticks_total", {}, lambda n: 1)],  # polling the fake GitHub each 0.5 s
 }
 # What only another process counts: nothing of it on this one's page (a sample name's start, labels).
 NOT_HERE = {"ingest": ("wcml_relay_", {}), "relay": ("wcml_ingest_", {}), "api": ("wcml_consumer_", {}),
@@ -102,6 +104,10 @@ def services(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
     p.start("actions", "actions")
     p.start("api", "api", "--bind", p.api_url[7:], "--workers", "1", "--no-api-views")
     p.start("api-views", "api-views")
+    github = FakeGitHub().__enter__()
+    github.add_repo(SyntheticRepo(issues=5, events_per_issue=1))
+    p.start("follow", "follow", env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url,
+                                     "WCML_GITHUB_FOLLOW": "webcompat/web-bugs", "WCML_GITHUB_FOLLOW_EVERY": "0.5"})
     p.pages = {"ingest": p.ingest_url + "/metrics", "api": p.api_url + "/metrics",
                **{name: p.metrics_url(name) for name in p.procs if name not in ("ingest", "api")}}
     try:
@@ -113,6 +119,7 @@ def services(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
         raise
     finally:
         codes = p.stop_all()
+        github.__exit__(None, None, None)
     if any(codes.values()):
         print(codes, p.diagnostics())
     assert not any(codes.values()), codes

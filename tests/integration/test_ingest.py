@@ -25,7 +25,7 @@ from tests.octokit import examples
 from tests.plans import explain, nodes
 from tests.waiting import eventually
 
-SECRET = "ingest-test-secret"
+SECRET, METRICS_KEY = "ingest-test-secret", "ingest-metrics-key"
 
 
 @pytest.fixture
@@ -37,7 +37,8 @@ def event_log(pg_url):
 
 @pytest.fixture
 def client(event_log):
-    return create_app(event_log, [SECRET], max_body_bytes=64 * 1024).test_client()
+    app = create_app(event_log, [SECRET], max_body_bytes=64 * 1024, api_keys=[f"metrics:{METRICS_KEY}"])
+    return app.test_client()
 
 
 def post(client, payload, event="issues", delivery=None, secret=SECRET, content_type="application/json",
@@ -102,7 +103,8 @@ def test_ping_is_answered_200_and_not_logged(client, event_log):
 def test_healthz_and_metrics(client):
     assert client.get("/healthz").json == {"status": "ok"}
     post(client, issue_payload())
-    text = client.get("/metrics").get_data(as_text=True)
+    assert client.get("/metrics").status_code == 401  # the webhook port's metrics need a key
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_KEY}"}).get_data(as_text=True)
     assert 'wcml_ingest_deliveries_total{event="issues",outcome="accepted"}' in text
 
 

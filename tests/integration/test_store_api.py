@@ -265,7 +265,9 @@ def test_openapi_is_valid_and_lists_every_route(client):
     for path, ops in spec["paths"].items():
         for op in ops.values():
             if path.startswith("/api/"):
-                assert "security" not in op and "401" in op["responses"], path
+                assert "security" not in op and {"401", "403", "429"} <= set(op["responses"]), path
+            elif path in ("/", "/metrics"):
+                assert {"bearerAuth": []} in op.get("security", spec["security"]), path
             else:
                 assert op["security"] == [], path
     params = {p["name"] for p in spec["paths"]["/api/v1/predictions"]["get"]["parameters"]}
@@ -308,7 +310,7 @@ def test_answers_match_the_openapi_document(client, seeded):
 
 def test_health_and_metrics(client):
     assert client.get("/healthz").json == {"status": "ok"}
-    answer = client.get("/metrics")
+    answer = client.get("/metrics", headers=AUTH)
     assert answer.status_code == 200 and answer.mimetype == "text/plain"
 
 
@@ -319,7 +321,7 @@ def test_health_is_503_when_the_database_is_down():
 
 
 def test_dashboard_with_an_empty_database(client):
-    answer = client.get("/")
+    answer = client.get("/", headers=AUTH)
     page = answer.get_data(as_text=True)
     assert answer.status_code == 200 and answer.mimetype == "text/html"
     assert "No predictions stored yet" in page and "No predictions match" in page
@@ -329,17 +331,17 @@ def test_dashboard_with_an_empty_database(client):
 def test_dashboard_with_data_and_filters(client, engine, seeded, tmp_path):
     now = datetime.now(UTC).isoformat()
     store(engine, tmp_path, [make(100, predicted_at=now), make(101, predicted_at=now)])
-    page = client.get("/?replay=all").get_data(as_text=True)
+    page = client.get("/?replay=all", headers=AUTH).get_data(as_text=True)
     newest = client.get("/api/v1/predictions?limit=1", headers=AUTH).json["items"][0]
     assert f"{newest['repo']}#{newest['number']}" in page
     assert f"width: {newest['confidence'] * 100:.1f}%" in page
     assert "Models in service" in page and "m2" in page and "Older" not in page  # 30 < one page
     assert page.count('class="stack"') == 2 * 14  # two tasks, 14 days each
     assert page.count('class="stack" style="width: 100.0%"') == 2  # today's bar is the tallest
-    live = client.get("/").get_data(as_text=True)
+    live = client.get("/", headers=AUTH).get_data(as_text=True)
     replayed = [p for p in seeded if p["replay_id"]]
     assert replayed and f'<span class="tag">{replayed[0]["replay_id"]}</span>' not in live
-    only = client.get("/?task=issuetype&label=bug&repo=webcompat/web-bugs&model=m1&replay=all")
+    only = client.get("/?task=issuetype&label=bug&repo=webcompat/web-bugs&model=m1&replay=all", headers=AUTH)
     text = only.get_data(as_text=True)
     assert only.status_code == 200 and 'value="issuetype"' in text
     rows = re.findall(r"<tr>\s*<td class=\"muted\" title=", text)
@@ -349,13 +351,13 @@ def test_dashboard_with_data_and_filters(client, engine, seeded, tmp_path):
 
 def test_dashboard_pages_and_reports_bad_filters(client, engine, tmp_path):
     store(engine, tmp_path, [make(i, replay_id=None) for i in range(60)])
-    first = client.get("/").get_data(as_text=True)
+    first = client.get("/", headers=AUTH).get_data(as_text=True)
     older = re.search(r'href="(\?[^"]*cursor=[^"]+)"', first)
     assert older
-    second = client.get("/" + older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    second = client.get("/" + older.group(1).replace("&amp;", "&"), headers=AUTH).get_data(as_text=True)
     assert "Older predictions" in second and "Older →" not in second
     assert len(re.findall(r"<tr>\s*<td class=\"muted\" title=", second)) == 10
-    bad = client.get("/?repo=<script>alert(1)</script>")
+    bad = client.get("/?repo=<script>alert(1)</script>", headers=AUTH)
     assert bad.status_code == 400
     text = bad.get_data(as_text=True)
     assert "repo must be owner/name" in text and "<script>alert" not in text

@@ -1,11 +1,17 @@
-"""Schemathesis against the real query API on PostgreSQL: every documented operation, generated requests.
+"""Schemathesis against the real query API on PostgreSQL: every documented operation, generated requests,
+every built-in check (none is switched off for the file; a case the document cannot describe skips one
+check for that case, saying why).
 
-It fails on any 5xx, on an answer the document does not describe (status, content type,
-schema), on an /api/ route that answers without the key, and on invalid input accepted.
+It fails on any 5xx, on an answer the document does not describe (status, content type, headers,
+schema), on an /api/ route that answers without the key, on invalid input accepted, on a method the
+document does not list answered otherwise than 405 with ``Allow``, and (stateful) on a replay run the
+API answered with that its link to ``GET /api/v1/replays/{replay_id}`` does not find at once. The
+refusals (401, 403 naming the scope, 429 with Retry-After) are checked against the document too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -13,11 +19,13 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from werkzeug.serving import make_server
 
 from services.api.filters import FilterError, Filters, decode_cursor
 from services.api.openapi import openapi_document
+from services.api.rate_limit import RateLimit
 from services.api.routes import COMPARISON_PARAMS
 from shared.database import create_engine
 from tests.builders import AUTH, add_run, api_app, make, store
@@ -36,13 +44,22 @@ def base_url(pg_url, tmp_path):
           + [make(100 + i, task="needsdiagnosis", model_version="m2", delivery_id=f"d-{i}", replay_id="r-1")
              for i in range(0, 40, 2)])
     add_run(engine, "r-1", model_version="m2", tasks=["needsdiagnosis"])
-    server = make_server("127.0.0.1", free_port(), api_app(engine), threaded=True)
+    with serving(api_app(engine)) as url:
+        yield url
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def serving(app):
+    """``app`` on a real HTTP server on loopback, for the block."""
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-    engine.dispose()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
 
 
 # The document as the app serves it (checked equal below); the server comes per test from the
@@ -109,3 +126,52 @@ def beyond_the_schema(query: dict) -> str | None:
     if "model_a" in values and values["model_a"] == values.get("model_b"):
         return "the same model twice"
     return None
+
+
+def test_a_requested_run_is_readable_through_the_documents_link(base_url):
+    """Stateful: POST /api/v1/replays, then its 202's link (``ReadTheRun``) to GET the run, checked by
+    every check, ``ensure_resource_availability`` among them (the id answered with is found at once)."""
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"base_url": base_url, "headers": AUTH}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            skip = [positive_data_acceptance] if unknown_names(case.query or {}, case.body) else []
+            case.validate_response(response, additional_checks=additional_checks, excluded_checks=skip,
+                                   headers=AUTH, transport_kwargs={"base_url": base_url, "headers": AUTH},
+                                   recorder=self.recorder)
+
+    run_state_machine_as_test(Workflow, settings=settings(
+        max_examples=EXAMPLES, stateful_step_count=4, deadline=None,
+        suppress_health_check=list(HealthCheck)))
+
+
+READER, SCRAPER = "conformance-reader-key", "conformance-scraper-key"
+
+
+def test_refusals_are_as_documented(pg_url):
+    """401 (with WWW-Authenticate), 403 naming the scope, 429 with Retry-After: each answer validated
+    against its operation's responses in the document."""
+    engine = create_engine(pg_url)
+    app = api_app(engine, (f"read:{READER}", f"metrics:{SCRAPER}"), rate_limit=RateLimit(rate=0.01, burst=1))
+    try:
+        with serving(app) as url:
+            def check(method: str, path: str, key: str | None, status: int, operation: str, **body):
+                headers = {"Authorization": f"Bearer {key}"} if key else {}
+                answer = requests.request(method, url + path, headers=headers, timeout=10, **body)
+                assert answer.status_code == status, (path, answer.text)
+                schema[operation][method].validate_response(answer)
+                return answer
+
+            check("GET", "/api/v1/models", None, 401, "/api/v1/models")
+            scoped = check("GET", "/api/v1/models", SCRAPER, 403, "/api/v1/models")
+            assert "'read' scope" in scoped.json()["error"]
+            lacking = check("POST", "/api/v1/replays", READER, 403, "/api/v1/replays", json={})
+            assert "'operate' scope" in lacking.json()["error"]
+            check("GET", "/api/v1/models", READER, 200, "/api/v1/models")  # the 403s took no token: this one
+            over = check("GET", "/api/v1/models", READER, 429, "/api/v1/models")
+            assert int(over.headers["Retry-After"]) >= 1
+            check("GET", "/metrics", None, 401, "/metrics")
+    finally:
+        engine.dispose()

@@ -76,7 +76,7 @@ def test_the_listing_needs_a_key(engine):
 
 
 def test_the_dashboard_shows_the_latest_actions(engine):
-    page = api_app(engine).test_client().get("/").get_data(as_text=True)
+    page = api_app(engine).test_client().get("/", headers=AUTH).get_data(as_text=True)
     panel = page[page.index('<section id="actions">'):page.index('<section id="labels">')]
     assert panel.count("<tr>") == 9  # the header and eight actions
     assert "because of #2" in panel and 'state-skipped' in panel

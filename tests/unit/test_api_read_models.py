@@ -243,7 +243,7 @@ def test_runs_and_actions_reach_the_api_through_the_embedded_broker(sqlite_engin
             assert [(i["number"], i["state"]) for i in items] == [(2, "dry-run"), (1, "dry-run")], items
             return items
         eventually(listed, timeout=10, message="the recorded actions in the API")
-        page = client.get("/").get_data(as_text=True)
+        page = client.get("/", headers=AUTH).get_data(as_text=True)
         assert run_id in page and "dry run: nothing sent" in page
     finally:
         stop.set()

@@ -18,7 +18,7 @@ def test_known_keys_pass_and_others_do_not():
 def test_no_plaintext_is_kept():
     keys = ApiKeys(["alpha-key-secret"])
     assert "alpha-key-secret" not in repr(vars(keys))
-    assert all(isinstance(d, bytes) and len(d) == 32 for d in keys._digests)
+    assert all(isinstance(d, bytes) and len(d) == 32 for d, _scope in keys._digests)
 
 
 def test_no_keys_lets_nobody_in():
