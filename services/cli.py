@@ -5,6 +5,7 @@ commands by ``commands`` or the service that owns them."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -51,7 +52,13 @@ def run_service(args) -> int:
     from services import distributed
 
     beside = spec.beside is not None and not getattr(args, f"no_{spec.beside.replace('-', '_')}")
-    a = adapters(args)
+    settings = settings_of(args)
+    if getattr(args, "metrics_bind", None):
+        bind = wcml_settings.bind_of("--metrics-bind", args.metrics_bind)
+        settings = dataclasses.replace(settings, metrics_bind=bind)
+    from services.bootstrap import Adapters
+
+    a = Adapters(settings)
     metrics_port = getattr(args, "metrics_port", None)
     if metrics_port is None:
         metrics_port = wcml_settings.metrics_port(spec.name, spec.metrics)
@@ -130,12 +137,16 @@ def service_needs(spec: topology.ServiceSpec) -> tuple[str, ...]:
 
 
 def service_command(p: argparse.ArgumentParser, spec: topology.ServiceSpec) -> None:
-    """A declared service's flags: what its entry implies (``--bind``/``--workers`` for an HTTP one,
-    ``--metrics-port`` for one with a metrics port, ``--task`` for one run per task, ``--no-<service>``
-    for what it starts beside it), then its own (``SERVICE_FLAGS``), whose values go to its builder."""
+    """A declared service's flags: what its entry implies (``--bind``/``--workers``/``--metrics-bind``
+    for an HTTP one, ``--metrics-port`` for one with a metrics port, ``--task`` for one run per task,
+    ``--no-<service>`` for what it starts beside it), then its own (``SERVICE_FLAGS``), whose values go
+    to its builder."""
     if spec.http:
         p.add_argument("--bind", default=f"127.0.0.1:{spec.http}", help="host:port (default %(default)s)")
         p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+        p.add_argument("--metrics-bind", metavar="HOST:PORT",
+                       help="also serve /metrics, without a key, there and nothing else (default: "
+                       "$WCML_METRICS_BIND; none: /metrics only on --bind, with a key)")
     if spec.metrics:
         variable = wcml_settings.metrics_port_variable(spec.name)
         p.add_argument("--metrics-port", type=int, metavar="PORT",

@@ -255,7 +255,12 @@ def _number(env: dict[str, str], name: str, default, kind):
 
 def _bind(env: dict[str, str], name: str) -> str:
     """``host:port`` (the host may be empty for every address), or "" when unset."""
-    text = env.get(name, "").strip()
+    return bind_of(name, env.get(name, ""))
+
+
+def bind_of(name: str, value: str) -> str:
+    """``value`` as ``host:port``, or "" when empty; ``name`` (a variable, a flag) says whose it is."""
+    text = value.strip()
     if not text:
         return ""
     _, colon, port = text.rpartition(":")

@@ -13,9 +13,10 @@ A unit is a compose service built from or running our image, or a Kubernetes wor
 runs ``wcml``; infrastructure (RabbitMQ, PostgreSQL, MinIO) is neither.
 
 ``metrics_port_differences`` lists where a unit does not offer the port on which each process it runs
-serves /metrics (an HTTP service's ``http`` port, any other's ``metrics`` port; a process beside
-another's too): compose exposes it; on Kubernetes the container declares it, named ``http``,
-``metrics`` or, for the process beside, ``metrics-<the last word of its name>``, and the pod is
+serves /metrics (an HTTP service's ``--metrics-bind`` port, else its ``http`` port; any other's
+``metrics`` port; a process beside another's too): compose exposes it; on Kubernetes the container
+declares it, named ``http``, ``metrics`` or, for the process beside, ``metrics-<the last word of its
+name>``, and the pod is
 annotated ``prometheus.io/scrape: "true"`` (deploy/observability/prometheus-kubernetes.yaml).
 """
 
@@ -143,7 +144,7 @@ def metrics_port_differences(compose: dict, manifests: Sequence[dict]) -> list[s
     for name, service in (compose.get("services") or {}).items():
         offered = {int(str(p).split(":")[-1].split("/")[0]) for p in
                    [*(service.get("ports") or []), *(service.get("expose") or [])]}
-        for process, port, _ in _metrics_ports(tuple(map(str, service.get("command") or ()))):
+        for process, port, _ in metrics_ports(tuple(map(str, service.get("command") or ()))):
             if port not in offered:
                 found.append(f"compose.yaml: `{name}` runs {process}, whose /metrics is on {port}: expose it")
     for doc in manifests:
@@ -156,7 +157,7 @@ def metrics_port_differences(compose: dict, manifests: Sequence[dict]) -> list[s
             if command[:1] != ["wcml"]:
                 continue
             declared = {(p.get("name"), p["containerPort"]) for p in container.get("ports", [])}
-            wanted = _metrics_ports(tuple(command[1:]))
+            wanted = metrics_ports(tuple(command[1:]))
             for process, port, port_name in wanted:
                 if (port_name, port) not in declared:
                     found.append(f"deploy: `{name}` runs {process}: declare its port {port} named "
@@ -167,14 +168,17 @@ def metrics_port_differences(compose: dict, manifests: Sequence[dict]) -> list[s
     return found
 
 
-def _metrics_ports(command: tuple[str, ...]) -> list[tuple[str, int, str]]:
+def metrics_ports(command: tuple[str, ...]) -> list[tuple[str, int, str]]:
     """(process, port, Kubernetes port name) of each process ``wcml COMMAND`` runs that serves /metrics."""
     declared = {spec.name: spec for spec in topology.SERVICES}
     spec = declared.get(command[0] if command else "")
     if spec is None:
         return []
     ports = []
-    if spec.http or spec.metrics:
+    if spec.http and "--metrics-bind" in command:  # its keyless listener; on `http`, with a key only
+        bind = command[command.index("--metrics-bind") + 1]
+        ports.append((spec.name, int(bind.rpartition(":")[2]), "metrics"))
+    elif spec.http or spec.metrics:
         ports.append((spec.name, spec.http or spec.metrics, "http" if spec.http else "metrics"))
     if spec.beside and f"--no-{spec.beside}" not in command:
         beside = declared[spec.beside]

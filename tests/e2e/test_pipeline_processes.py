@@ -89,8 +89,8 @@ def test_signed_webhook_becomes_a_queryable_prediction_and_an_s3_document(pipeli
     status, _ = get_json(url, "wrong-key")
     assert status == 401
 
-    # ingest's /metrics sums its gunicorn workers (the relay beside them serves its own): on the webhook port with a key only,
-    # on WCML_METRICS_BIND's listener without one (and nothing else there).
+    # ingest's /metrics sums its gunicorn workers (the relay beside them serves its own): on the webhook
+    # port with a key only, on WCML_METRICS_BIND's listener without one (and nothing else there).
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(pipeline.ingest_url + "/metrics", timeout=5)
     assert refused.value.code == 401

@@ -2,9 +2,10 @@
 
 Each declared service runs as a process of its own (those usually started beside another, too: ingest
 with ``--no-relay`` and ``wcml relay``, store with ``--no-latest`` and ``wcml latest``, api with
-``--no-api-views`` and ``wcml api-views``; the follower polling a fake GitHub on loopback), on real RabbitMQ, PostgreSQL and S3 (moto), each with a
-metrics port of its own (``tests.processes.Pipeline``). Signed webhooks go in; every process is scraped
-before and after: what it counts is there and has grown, and no process serves another's counters.
+``--no-api-views`` and ``wcml api-views``; the follower polling a fake GitHub on loopback), on real
+RabbitMQ, PostgreSQL and S3 (moto), each with a metrics port of its own (``tests.processes.Pipeline``).
+Signed webhooks go in; every process is scraped before and after: what it counts is there and has
+grown, and no process serves another's counters.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def services(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
     trained = p.run("models", "demo")
     assert trained.returncode == 0, trained.stderr
     p.ingest_url, p.api_url = (f"http://127.0.0.1:{free_port()}" for _ in range(2))
-    p.start("ingest", "ingest", "--bind", p.ingest_url[7:], "--workers", "2", "--no-relay")
+    ingest_metrics, api_metrics = (f"127.0.0.1:{free_port()}" for _ in range(2))  # no key there
+    p.start("ingest", "ingest", "--bind", p.ingest_url[7:], "--workers", "2", "--no-relay",
+            "--metrics-bind", ingest_metrics)
     p.start("relay", "relay")
     p.start("dispatcher", "dispatcher")
     for task in TASKS:
@@ -102,17 +105,21 @@ def services(amqp_url, pg_url, s3_url, s3_endpoint, tmp_path):
     p.start("store", "store", "--no-latest")
     p.start("latest", "latest")
     p.start("actions", "actions")
-    p.start("api", "api", "--bind", p.api_url[7:], "--workers", "1", "--no-api-views")
+    p.start("api", "api", "--bind", p.api_url[7:], "--workers", "1", "--no-api-views",
+            "--metrics-bind", api_metrics)
     p.start("api-views", "api-views")
     github = FakeGitHub().__enter__()
     github.add_repo(SyntheticRepo(issues=5, events_per_issue=1))
     p.start("follow", "follow", env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url,
-                                     "WCML_GITHUB_FOLLOW": "webcompat/web-bugs", "WCML_GITHUB_FOLLOW_EVERY": "0.5"})
-    p.pages = {"ingest": p.ingest_url + "/metrics", "api": p.api_url + "/metrics",
+                                     "WCML_GITHUB_FOLLOW": "webcompat/web-bugs",
+                                     "WCML_GITHUB_FOLLOW_EVERY": "0.5"})
+    p.pages = {"ingest": f"http://{ingest_metrics}/metrics", "api": f"http://{api_metrics}/metrics",
                **{name: p.metrics_url(name) for name in p.procs if name not in ("ingest", "api")}}
+    p.health = {name: page.replace("/metrics", "/healthz") for name, page in p.pages.items()}
+    p.health.update(ingest=p.ingest_url + "/healthz", api=p.api_url + "/healthz")  # on their HTTP ports
     try:
-        for page in p.pages.values():  # a consumer serves its port once built (a predictor: model loaded)
-            wait_http(page.replace("/metrics", "/healthz"), timeout=90)
+        for health in p.health.values():  # a consumer serves its port once built (a predictor: model loaded)
+            wait_http(health, timeout=90)
         yield p
     except BaseException:
         print(p.diagnostics())
@@ -134,8 +141,8 @@ def test_every_declared_service_runs_here_with_a_page_of_its_own(services):
 
 def test_each_process_serves_its_own_counters_and_they_grow_under_load(services):
     before = {name: scrape(page) for name, page in services.pages.items()}
-    for name, page in services.pages.items():
-        with urllib.request.urlopen(page.replace("/metrics", "/healthz"), timeout=10) as response:
+    for name, health in services.health.items():
+        with urllib.request.urlopen(health, timeout=10) as response:
             assert json.loads(response.read()) == {"status": "ok"}, name
 
     for i in range(WEBHOOKS):

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from shared import topology
 from tests.deploy_tools import ROOT, promtool
-from tests.deployment_topology import compose_units
+from tests.deployment_topology import compose_units, metrics_ports
 
 OBSERVABILITY = ROOT / "deploy" / "observability"
 DASHBOARD = OBSERVABILITY / "grafana-dashboard.json"
@@ -243,7 +243,8 @@ def test_the_compose_scrape_configuration_reaches_every_process_on_its_declared_
         if spec is None:
             continue  # a job (migrate, models)
         task = unit.command[unit.command.index("--task") + 1] if spec.per_task else None
-        expected.add((unit.name, spec.http or spec.metrics, spec.name, task))
+        [(_, port, _)] = [p for p in metrics_ports(unit.command) if p[0] == spec.name]
+        expected.add((unit.name, port, spec.name, task))
         if spec.beside and f"--no-{spec.beside}" not in unit.command:
             expected.add((unit.name, topology.service(spec.beside).metrics, spec.beside, None))
     assert expected and expected <= jobs, sorted(expected - jobs)
