@@ -150,7 +150,7 @@ class GitHubClient:
         self.budget = Budget()  # REST requests
         self.points = Budget()  # GraphQL points
         self.counters = Counters()
-        self._last_cost = 1  # points the last GraphQL query cost: what the next one is expected to
+        self._largest_cost = 1  # points of the costliest GraphQL query so far: what the next may cost
         self._on_wait = on_wait or (lambda line: None)
         self._sleep = sleep
         auth = AppAuthStrategy(app[0], app[1]) if app else token or None
@@ -201,11 +201,11 @@ class GitHubClient:
         its ``cost`` is added to ``counters.points``.
 
         A spent budget is waited out, as REST's is: before a query when the last answer left fewer
-        points than the last query cost; after a refusal for the rate limit, which GitHub answers either
-        200 with ``errors: [{type: RATE_LIMITED}]`` or 403 with ``X-RateLimit-Remaining: 0``, until
-        ``X-RateLimit-Reset``. Secondary limits (403/429 with ``Retry-After``) and 5xx are waited and
-        retried as for REST. Any other ``errors`` raise GraphQLRefusal (one line, GitHub's first
-        message); no answer at all raises GitHubUnreachable."""
+        points than the costliest query so far; after a refusal for the rate limit, which GitHub
+        answers either 200 with ``errors: [{type: RATE_LIMITED}]`` or 403 with
+        ``X-RateLimit-Remaining: 0``, until ``X-RateLimit-Reset``. Secondary limits (403/429 with
+        ``Retry-After``) and 5xx are waited and retried as for REST. Any other ``errors`` raise
+        GraphQLRefusal (one line, GitHub's first message); no answer at all raises GitHubUnreachable."""
         body = {"query": query, "variables": dict(variables or {})}
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
             response = self._request("POST", self.graphql_url, body=body, what=what, resource="graphql")
@@ -236,7 +236,7 @@ class GitHubClient:
             return
         cost = _int(str(rate.get("cost"))) or 0
         self.counters.points += cost
-        self._last_cost = max(1, cost)
+        self._largest_cost = max(self._largest_cost, cost)
         reset = _epoch(rate.get("resetAt"))
         self.points = Budget(_int(str(rate.get("limit"))), _int(str(rate.get("remaining"))), reset)
 
@@ -345,9 +345,9 @@ class GitHubClient:
 
     def _wait_for_budget(self, resource: str = "core") -> None:
         """The last answer said the budget is spent (REST: no request left; GraphQL: fewer points than
-        the last query cost): wait for its reset instead of earning a refusal."""
+        the costliest query so far): wait for its reset instead of earning a refusal."""
         graphql = resource == "graphql"
-        b, need = (self.points, self._last_cost) if graphql else (self.budget, 1)
+        b, need = (self.points, self._largest_cost) if graphql else (self.budget, 1)
         if b.remaining is not None and b.remaining < need and b.reset is not None:
             self._wait_for_reset(b.reset, b.limit, "points" if graphql else "requests")
 
