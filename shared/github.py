@@ -74,10 +74,11 @@ class GitHubUnreachable(GitHubError, TransientError):
 
 class GraphQLRefusal(GitHubError):
     """A GraphQL answer that carries ``errors`` (an invalid query, a missing object): one line with
-    GitHub's first message; ``error_type`` is its ``type`` (``NOT_FOUND``, …) when GitHub gave one."""
+    GitHub's first message (``reason``); ``error_type`` is its ``type`` (``NOT_FOUND``, …) when GitHub
+    gave one. GitHub answers these with HTTP 200, which ``status`` keeps."""
 
-    def __init__(self, message: str, error_type: str | None):
-        super().__init__(message, 200, error_type)
+    def __init__(self, line: str, reason: str, error_type: str | None):
+        super().__init__(line, 200, reason)
         self.error_type = error_type
 
 
@@ -224,7 +225,7 @@ class GitHubClient:
                 message = " ".join(str(first.get("message") or "no data").split())[:300]
                 kind = first.get("type")
                 raise GraphQLRefusal(f"GitHub refused the GraphQL query for {what}"
-                                     f" ({kind + ': ' if kind else ''}{message})", kind)
+                                     f" ({kind + ': ' if kind else ''}{message})", message, kind)
             data = answer["data"]
             self._note_points(data.get("rateLimit"))
             self.counters.queries += 1

@@ -5,11 +5,12 @@ The same machinery as the REST loop (importer.py): a page's deliveries are appen
 cursor is moved past the page (``github_imports.next_url`` holds ``graphql:<cursor>``; ``graphql:``
 alone is the first page), so a run stopped anywhere resumes with ``--resume`` at the page it was on
 and what of that page was already appended is left out as already logged. An issue whose further
-timeline pages GitHub will not serve (a 5xx that outlasted the client's retries) is skipped whole
-and recorded, as REST's are; after the last page the issues an earlier run skipped are asked for
-again (through REST, one request each, as the REST loop does). A run left unfinished by the REST
-loop is not resumed here (its cursor is a REST page): the import starts at the first page, and what
-the log already holds is left out by its event key.
+timeline pages GitHub will not serve (a 5xx that outlasted the client's retries, or ``NOT_FOUND``:
+deleted or transferred since its page was read) is skipped whole and recorded, as REST's are; after
+the last page the issues an earlier run skipped are asked for again (through REST, one request
+each, as the REST loop does). A run left unfinished by the REST loop is not resumed here (its
+cursor is a REST page): the import starts at the first page, and what the log already holds is
+left out by its event key.
 
 GraphQL has no conditional requests: a second import reads every page again (3 points a page) and
 appends nothing it holds.
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING
 from services.ingest.github import history
 from services.ingest.github.graphql import ISSUES_PER_QUERY, GraphQLReader, PageOfIssues
 from services.ingest.github.report import ImportReport
-from shared.github import GitHubError
+from services.ingest.github.state import Skip
+from shared.github import GitHubError, GraphQLRefusal
 
 if TYPE_CHECKING:
     from services.ingest.github.importer import Importer, Progress
@@ -38,6 +40,14 @@ def cursor_text(cursor: str | None) -> str:
 
 def is_graphql_cursor(next_url: str | None) -> bool:
     return bool(next_url) and next_url.startswith(PREFIX)
+
+
+def gone(number: int, exc: GitHubError) -> Skip | None:
+    """An issue GraphQL no longer finds between its page and its further timeline pages (deleted or
+    transferred meanwhile: ``NOT_FOUND``), skipped as REST's 404 is; None for any other refusal."""
+    if isinstance(exc, GraphQLRefusal) and exc.error_type == "NOT_FOUND":
+        return Skip(number, 404, exc.reason or "Not Found")
+    return None
 
 
 def run_graphql(importer: Importer, repo: str, *, since: str | None, resume: bool, max_issues: int | None,
@@ -69,7 +79,7 @@ def run_graphql(importer: Importer, repo: str, *, since: str | None, resume: boo
             try:
                 events = reader.rest_of_events(repo, read)
             except GitHubError as exc:
-                if (skip := skip_of(read.number, exc)) is None:
+                if (skip := skip_of(read.number, exc) or gone(read.number, exc)) is None:
                     raise
                 work.skipped.append(skip)
                 continue
