@@ -277,6 +277,7 @@ class GraphQLEndpoint:
     exhausted: list[tuple[float, float]] = field(default_factory=list)  # (when, announced reset)
     charged: list[int] = field(default_factory=list)  # points of each query answered with data
     refused: int = 0  # queries refused for the rate limit
+    then: dict[int, Any] = field(default_factory=dict)  # n -> what happens on GitHub after the n-th query
 
     def exhaust_after(self, after: int, reset_in: float) -> None:
         """At the ``after``-th request from now the points are all spent (another client of the same
@@ -310,6 +311,8 @@ class GraphQLEndpoint:
         out: dict[str, Any] = {"data": result.data}
         if result.errors:
             out["errors"] = [_github_error(e) for e in result.errors]
+        if (change := self.then.pop(len(self.charged), None)) is not None:
+            change()
         return self._reply(out)
 
     def _charge(self, cost: Cost, index: int) -> dict[str, Any] | None:
@@ -347,7 +350,8 @@ class GraphQLEndpoint:
     def _node(self, id: str) -> dict[str, Any] | None:  # noqa: A002 - GitHub's argument
         for repo in self.fake.repos.values():
             for issue in list(repo.issues.values()):
-                if f"I_{issue.number}" == id and not issue.pull_request:
+                listed = repo.refused.get(issue.number, (0, "", 0))[0] not in NOT_LISTED
+                if f"I_{issue.number}" == id and not issue.pull_request and listed:
                     return issue_node(repo, issue)
         raise GraphQLError(f"Could not resolve to a node with the global id of '{id}'",
                            extensions={"type": "NOT_FOUND"})

@@ -153,6 +153,21 @@ def test_an_issue_with_more_than_100_timeline_items_is_imported_whole(engine, ot
     check(engine, repo)
 
 
+def test_an_issue_deleted_before_its_further_pages_are_read_is_skipped_whole(engine):
+    repo = SyntheticRepo(issues=30, pr_every=0, long_history=0)
+    for i in range(150):
+        repo.add_event(8, "labeled" if i % 2 == 0 else "unlabeled", "alice",
+                       label={"name": "x-flaky", "color": "ededed"})
+    with FakeGitHub() as gh:
+        gh.add_repo(repo)
+        gh.graphql.then[1] = lambda: repo.delete(8)  # just after the page of issues is answered
+        report = run(engine, gh)
+    assert report.status == SKIPPED and skips(report) == [
+        (8, 404, "Could not resolve to a node with the global id of 'I_8'")]
+    assert 8 not in {number for number, _ in logged(engine)}  # not even its opening
+    check(engine, repo)
+
+
 def test_an_import_interrupted_three_times_adds_the_same_set(engine, other):
     repo = web_bugs()
     with FakeGitHub() as gh:
