@@ -63,11 +63,14 @@ MAX_NODES = 500_000
 
 @lru_cache(maxsize=1)
 def github_schema() -> GraphQLSchema:
-    """GitHub's public GraphQL schema, built once a test session."""
+    """GitHub's public GraphQL schema, built once a test session. Taken as valid: GitHub's deprecates
+    some fields in implementations that their interface does not (``Project.id``), which the newest
+    GraphQL specification, and so graphql-core 3.3, refuses in a schema; queries are still validated
+    against it."""
     if not SCHEMA.exists():
         pytest.fail(f"{SCHEMA} is missing: run scripts/test, or npm install --prefix .cache/octokit "
                     f"@octokit/graphql-schema@{SCHEMA_VERSION}", pytrace=False)
-    return build_schema(SCHEMA.read_text(encoding="utf-8"), assume_valid_sdl=True)
+    return build_schema(SCHEMA.read_text(encoding="utf-8"), assume_valid=True, assume_valid_sdl=True)
 
 
 # -- what a query costs -------------------------------------------------------------------------
@@ -118,7 +121,8 @@ def _walk(schema, selection_set, parent, parents: int, fragments, variables, cos
         named = get_named_type(fields[name].type)
         below = parents
         if named.name.endswith("Connection"):
-            args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in selection.arguments}
+            given = selection.arguments or ()
+            args = {a.name.value: value_from_ast_untyped(a.value, variables) for a in given}
             size = args.get("first") if args.get("first") is not None else args.get("last")
             if size is None:
                 cost.errors.append(("MISSING_PAGINATION_BOUNDARIES", f"You must provide a `first` or `last` "
