@@ -272,3 +272,12 @@ def test_the_command_imports_through_graphql_by_default(engine, capsys):
     assert said["appended"] == len(repo.expected_deliveries())
     assert "0 event(s) appended" in line and "request(s)" in line and "points" not in line
     check(engine, repo)
+
+
+@pytest.mark.parametrize("base_url, endpoint", [
+    ("https://api.github.com", "https://api.github.com/graphql"),
+    ("https://ghe.example.com/api/v3/", "https://ghe.example.com/api/graphql"),  # GitHub Enterprise Server
+    ("http://127.0.0.1:8123", "http://127.0.0.1:8123/graphql"),
+])
+def test_the_graphql_endpoint_of_a_base_url(base_url, endpoint):
+    assert GitHubClient(TOKEN, base_url=base_url).graphql_url == endpoint
