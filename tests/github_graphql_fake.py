@@ -289,7 +289,8 @@ class GraphQLEndpoint:
         self.exhaustions[self.fake.count + after] = reset_in
 
     def set_limit(self, *, limit: int, window: float) -> None:
-        self.points = RateLimit(limit, limit, time.time() + window, window)
+        """``limit`` points a ``window`` of seconds, the first window starting at the next query."""
+        self.points = RateLimit(limit, limit, 0.0, window)
 
     def answer(self, body: bytes, index: int) -> Answer:
         try:
