@@ -97,7 +97,7 @@ def operate(args) -> int:
     if args.command == "github":
         return commands.github_import(a, args.repo, since=args.since, issues=args.max_issues,
                                       resume=args.resume, numbers=args.issue, quiet=args.quiet,
-                                      as_json=args.json)
+                                      as_json=args.json, api=args.api)
     return commands.dataset_build(a, args.task, args.out, repo=args.repo, export=args.export,
                                   quiet=args.quiet)
 
@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--issue", type=int, action="append", metavar="N", help="just this issue (repeatable)")
     p.add_argument("--max-issues", type=int, metavar="N", help="stop after N issues (then --resume)")
     p.add_argument("--resume", action="store_true", help="continue the last unfinished import at its page")
+    p.add_argument("--api", choices=("graphql", "rest"), default="graphql",
+                   help="graphql: 100 issues with their events a query (default); rest: conditional pages")
     q.add_argument("--hook", type=int, help="the repository webhook's id")
     q.add_argument("--app", action="store_true", help="the GitHub App's webhook (GITHUB_APP_* variables)")
     q.add_argument("--watch", type=float, metavar="SECONDS", help="again every SECONDS, until stopped")

@@ -1,6 +1,7 @@
 """A small port over GitHub's REST API, shared by ingest (history import, redelivery) and actions
 (labels, milestones, comments, closing): pages of a repository's issues, one issue's events,
-conditional requests, rate-limit waits, one-line refusals.
+conditional requests, rate-limit waits, one-line refusals; and one GraphQL call (``graphql``: the
+history import's bulk mode), with GraphQL's points budget beside REST's requests.
 
 The library is githubkit (https://github.com/yanyongyu/githubkit), not PyGithub nor a hand-written
 client, because it already does the parts that are easy to get wrong, in the shape we need:
@@ -71,9 +72,19 @@ class GitHubUnreachable(GitHubError, TransientError):
     """No answer from GitHub (connection refused, reset, timed out): a consumer retries in place."""
 
 
+class GraphQLRefusal(GitHubError):
+    """A GraphQL answer that carries ``errors`` (an invalid query, a missing object): one line with
+    GitHub's first message (``reason``); ``error_type`` is its ``type`` (``NOT_FOUND``, …) when GitHub
+    gave one. GitHub answers these with HTTP 200, which ``status`` keeps."""
+
+    def __init__(self, line: str, reason: str, error_type: str | None):
+        super().__init__(line, 200, reason)
+        self.error_type = error_type
+
+
 @dataclass
 class Budget:
-    """The primary rate limit as the last response stated it."""
+    """A primary rate limit (REST requests, or GraphQL points) as the last response stated it."""
 
     limit: int | None = None
     remaining: int | None = None
@@ -95,8 +106,10 @@ class Page:
 
 @dataclass
 class Counters:
-    requests: int = 0
+    requests: int = 0  # HTTP requests, GraphQL queries among them
     not_modified: int = 0
+    queries: int = 0  # GraphQL queries answered with data
+    points: int = 0  # GraphQL points they cost (the sum of each answer's ``rateLimit.cost``)
     waits: list[float] = field(default_factory=list)  # seconds waited, rate limits and retries
 
 
@@ -135,8 +148,10 @@ class GitHubClient:
         ``server_backoff``: the first wait before asking again after a 5xx (then 4x, 9x)."""
         self.base_url = base_url.rstrip("/")
         self.server_backoff = server_backoff
-        self.budget = Budget()
+        self.budget = Budget()  # REST requests
+        self.points = Budget()  # GraphQL points
         self.counters = Counters()
+        self._largest_cost = 1  # points of the costliest GraphQL query so far: what the next may cost
         self._on_wait = on_wait or (lambda line: None)
         self._sleep = sleep
         auth = AppAuthStrategy(app[0], app[1]) if app else token or None
@@ -170,6 +185,61 @@ class GitHubClient:
         """Ask GitHub to send a delivery again (a new attempt, with the same X-GitHub-Delivery)."""
         url = f"{self.base_url}/{hook.path}/deliveries/{delivery_id}/attempts"
         self._request("POST", url, what=f"{hook.name} delivery {delivery_id}")
+
+    # -- GraphQL ---------------------------------------------------------------------------
+
+    @property
+    def graphql_url(self) -> str:
+        """GitHub's GraphQL endpoint: ``<base>/graphql`` (api.github.com, a fake on loopback); a GitHub
+        Enterprise Server base ``https://HOST/api/v3`` has it at ``https://HOST/api/graphql``."""
+        if self.base_url.endswith("/api/v3"):
+            return self.base_url.removesuffix("/api/v3") + "/api/graphql"
+        return self.base_url + "/graphql"
+
+    def graphql(self, query: str, variables: Mapping[str, Any] | None = None, *, what: str) -> dict[str, Any]:
+        """The ``data`` of one GraphQL query. Its ``rateLimit`` (when the query selects
+        ``rateLimit { cost remaining resetAt limit used }``) becomes the points budget (``points``) and
+        its ``cost`` is added to ``counters.points``.
+
+        A spent budget is waited out, as REST's is: before a query when the last answer left fewer
+        points than the costliest query so far; after a refusal for the rate limit, which GitHub
+        answers either 200 with ``errors: [{type: RATE_LIMITED}]`` or 403 with
+        ``X-RateLimit-Remaining: 0``, until ``X-RateLimit-Reset``. Secondary limits (403/429 with
+        ``Retry-After``) and 5xx are waited and retried as for REST. Any other ``errors`` raise
+        GraphQLRefusal (one line, GitHub's first message); no answer at all raises GitHubUnreachable."""
+        body = {"query": query, "variables": dict(variables or {})}
+        for _ in range(MAX_RATE_LIMIT_WAITS + 1):
+            response = self._request("POST", self.graphql_url, body=body, what=what, resource="graphql")
+            try:
+                answer = response.json()
+            except ValueError:
+                raise GitHubError(f"GitHub answered the GraphQL query for {what} with no JSON "
+                                  f"({response.status_code})", response.status_code) from None
+            errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+            if any(e.get("type") in ("RATE_LIMITED", "RATE_LIMIT") for e in errors):
+                self._wait_for_reset(_int(response.headers.get("x-ratelimit-reset")) or self.points.reset,
+                                     self.points.limit, "points")
+                continue
+            if errors or not isinstance(answer.get("data"), dict):
+                first = errors[0] if errors else {}
+                message = " ".join(str(first.get("message") or "no data").split())[:300]
+                kind = first.get("type")
+                raise GraphQLRefusal(f"GitHub refused the GraphQL query for {what}"
+                                     f" ({kind + ': ' if kind else ''}{message})", message, kind)
+            data = answer["data"]
+            self._note_points(data.get("rateLimit"))
+            self.counters.queries += 1
+            return data
+        raise GitHubError(f"GitHub's GraphQL rate limit is still used up after {MAX_RATE_LIMIT_WAITS} waits")
+
+    def _note_points(self, rate: Any) -> None:
+        if not isinstance(rate, dict):
+            return
+        cost = _int(str(rate.get("cost"))) or 0
+        self.counters.points += cost
+        self._largest_cost = max(self._largest_cost, cost)
+        reset = _epoch(rate.get("resetAt"))
+        self.points = Budget(_int(str(rate.get("limit"))), _int(str(rate.get("remaining"))), reset)
 
     # -- writes (the actions service) -----------------------------------------------------------
 
@@ -254,8 +324,8 @@ class GitHubClient:
         return self._request("GET", url, headers, what=what)
 
     def _request(self, method: str, url: str, headers: Mapping[str, str] | None = None, *,
-                 body: Any = None, what: str, need: str = "read") -> httpx.Response:
-        self._wait_for_budget()
+                 body: Any = None, what: str, need: str = "read", resource: str = "core") -> httpx.Response:
+        self._wait_for_budget(resource)
         self.counters.requests += 1
         try:
             response = self._github.request(method, url, headers=dict(headers or {}), json=body).raw_response
@@ -271,36 +341,57 @@ class GitHubClient:
         return response
 
     def _note_budget(self, response: httpx.Response) -> None:
+        """The ``X-RateLimit-*`` headers, into the budget they are about (``X-RateLimit-Resource``:
+        ``graphql`` for the points, anything else for REST requests)."""
         h = response.headers
         if "x-ratelimit-remaining" in h and response.status_code != 304:
-            self.budget = Budget(_int(h.get("x-ratelimit-limit")), _int(h.get("x-ratelimit-remaining")),
-                                 _int(h.get("x-ratelimit-reset")))
+            budget = Budget(_int(h.get("x-ratelimit-limit")), _int(h.get("x-ratelimit-remaining")),
+                            _int(h.get("x-ratelimit-reset")))
+            if h.get("x-ratelimit-resource") == "graphql":
+                self.points = budget
+            else:
+                self.budget = budget
 
-    def _wait_for_budget(self) -> None:
-        """The last answer said the budget is spent: wait for its reset instead of earning a 403."""
-        b = self.budget
-        if b.remaining == 0 and b.reset is not None:
-            seconds = b.reset - time.time() + RESET_MARGIN
-            if seconds > 0:
-                self._announce_primary(seconds, b.reset, b.limit)
-                self.counters.waits.append(seconds)
-                self._sleep(seconds)
-            self.budget = Budget(b.limit, None, None)
+    def _wait_for_budget(self, resource: str = "core") -> None:
+        """The last answer said the budget is spent (REST: no request left; GraphQL: fewer points than
+        the costliest query so far): wait for its reset instead of earning a refusal."""
+        graphql = resource == "graphql"
+        b, need = (self.points, self._largest_cost) if graphql else (self.budget, 1)
+        if b.remaining is not None and b.remaining < need and b.reset is not None:
+            self._wait_for_reset(b.reset, b.limit, "points" if graphql else "requests")
+
+    def _wait_for_reset(self, reset: int | None, limit: int | None, unit: str) -> None:
+        """Sleep until ``reset`` (epoch seconds; a minute when GitHub gave none), then forget the budget
+        of ``unit`` (``requests``: REST, ``points``: GraphQL) until the next answer states it."""
+        seconds = (reset - time.time() + RESET_MARGIN) if reset is not None else 60.0
+        if seconds > 0:
+            self._announce_primary(seconds, reset, limit, unit)
+            self.counters.waits.append(seconds)
+            self._sleep(seconds)
+        if unit == "points":
+            self.points = Budget(limit, None, None)
+        else:
+            self.budget = Budget(limit, None, None)
 
     def _retry(self, exc: GitHubException, count: int) -> RetryOption:
         """githubkit's retry hook: say why and how long, then the library sleeps and retries."""
         if isinstance(exc, RateLimitExceeded) and count < MAX_RATE_LIMIT_WAITS:
             seconds = exc.retry_after.total_seconds()
+            headers = exc.response.headers
+            graphql = headers.get("x-ratelimit-resource") == "graphql"
             if isinstance(exc, PrimaryRateLimitExceeded):
                 seconds += RESET_MARGIN
-                headers = exc.response.headers
                 self._announce_primary(seconds, _int(headers.get("x-ratelimit-reset")),
-                                       _int(headers.get("x-ratelimit-limit")))
+                                       _int(headers.get("x-ratelimit-limit")),
+                                       "points" if graphql else "requests")
             else:
                 self._on_wait(f"GitHub secondary rate limit ({exc.response.status_code}): waiting "
                               f"{seconds:.0f} s as Retry-After says")
             self.counters.waits.append(seconds)
-            self.budget = Budget(self.budget.limit, None, None)
+            if graphql:
+                self.points = Budget(self.points.limit, None, None)
+            else:
+                self.budget = Budget(self.budget.limit, None, None)
             return RetryOption(True, timedelta(seconds=seconds))
         if (isinstance(exc, RequestFailed) and exc.response.status_code >= 500
                 and count < MAX_SERVER_RETRIES):
@@ -311,9 +402,11 @@ class GitHubClient:
             return RetryOption(True, timedelta(seconds=seconds))
         return RetryOption(False)
 
-    def _announce_primary(self, seconds: float, reset: int | None, limit: int | None) -> None:
+    def _announce_primary(self, seconds: float, reset: int | None, limit: int | None,
+                          unit: str = "requests") -> None:
         at = datetime.fromtimestamp(reset, UTC).strftime("%H:%M:%S UTC") if reset else "its reset"
-        self._on_wait(f"GitHub rate limit used up ({limit or '?'} requests): waiting "
+        api = "GraphQL " if unit == "points" else ""
+        self._on_wait(f"GitHub {api}rate limit used up ({limit or '?'} {unit}): waiting "
                       f"{seconds:.0f} s until {at} (X-RateLimit-Reset)")
 
 
@@ -349,6 +442,14 @@ def _cause(exc: RequestError) -> str:
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _epoch(value: Any) -> int | None:
+    """GraphQL's ``resetAt`` (ISO 8601, UTC) as epoch seconds."""
+    try:
+        return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
     except ValueError:
         return None
 

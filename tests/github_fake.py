@@ -79,6 +79,7 @@ class SyntheticIssue:
     updated: datetime | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
+    body: str | None = None  # None: a short one made from the number
 
 
 class SyntheticRepo:
@@ -91,6 +92,7 @@ class SyntheticRepo:
         self.full_name = full_name
         self.owner, self.name = full_name.split("/")
         self.id = 17839063
+        self.issue_id_base = 500_000  # an issue's id is this plus its number
         self.rng = random.Random(seed)
         self.next_event_id = 1_000_000_000
         self.issues: dict[int, SyntheticIssue] = {}
@@ -149,18 +151,19 @@ class SyntheticRepo:
             extra = {"assignee": _user(rng.choice(issue.assignees))}
         self.add_event(issue.number, kind, rng.choice(USERS), **extra)
 
-    def add_event(self, number: int, kind: str, actor: str, at: datetime | None = None,
+    def add_event(self, number: int, kind: str, actor: str | None, at: datetime | None = None,
                   **extra: Any) -> dict[str, Any]:
         """Record an event on issue ``number`` (at ``at``, else a few minutes after its last change)
-        and change the issue as GitHub would, its ``updated_at`` the event's time. Safe while served."""
+        and change the issue as GitHub would, its ``updated_at`` the event's time (``actor`` None: a
+        user since deleted). Safe while served."""
         with self.lock:
             issue = self.issues[number]
             at = at or (issue.updated or issue.created) + timedelta(minutes=1 + self.rng.randint(0, 30))
             self.next_event_id += 1
             event = {"id": self.next_event_id, "node_id": f"E_{self.next_event_id}",
                      "url": f"https://api.github.com/repos/{self.full_name}/issues/events/{self.next_event_id}",
-                     "actor": _user(actor), "event": kind, "commit_id": None, "commit_url": None,
-                     "created_at": _time(at), "performed_via_github_app": None, **extra}
+                     "actor": _user(actor) if actor else None, "event": kind, "commit_id": None,
+                     "commit_url": None, "created_at": _time(at), "performed_via_github_app": None, **extra}
             if kind == "labeled":
                 issue.labels.append(extra["label"]["name"])
             elif kind == "unlabeled":
@@ -243,7 +246,7 @@ class SyntheticRepo:
         body = {
             "url": base, "repository_url": f"https://api.github.com/repos/{self.full_name}",
             "events_url": base + "/events", "html_url": f"https://github.com/{self.full_name}/issues/{issue.number}",
-            "id": 500_000 + issue.number, "node_id": f"I_{issue.number}", "number": issue.number,
+            "id": self.issue_id_base + issue.number, "node_id": f"I_{issue.number}", "number": issue.number,
             "title": issue.title, "user": _user(issue.user),
             "labels": [{"id": 9000 + i, "node_id": f"L_{i}", "name": name, "color": color,
                         "default": False, "description": None}
@@ -257,7 +260,8 @@ class SyntheticRepo:
             "created_at": _time(issue.created), "updated_at": _time(issue.updated or issue.created),
             "closed_at": _time(issue.closed_at) if issue.closed_at else None,
             "author_association": "NONE", "active_lock_reason": None,
-            "body": f"**URL**: https://site{issue.number}.example/\n\nThe page stays blank.",
+            "body": issue.body if issue.body is not None
+            else f"**URL**: https://site{issue.number}.example/\n\nThe page stays blank.",
             "state_reason": "completed" if issue.state == "closed" else None,
         }
         if issue.pull_request:
@@ -337,7 +341,18 @@ class FakeGitHub:
         self.actor = "wcml-bot"  # whose token it is: the actor of the events our writes make
         self.app: tuple[str, bytes] | None = None  # a GitHub App: its id and public key (PEM)
         self.before_answer: Callable[[str], None] | None = None  # called with path?query of each request
+        self.failures: dict[int, int] = {}  # request index -> the 5xx status it is answered with
+        self._graphql = None  # POST /graphql (tests/github_graphql_fake.py), made at first use
         self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def graphql(self):
+        """The GraphQL endpoint over the same repositories: its points budget, what it charged."""
+        if self._graphql is None:
+            from tests.github_graphql_fake import GraphQLEndpoint
+
+            self._graphql = GraphQLEndpoint(self)
+        return self._graphql
 
     # -- what it serves
     def add_repo(self, repo: SyntheticRepo) -> SyntheticRepo:
@@ -366,6 +381,11 @@ class FakeGitHub:
     def drop_request(self, after: int) -> None:
         """The ``after``-th request from now gets no answer: the connection is closed."""
         self.drops.add(self.count + after)
+
+    def fail_request(self, after: int, status: int = 502) -> None:
+        """The ``after``-th request from now is answered ``status`` (a server error GitHub gives now and
+        then), whatever it asks."""
+        self.failures[self.count + after] = status
 
     def secondary_limit(self, after: int, status: int = 429, retry_after: int = 1) -> None:
         self.secondary[self.count + after] = (status, retry_after)
@@ -411,6 +431,8 @@ class FakeGitHub:
             index = self.count
         if index in self.drops:
             return None
+        if index in self.failures:
+            return self._json(self.failures[index], {"message": "Server Error"}, counted=False)
         if index in self.exhaustions:
             with self.lock:
                 now = time.time()
@@ -426,6 +448,10 @@ class FakeGitHub:
             if auth not in (f"token {self.token}", f"Bearer {self.token}"):
                 return self._json(401, {"message": "Bad credentials",
                                         "documentation_url": "https://docs.github.com/rest"}, counted=True)
+        if method == "POST" and urlsplit(target).path in ("/graphql", "/api/graphql"):
+            if index in self.secondary:
+                return self._secondary(index)
+            return self.graphql.answer(body, index)
         if method != "GET" and urlsplit(target).path in self.overrides:
             status, extra, body_out = self.overrides[urlsplit(target).path]
             return self._json(status, body_out, extra, counted=True)
@@ -442,10 +468,7 @@ class FakeGitHub:
         if method in ("POST", "PATCH"):
             return self._write(method, urlsplit(target).path, json.loads(body or b"null"))
         if index in self.secondary:
-            status, retry_after = self.secondary[index]
-            body = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before "
-                               "you try again.", "documentation_url": "https://docs.github.com/rest"}
-            return self._json(status, body, {"Retry-After": str(retry_after)}, counted=False)
+            return self._secondary(index)
         with self.lock:
             now = time.time()
             if now >= self.rate.reset:
@@ -464,6 +487,12 @@ class FakeGitHub:
         if target in self.recorded:
             return self._recorded(self.recorded[target])
         return self._synthetic(parts.path, dict(parse_qsl(parts.query)), headers)
+
+    def _secondary(self, index: int) -> Answer:
+        status, retry_after = self.secondary[index]
+        body = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before "
+                           "you try again.", "documentation_url": "https://docs.github.com/rest"}
+        return self._json(status, body, {"Retry-After": str(retry_after)}, counted=False)
 
     def _redelivery(self, path: str) -> tuple[int, dict[str, str], bytes]:
         """POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts: 202."""

@@ -27,15 +27,18 @@ def engine(sqlite_engine):
 
 
 def logged(engine) -> list[tuple[int, str]]:
-    """(issue number, GitHub event id or ``opened``) of every log row, in position order."""
+    """(issue number, GitHub event id or ``opened``) of every log row, in position order. An event
+    imported through GraphQL has no REST id; the fake's node ids are ``E_<REST id>``, so it is read
+    from there."""
     with engine.connect() as conn:
         rows = conn.execute(sa.select(event_log.c.issue_number, event_log.c.payload, event_log.c.source,
                                       event_log.c.delivery_id).order_by(event_log.c.position)).all()
     out = []
     for number, payload, source, delivery in rows:
         assert source == "import" and delivery.startswith("import-")
-        event_id = json.loads(payload)["imported"]["event_id"]
-        out.append((number, "opened" if event_id is None else str(event_id)))
+        imported = json.loads(payload)["imported"]
+        event_id = imported["event_id"] or (imported["node_id"] or "").removeprefix("E_") or None
+        out.append((number, "opened" if imported["event"] == "opened" else str(event_id)))
     return out
 
 

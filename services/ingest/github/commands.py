@@ -18,8 +18,13 @@ from shared.times import TimeFormatError, parse_time
 
 def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
                    since: str | None = None, issues: int | None = None, resume: bool = False,
-                   numbers: list[int] | None = None, quiet: bool = False, as_json: bool = False) -> int:
+                   numbers: list[int] | None = None, quiet: bool = False, as_json: bool = False,
+                   api: str = "graphql") -> int:
     """Import every issue of ``repo`` (open and closed, pull requests left out) and its events.
+
+    ``api``: ``graphql`` (100 issues with their events a query; it needs a token) or ``rest`` (a
+    page of issues, then each issue's events, conditionally: a re-import of what did not change
+    costs only 304s). ``numbers`` are read through REST whichever is given.
 
     ``since``: only issues updated at or after this time (ISO 8601); ``issues``: stop after this many
     issues (the run can be continued with ``resume``); ``resume``: continue the last unfinished run
@@ -32,6 +37,10 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
         since_text = parse_time(since).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
     except TimeFormatError as exc:
         raise UserError(f"--since: {exc}") from None
+    if api not in ("graphql", "rest"):
+        raise UserError(f"--api: graphql or rest, not {api!r}")
+    if api == "graphql" and not token and not numbers:
+        raise UserError("GitHub's GraphQL API needs a token: set GITHUB_TOKEN, or import with --api rest")
     with tqdm(unit="page", desc=f"import {repo}", disable=quiet, file=sys.stderr) as bar:
 
         def say(line: str) -> None:
@@ -48,7 +57,7 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
         with GitHubClient(token, base_url=base_url, on_wait=say) as client:
             importer = Importer(EventLog(engine), client, ImportState(engine))
             report = importer.run_issues(repo, numbers) if numbers else importer.run(
-                repo, since=since_text, resume=resume, max_issues=issues, on_progress=progress)
+                repo, since=since_text, resume=resume, max_issues=issues, on_progress=progress, api=api)
     print(json.dumps(report.as_dict()) if as_json else report.summary())
     return report.status
 

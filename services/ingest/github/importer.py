@@ -1,5 +1,8 @@
 """The import loop: pages of issues -> each issue's events -> webhook-shaped deliveries -> the log.
 
+This is the REST loop (``api="rest"``); ``api="graphql"`` reads 100 issues with their events a query
+instead (graphql_import.py), with the same appending, skipping and reporting, defined here.
+
 One page of issues at a time (100, oldest first): every issue's events are read (conditionally),
 turned into deliveries (history.py) and appended with ``EventLog.append_many`` in batches; only
 then are the page's validators saved and the cursor moved past it (state.py). So a run stopped
@@ -28,6 +31,7 @@ from typing import Any
 
 from services.ingest.event_log import EventLog
 from services.ingest.github import history
+from services.ingest.github.graphql_import import is_graphql_cursor, run_graphql
 from services.ingest.github.report import ImportReport
 from services.ingest.github.state import ImportState, Skip
 from services.ingest.webhook import WebhookDelivery
@@ -77,8 +81,16 @@ class Importer:
         self.batch = batch
 
     def run(self, repo: str, *, since: str | None = None, resume: bool = False,
-            max_issues: int | None = None,
-            on_progress: Callable[[Progress], None] | None = None) -> ImportReport:
+            max_issues: int | None = None, on_progress: Callable[[Progress], None] | None = None,
+            api: str = "rest") -> ImportReport:
+        """Import every issue of ``repo`` with its events. ``api``: ``rest`` (pages of issues, then each
+        issue's events, conditionally) or ``graphql`` (100 issues with their events a query:
+        graphql_import.py); ``resume``: continue the unfinished run of the same API at its page."""
+        if api == "graphql":
+            return run_graphql(self, repo, since=since, resume=resume, max_issues=max_issues,
+                               on_progress=on_progress)
+        if api != "rest":
+            raise ValueError(f"api must be rest or graphql, not {api!r}")
         report = ImportReport(repo)
         repository = self.client.repository(repo)  # stops here on a bad token or a missing repository
         repo = repository.get("full_name") or repo
@@ -86,8 +98,8 @@ class Importer:
         key = since or ""
         first = self.client.issues_url(repo, since)
         run = self.state.get(repo, key) if resume else None
-        if run is None or run.state != "running":  # running with no next page: the retries are left
-            run = self.state.start(repo, key, first)
+        if run is None or run.state != "running" or is_graphql_cursor(run.next_url):
+            run = self.state.start(repo, key, first)  # running with no next page: the retries are left
         url = run.next_url
         pending = {s.number for s in self.state.skips(repo)}  # skipped before: read whole, forgotten
         while url:
@@ -212,6 +224,7 @@ class Importer:
     def _finish(self, report: ImportReport, skipped: list[Skip] | None = None) -> ImportReport:
         counters = self.client.counters
         report.requests, report.not_modified = counters.requests, counters.not_modified
+        report.queries, report.points = counters.queries, counters.points
         report.waits = list(counters.waits)
         report.skipped = skipped or []
         return report
