@@ -3,11 +3,12 @@ command: the event log gains the fake GitHub's issues (tests/github_fake.py, on 
 dashboard shows the follower."""
 
 import os
+import re
 import subprocess
 import sys
-import urllib.request
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from services.ingest.event_log import event_log
@@ -20,6 +21,17 @@ from tests.waiting import eventually
 pytestmark = pytest.mark.e2e
 
 REPO = "webcompat/web-bugs"
+KEY = "follow-dashboard-key"
+
+
+def logged_in(base: str) -> requests.Session:
+    """A session the dashboard knows: its login form's CSRF token and the key posted, the cookie kept."""
+    session = requests.Session()
+    form = session.get(f"{base}/login", timeout=10).text
+    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    answer = session.post(f"{base}/login", data={"key": KEY, "csrf": token}, timeout=10)
+    assert answer.ok and answer.url.rstrip("/") == base, answer.status_code
+    return session
 
 
 def test_wcml_run_follows_the_repository_it_is_told_to(tmp_path):
@@ -29,7 +41,7 @@ def test_wcml_run_follows_the_repository_it_is_told_to(tmp_path):
         gh.add_repo(repo)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WCML_", "AWS_", "GITHUB_"))}
         env.update(PYTHONUNBUFFERED="1", GITHUB_TOKEN=TOKEN, GITHUB_API_URL=gh.url,
-                   WCML_GITHUB_FOLLOW=REPO, WCML_GITHUB_FOLLOW_EVERY="1")
+                   WCML_GITHUB_FOLLOW=REPO, WCML_GITHUB_FOLLOW_EVERY="1", WCML_API_KEYS=f"read:{KEY}")
         bind = f"127.0.0.1:{free_port()}"
         out = tmp_path / "run.log"
         with out.open("wb") as log:
@@ -49,9 +61,10 @@ def test_wcml_run_follows_the_repository_it_is_told_to(tmp_path):
                 eventually(followed, timeout=60, message=lambda: out.read_text()[-3000:])
                 engine.dispose()
 
+                browser = logged_in(f"http://{bind}")
+
                 def shown() -> bool:  # the follower's report, through the queue file, on the dashboard
-                    with urllib.request.urlopen(f"http://{bind}/", timeout=10) as page:
-                        html = page.read().decode()
+                    html = browser.get(f"http://{bind}/", timeout=10).text
                     return 'id="follows"' in html and f'href="https://github.com/{REPO}"' in html
 
                 eventually(shown, timeout=30, message="the follower on the dashboard")
