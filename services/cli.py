@@ -253,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--issue", type=int, action="append", metavar="N", help="just this issue (repeatable)")
     p.add_argument("--max-issues", type=int, metavar="N", help="stop after N issues (then --resume)")
     p.add_argument("--resume", action="store_true", help="continue the last unfinished import at its page")
-    p.add_argument("--api", choices=("graphql", "rest"), default="graphql",
-                   help="graphql: 100 issues with their events a query (default); rest: conditional pages")
+    p.add_argument("--api", choices=("graphql", "rest"),
+                   help="graphql: 100 issues with their events a query (the default with a token); rest: "
+                   "conditional pages (the default without one)")
     q.add_argument("--hook", type=int, help="the repository webhook's id")
     q.add_argument("--app", action="store_true", help="the GitHub App's webhook (GITHUB_APP_* variables)")
     q.add_argument("--watch", type=float, metavar="SECONDS", help="again every SECONDS, until stopped")

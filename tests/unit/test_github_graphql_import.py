@@ -266,12 +266,25 @@ def test_the_command_imports_through_graphql_by_default(engine, capsys):
         assert import_history(engine, REPO, token=TOKEN, base_url=gh.url, quiet=True, api="rest") == 0
         (line,) = capsys.readouterr().out.splitlines()
         with pytest.raises(UserError, match="GraphQL API needs a token"):
-            import_history(engine, REPO, token=None, base_url=gh.url, quiet=True)
+            import_history(engine, REPO, token=None, base_url=gh.url, quiet=True, api="graphql")
     extra = pages_of_timeline(repo)  # #7's 250 events
     assert (said["api"], said["outcome"], said["points"], said["queries"]) == (
         "graphql", "complete", 3 + extra, 1 + extra)
     assert said["appended"] == len(repo.expected_deliveries())
     assert "0 event(s) appended" in line and "request(s)" in line and "points" not in line
+    check(engine, repo)
+
+
+def test_without_a_token_the_command_imports_through_rest_saying_so(engine, capsys):
+    """GraphQL is the default where it can serve: GitHub's GraphQL API answers no one without a token,
+    its REST API does (public repositories, a lower rate limit)."""
+    repo = SyntheticRepo(issues=30)
+    with FakeGitHub(token=None) as gh:
+        gh.add_repo(repo)
+        assert import_history(engine, REPO, token=None, base_url=gh.url, as_json=True) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[-1])["api"] == "rest"
+    assert "no GITHUB_TOKEN: importing through GitHub's REST API" in err
     check(engine, repo)
 
 

@@ -19,12 +19,13 @@ from shared.times import TimeFormatError, parse_time
 def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFAULT_BASE_URL,
                    since: str | None = None, issues: int | None = None, resume: bool = False,
                    numbers: list[int] | None = None, quiet: bool = False, as_json: bool = False,
-                   api: str = "graphql") -> int:
+                   api: str | None = None) -> int:
     """Import every issue of ``repo`` (open and closed, pull requests left out) and its events.
 
     ``api``: ``graphql`` (100 issues with their events a query; it needs a token) or ``rest`` (a
     page of issues, then each issue's events, conditionally: a re-import of what did not change
-    costs only 304s). ``numbers`` are read through REST whichever is given.
+    costs only 304s); None: graphql where it can serve (a token), else rest, saying so. ``numbers``
+    are read through REST whichever is given.
 
     ``since``: only issues updated at or after this time (ISO 8601); ``issues``: stop after this many
     issues (the run can be continued with ``resume``); ``resume``: continue the last unfinished run
@@ -37,6 +38,10 @@ def import_history(engine, repo: str, *, token: str | None, base_url: str = DEFA
         since_text = parse_time(since).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
     except TimeFormatError as exc:
         raise UserError(f"--since: {exc}") from None
+    if api is None:
+        api = "graphql" if token else "rest"
+        if not token and not numbers and not quiet:
+            _stderr("no GITHUB_TOKEN: importing through GitHub's REST API (its GraphQL API needs a token)")
     if api not in ("graphql", "rest"):
         raise UserError(f"--api: graphql or rest, not {api!r}")
     if api == "graphql" and not token and not numbers:
